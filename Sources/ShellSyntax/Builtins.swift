@@ -1,0 +1,124 @@
+// What bash builtins do to variables, and which of them run code from data.
+
+/// A variable change a command makes.
+enum AssignmentEffect: Equatable {
+    case value(String, Field)
+    case integer(String)
+    case unknown(String, reason: String)
+    case unset(String)
+
+    var name: String {
+        switch self {
+        case .value(let n, _), .integer(let n), .unknown(let n, _), .unset(let n): return n
+        }
+    }
+}
+
+enum Builtins {
+    static let declarations: Set<String> = ["declare", "typeset", "local", "export", "readonly"]
+
+    /// Shell options that change how later commands in the same line are parsed.
+    static let parserShopts: Set<String> = ["expand_aliases", "extglob", "extquote", "posix", "compat31", "compat32",
+                                            "compat40", "compat41", "compat42", "compat43", "compat44", "compat50"]
+
+    /// `NAME=value`, `NAME+=value`, `NAME[sub]=value` in an argument: the name, the subscript
+    /// text if any, and the value (nil when the argument is not an assignment).
+    static func assignmentArgument(_ field: Field) -> (name: String, index: String?, append: Bool, value: Field)? {
+        let text = field.text
+        guard let eq = text.firstIndex(of: "=") else { return nil }
+        var head = text[..<eq]
+        var append = false
+        if head.hasSuffix("+") { append = true; head = head.dropLast() }
+        var index: String?
+        if let open = head.firstIndex(of: "["), head.hasSuffix("]") {
+            index = String(head[head.index(after: open)..<head.index(before: head.endIndex)])
+            head = head[..<open]
+        }
+        guard Parser.isName(String(head)) else { return nil }
+        let rawValue = String(text[text.index(after: eq)...])
+        let value = field.isStatic ? Field(text: rawValue, offset: field.offset)
+            : .dynamic(rawValue, reason: field.reason ?? "not static", offset: field.offset)
+        return (String(head), index, append, value)
+    }
+
+    /// Operands after the options of a builtin, for the option letters that take an argument.
+    static func operands(_ args: ArraySlice<Field>, withArgument: Set<Character>) -> (options: [(Character, Field?)], operands: [Field]) {
+        var options: [(Character, Field?)] = []
+        var k = args.startIndex
+        while k < args.endIndex, let t = args[k].staticText, t.count > 1, t.hasPrefix("-") || t.hasPrefix("+"), t != "--" {
+            k += 1
+            var chars = Substring(t.dropFirst())
+            while let c = chars.first {
+                chars = chars.dropFirst()
+                if withArgument.contains(c) {
+                    if !chars.isEmpty {
+                        options.append((c, Field(text: String(chars), offset: args[k - 1].offset)))
+                    } else if k < args.endIndex {
+                        options.append((c, args[k]))
+                        k += 1
+                    }
+                    break
+                }
+                options.append((c, nil))
+            }
+        }
+        if k < args.endIndex, args[k].staticText == "--" { k += 1 }
+        return (options, Array(args[k...]))
+    }
+
+    /// Variables that `argv` sets in the shell running it.
+    static func effects(_ argv: [Field]) -> [AssignmentEffect] {
+        guard let name = argv.first?.staticText else { return [] }
+        let args = argv.dropFirst()
+        // A variable named at run time may be any variable.
+        let anyVariable = AssignmentEffect.unknown("*", reason: "`\(name)` assigns a variable named at run time")
+        let namesVariables: Set<String> = ["read", "mapfile", "readarray", "unset", "getopts"]
+        if namesVariables.contains(name), args.contains(where: { !$0.isStatic }) { return [anyVariable] }
+        switch name {
+        case "command", "builtin":
+            return effects(self.operands(args, withArgument: []).operands)
+        case _ where declarations.contains(name):
+            let (options, operands) = self.operands(args, withArgument: [])
+            let integer = options.contains { $0.0 == "i" }
+            return operands.compactMap { f in
+                guard let a = assignmentArgument(f) else { return f.isStatic ? nil : anyVariable }
+                if a.index != nil || a.append { return .unknown(a.name, reason: "$\(a.name) is changed in place by `\(name)`") }
+                if integer { return .integer(a.name) }
+                return .value(a.name, a.value)
+            }
+        case "read":
+            let (options, operands) = self.operands(args, withArgument: ["a", "d", "i", "n", "N", "p", "t", "u"])
+            var names = operands.compactMap(\.staticText).map(baseName)
+            if let array = options.first(where: { $0.0 == "a" })?.1?.staticText { names.append(array) }
+            if names.isEmpty { names = ["REPLY"] }
+            return names.map { .unknown($0, reason: "$\($0) is read from input when the line runs") }
+        case "mapfile", "readarray":
+            let (_, operands) = self.operands(args, withArgument: ["d", "n", "O", "s", "u", "C", "c"])
+            let target = operands.last?.staticText ?? "MAPFILE"
+            return [.unknown(target, reason: "$\(target) is read from input when the line runs")]
+        case "printf":
+            guard let field = self.operands(args, withArgument: ["v"]).options.first(where: { $0.0 == "v" })?.1 else { return [] }
+            guard let v = field.staticText else { return [anyVariable] }
+            return [.unknown(baseName(v), reason: "$\(baseName(v)) is set by printf -v")]
+        case "getopts":
+            let operands = Array(args)
+            let target = operands.count >= 2 ? operands[1].staticText.map(baseName) ?? "" : ""
+            return ([target, "OPTARG", "OPTIND"].filter { !$0.isEmpty }).map { .unknown($0, reason: "$\($0) is set by getopts") }
+        case "unset":
+            let (options, operands) = self.operands(args, withArgument: [])
+            if options.contains(where: { $0.0 == "f" }) { return [] }
+            return operands.compactMap(\.staticText).map { $0.contains("[") ? .unknown(baseName($0), reason: "an array element is unset") : .unset($0) }
+        case "cd", "pushd", "popd":
+            return [.unknown("PWD", reason: "$PWD changes with `\(name)`"), .unknown("OLDPWD", reason: "$OLDPWD changes with `\(name)`")]
+        case "wait":
+            guard let v = self.operands(args, withArgument: ["p"]).options.first(where: { $0.0 == "p" })?.1?.staticText else { return [] }
+            return [.unknown(v, reason: "$\(v) is set by wait -p")]
+        default:
+            return []
+        }
+    }
+
+    static func baseName(_ nameWithSubscript: String) -> String {
+        String(nameWithSubscript.prefix { $0 != "[" })
+    }
+}
