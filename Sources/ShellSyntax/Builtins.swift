@@ -76,7 +76,7 @@ enum Builtins {
         if namesVariables.contains(name), args.contains(where: { !$0.isStatic }) { return [anyVariable] }
         switch name {
         case "command", "builtin":
-            return effects(self.operands(args, withArgument: []).operands)
+            return effects(withoutCommandPrefix(argv))
         case _ where declarations.contains(name):
             let (options, operands) = self.operands(args, withArgument: [])
             let integer = options.contains { $0.0 == "i" }
@@ -116,6 +116,15 @@ enum Builtins {
         default:
             return []
         }
+    }
+
+    /// `command -p read x` → `read x`: command and builtin run builtins in this shell too.
+    static func withoutCommandPrefix(_ argv: [Field]) -> [Field] {
+        var argv = argv
+        while let name = argv.first?.staticText, name == "command" || name == "builtin" {
+            argv = operands(argv.dropFirst(), withArgument: []).operands
+        }
+        return argv
     }
 
     static func baseName(_ nameWithSubscript: String) -> String {

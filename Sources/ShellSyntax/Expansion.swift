@@ -47,13 +47,18 @@ struct WordExpander {
 
     func fields(_ word: Word) -> [Field] {
         var out: [Field] = []
+        // bash expands `~` after the `=` and each `:` of an argument that looks like an assignment.
+        var assignmentLike = false
+        if case .literal(let first)? = word.parts.first, let eq = first.firstIndex(of: "=") {
+            assignmentLike = Parser.isName(String(first[..<eq]))
+        }
         let alternatives = braceExpand(word)
         guard let alternatives else {
             return [Field.dynamic(source(word.offset, word.end), reason: "brace expansion yields more than \(WordExpander.maxBraceWords) words",
                                   variadic: true, offset: word.offset)]
         }
         for parts in alternatives {
-            let pieces = self.pieces(parts, quoted: false, wordStart: true)
+            let pieces = self.pieces(parts, quoted: false, wordStart: true, tildeAfterColon: assignmentLike, assignmentLike: assignmentLike)
             out.append(contentsOf: split(pieces, word: word))
         }
         return out
@@ -68,13 +73,22 @@ struct WordExpander {
         return Field(text: String(decoding: pieces.flatMap(\.text), as: UTF8.self), offset: word.offset)
     }
 
-    func pieces(_ parts: [WordPart], quoted: Bool, wordStart: Bool = false, tildeAfterColon: Bool = false) -> [Piece] {
+    func pieces(_ parts: [WordPart], quoted: Bool, wordStart: Bool = false, tildeAfterColon: Bool = false,
+                assignmentLike: Bool = false) -> [Piece] {
         var out: [Piece] = []
         for (index, part) in parts.enumerated() {
             switch part {
             case .literal(let s):
                 var bytes = Array(s.utf8)
-                if !quoted && index == 0 && wordStart, bytes.first == .tilde {
+                if !quoted && index == 0 && assignmentLike, let eq = bytes.firstIndex(of: .eq) {
+                    out.append(Piece(text: Array(bytes[...eq]), quoted: false, splittable: false))
+                    bytes = Array(bytes[(eq + 1)...])
+                    if bytes.first == .tilde {
+                        let (expanded, rest) = tilde(bytes, next: parts.dropFirst().first)
+                        out.append(expanded)
+                        bytes = rest
+                    }
+                } else if !quoted && index == 0 && wordStart, bytes.first == .tilde {
                     let (expanded, rest) = tilde(bytes, next: parts.dropFirst().first)
                     out.append(expanded)
                     bytes = rest
@@ -113,8 +127,9 @@ struct WordExpander {
 
     /// `~`, `~/x`, `~+`, `~-`; `~user` is not resolved (no user database in the pure core).
     private func tilde(_ bytes: [UInt8], next: WordPart?) -> (Piece, [UInt8]) {
+        // The prefix runs to the first `/`, or `:` (bash ends it there too, for PATH-like words).
         var end = 1
-        while end < bytes.count, bytes[end] != .slash { end += 1 }
+        while end < bytes.count, bytes[end] != .slash, bytes[end] != .colon { end += 1 }
         // A quoted or expanded part right after the prefix makes it not a tilde prefix.
         if end == bytes.count, next != nil { return (Piece(text: [], quoted: false, splittable: false), bytes) }
         let login = String(decoding: bytes[1..<end], as: UTF8.self)
@@ -378,10 +393,13 @@ struct WordExpander {
         while start < atoms.count {
             guard atoms[start] == .char(.lbrace) else { start += 1; continue }
             // `${` is a parameter expansion, never a brace expansion; it is already a part here.
+            // bash ignores `{}` at the start of a word, and a `}` right after `{` closes nothing.
+            if start == 0, atoms.count > 1, atoms[1] == .char(.rbrace) { start += 2; continue }
             var nesting = 0
             var commas: [Int] = []
             var close: Int?
-            for k in (start + 1)..<atoms.count {
+            let firstCandidate = start + 1 < atoms.count && atoms[start + 1] == .char(.rbrace) ? start + 2 : start + 1
+            for k in firstCandidate..<max(firstCandidate, atoms.count) {
                 if atoms[k] == .char(.lbrace) { nesting += 1 }
                 if atoms[k] == .char(.rbrace) {
                     if nesting == 0 { close = k; break }
@@ -389,7 +407,7 @@ struct WordExpander {
                 }
                 if atoms[k] == .char(.comma) && nesting == 0 { commas.append(k) }
             }
-            guard let end = close else { return [atoms] }
+            guard let end = close else { start += 1; continue }
             let preamble = Array(atoms[..<start])
             let inner = Array(atoms[(start + 1)..<end])
             let post = Array(atoms[(end + 1)...])

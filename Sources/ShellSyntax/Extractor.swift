@@ -15,6 +15,8 @@ final class Extractor: SyntaxVisitor {
     /// Variables assigned anywhere their value cannot be followed (branches, loops, subshells,
     /// `read` …), joined over all such places; "*" when a variable named at run time is assigned.
     private var unstable: [String: VariableState] = [:]
+    /// Assignments found by the main pass that `unstable` did not cover.
+    private var discovered: [String: VariableState] = [:]
     private(set) lazy var expander = WordExpander(lookup: { [unowned self] in self.lookup($0) }, source: source)
 
     init(environment: ShellEnvironment, limits: Limits, depth: Int, via: [String], contextPrefix: [ContextKind],
@@ -28,12 +30,53 @@ final class Extractor: SyntaxVisitor {
         self.source = source
     }
 
+    /// The pre-pass sees command names only where they are literal; the main pass resolves more
+    /// of them (`x=read; $x y`) and may find assignments the pre-pass missed. Those are added and
+    /// the walk repeated until nothing new turns up.
     func run(_ script: Script) {
         var collector = UnstableCollector(source: source)
         SyntaxWalker.walk(script, &collector)
         unstable = collector.unstable
+        for _ in 0..<4 {
+            result = Extraction()
+            flow = [:]
+            discovered = [:]
+            var me = self
+            SyntaxWalker.walk(script, &me)
+            if discovered.isEmpty { return }
+            for (name, state) in discovered { unstable[name] = UnstableCollector.join(unstable[name], state, name: name) }
+        }
+        unstable["*"] = .unknown("the line assigns variables in ways that cannot be followed")
+        result = Extraction()
+        flow = [:]
         var me = self
         SyntaxWalker.walk(script, &me)
+    }
+
+    /// `eval …`, `source …`, `. …` (also behind `command`/`builtin`): code that can assign any variable.
+    static func runsCodeInThisShell(_ argv: [Field]) -> Bool {
+        guard let first = Builtins.withoutCommandPrefix(argv).first, !first.variadic,
+              let name = first.staticText.map(Wrappers.basename) else { return false }
+        return ["eval", "source", "."].contains(name)
+    }
+
+    /// Records what the pre-pass did not know about a command's assignments.
+    private func discover(_ argv: [Field], straight: Bool) {
+        if Extractor.runsCodeInThisShell(argv), unstable["*"] == nil {
+            discovered["*"] = .unknown("`eval` or `source` may assign any variable")
+        }
+        guard !straight else { return }
+        for effect in Builtins.effects(argv) {
+            let state: VariableState
+            switch effect {
+            case .integer: state = .integer
+            case .unknown(_, let reason): state = .unknown(reason)
+            default: state = .unknown("$\(effect.name) is assigned in a branch, loop or subshell")
+            }
+            if UnstableCollector.join(unstable[effect.name], state, name: effect.name) != unstable[effect.name] {
+                discovered[effect.name] = state
+            }
+        }
     }
 
     /// Statements whose effects on variables persist in order: not in a subshell, branch, loop,
@@ -226,6 +269,7 @@ final class Extractor: SyntaxVisitor {
                                                 position: locate(first.offset), dynamicReason: nil))
         builtinRisks(argv)
         recordAssignments(argv, context: context)
+        discover(argv, straight: straight)
         if straight { Builtins.effects(argv).forEach(apply) }
         let wrapper = Wrappers.basename(first.text)
         for outcome in Wrappers.unwrap(argv, stdinScript: stdinScript) {
@@ -377,12 +421,16 @@ struct UnstableCollector: SyntaxVisitor {
     }
 
     mutating func mark(_ name: String, _ state: VariableState) {
-        if let old = unstable[name], !(old == .integer && state == .integer) {
-            if case .unknown = old { return }
-            unstable[name] = .unknown("$\(name) is assigned where its value cannot be followed")
-        } else {
-            unstable[name] = state
-        }
+        unstable[name] = UnstableCollector.join(unstable[name], state, name: name)
+    }
+
+    /// Two integers stay an integer; anything else joined is unknown.
+    static func join(_ old: VariableState?, _ new: VariableState, name: String) -> VariableState {
+        guard let old else { return new }
+        if old == .integer && new == .integer { return .integer }
+        if case .unknown = old { return old }
+        if case .unknown = new { return new }
+        return .unknown("$\(name) is assigned where its value cannot be followed")
     }
 
     mutating func visit(_ node: SyntaxNode, context: [ContextKind]) -> Bool {
@@ -395,9 +443,7 @@ struct UnstableCollector: SyntaxVisitor {
                     for a in sc.assignments { mark(a.name, .unknown("$\(a.name) is assigned in a branch, loop or subshell")) }
                 }
                 let argv = sc.words.flatMap { expander.fields($0) }
-                if let name = argv.first?.staticText.map(Wrappers.basename), ["eval", "source", "."].contains(name) {
-                    mark("*", .unknown("`\(name)` may assign any variable"))
-                }
+                if Extractor.runsCodeInThisShell(argv) { mark("*", .unknown("`eval` or `source` may assign any variable")) }
                 for effect in Builtins.effects(argv) where !straight || effect.name == "*" {
                     switch effect {
                     case .integer(let n): mark(n, .integer)

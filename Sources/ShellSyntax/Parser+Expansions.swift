@@ -18,28 +18,10 @@ extension Parser {
         guard let n = peek(1) else { return nil }
         switch n {
         case .lparen:
-            if peek(2) == .lparen {
-                let save = (i, pendingHereDocs)
-                do {
-                    advance(3)
-                    try enter(at: start)
-                    defer { leave() }
-                    return .arithmetic(try parseArithmetic(terminator: .doubleParen, start: start))
-                } catch is NotArithmetic {
-                    (i, pendingHereDocs) = save
-                }
+            guard case .part(let part) = try memoized(start, { try $0.parseDollarParen(start: start) }) else {
+                throw fail("internal: memo kind")
             }
-            advance(2)
-            try enter(at: start)
-            defer { leave() }
-            let script = try parseList(closeParen: true, inCase: false)
-            skipBlanks()
-            guard peek() == .rparen else {
-                if atEnd { throw ParseFailure(offset: at(start), message: "unterminated `$(`", incomplete: true) }
-                throw fail("expected `)` to close `$(`, found \(describeNext())")
-            }
-            advance()
-            return .commandSubstitution(script, backquoted: false, offset: at(start))
+            return part
         case .lbracket:
             advance(2)
             try enter(at: start)
@@ -68,6 +50,32 @@ extension Parser {
             }
             return nil
         }
+    }
+
+    /// `$(( … ))` when it is arithmetic, else `$( … )`.
+    mutating func parseDollarParen(start: Int) throws -> MemoNode {
+        if peek(2) == .lparen {
+            let save = (i, pendingHereDocs)
+            do {
+                advance(3)
+                try enter(at: start)
+                defer { leave() }
+                return .part(.arithmetic(try parseArithmetic(terminator: .doubleParen, start: start)))
+            } catch is NotArithmetic {
+                (i, pendingHereDocs) = save
+            }
+        }
+        advance(2)
+        try enter(at: start)
+        defer { leave() }
+        let script = try parseList(closeParen: true, inCase: false)
+        skipBlanks()
+        guard peek() == .rparen else {
+            if atEnd { throw ParseFailure(offset: at(start), message: "unterminated `$(`", incomplete: true) }
+            throw fail("expected `)` to close `$(`, found \(describeNext())")
+        }
+        advance()
+        return .part(.commandSubstitution(script, backquoted: false, offset: at(start)))
     }
 
     mutating func parseBracedParameter(inDoubleQuotes: Bool) throws -> ParameterExpansion {

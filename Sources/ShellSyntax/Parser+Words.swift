@@ -81,6 +81,11 @@ extension Parser {
                 }
             case .bquote:
                 b.append(try parseBackquote(inDoubleQuotes: false))
+            case .lbracket where allowArrayAssignment && b.parts.isEmpty && !b.literal.isEmpty
+                && Parser.isName(String(decoding: b.literal, as: UTF8.self)):
+                // `name[…]` where an assignment may stand: bash reads the subscript as a
+                // bracketed unit, so blanks and operators inside it belong to the word.
+                try parseSubscriptRegion(into: &b)
             case .eq where allowArrayAssignment && peek(1) == .lparen && b.parts.isEmpty
                 && Parser.isAssignmentHead(b.literal):
                 b.literal.append(c)
@@ -93,6 +98,40 @@ extension Parser {
             }
         }
         return Word(parts: b.finish(), offset: at(start), end: here)
+    }
+
+    mutating func parseSubscriptRegion(into b: inout PartBuilder) throws {
+        let open = i
+        var nesting = 0
+        while true {
+            guard let c = peek() else {
+                throw ParseFailure(offset: at(open), message: "unterminated array subscript", incomplete: true)
+            }
+            switch c {
+            case .lbracket:
+                nesting += 1; b.literal.append(c); i += 1
+            case .rbracket:
+                nesting -= 1; b.literal.append(c); i += 1
+                if nesting == 0 { return }
+            case .bslash:
+                i += 1
+                if i < src.count {
+                    let n = min(Parser.scalarLength(src[i]), src.count - i)
+                    b.append(.escaped(String(decoding: src[i..<(i + n)], as: UTF8.self)))
+                    i += n
+                }
+            case .squote:
+                b.append(.singleQuoted(try readSingleQuoted()))
+            case .dquote:
+                b.append(.doubleQuoted(try parseDoubleQuoted()))
+            case .dollar:
+                if let part = try parseDollar(inDoubleQuotes: false) { b.append(part) } else { b.literal.append(c); i += 1 }
+            case .bquote:
+                b.append(try parseBackquote(inDoubleQuotes: false))
+            default:
+                b.literal.append(c); i += 1
+            }
+        }
     }
 
     /// `NAME`, `NAME+` or `NAME[…]` (what may precede `=(` in an array assignment).
@@ -187,6 +226,7 @@ extension Parser {
         try enter(at: open)
         defer { leave() }
         var sub = Parser(text, limits: limits, depth: depth, origin: map + [at(i - 1)])
+        defer { steps += sub.steps }
         let script = try sub.parseScript()
         return .commandSubstitution(script, backquoted: true, offset: at(open))
     }
@@ -420,6 +460,7 @@ extension Parser {
                 doc.body = Word(parts: [.singleQuoted(String(decoding: body, as: UTF8.self))], offset: bodyStart, end: here)
             } else {
                 var sub = Parser(body, limits: limits, depth: depth, origin: map + [here])
+                defer { steps += sub.steps }
                 doc.body = Word(parts: [.doubleQuoted(try sub.parseHereDocText())], offset: bodyStart, end: here)
             }
         }

@@ -39,6 +39,20 @@ struct ParseFailure: Error {
 /// Raised when `((` turns out not to be arithmetic; the caller re-parses it as two subshells.
 struct NotArithmetic: Error {}
 
+enum MemoNode {
+    case part(WordPart)
+    case statement(Statement)
+}
+
+struct MemoEntry {
+    let node: MemoNode
+    let end: Int
+    let pendingBefore: [HereDocument]
+    let pendingAfter: [HereDocument]
+    /// How many levels of nesting the construct reached below its start.
+    let relativeDepth: Int
+}
+
 struct Parser {
     let src: [UInt8]
     var i = 0
@@ -47,6 +61,14 @@ struct Parser {
     var pendingHereDocs: [HereDocument] = []
     /// For derived text (a backquote body, a here-document body): the original offset of each byte.
     let origin: [Int]?
+    /// Bytes looked at, sub-parsers included: a measure of work that tests hold to linear growth.
+    var steps = 0
+    /// Finished `$(…)`/`(…)` constructs by start offset. `$((` and `((` are tried as arithmetic
+    /// first and re-parsed as substitution or subshell when that fails; without this, nested
+    /// failures would re-parse the same text exponentially often.
+    var memo: [Int: MemoEntry] = [:]
+    /// The deepest nesting reached, so a reused construct still counts toward the limit.
+    var deepest = 0
 
     init(_ src: [UInt8], limits: Limits, depth: Int = 0, origin: [Int]? = nil) {
         self.src = src
@@ -76,6 +98,7 @@ struct Parser {
 
     mutating func enter(at k: Int) throws {
         depth += 1
+        deepest = max(deepest, depth)
         if depth > limits.maxDepth {
             throw fail("nesting deeper than \(limits.maxDepth) levels", at: k)
         }
@@ -92,6 +115,7 @@ struct Parser {
     }
 
     mutating func peek() -> UInt8? {
+        steps += 1
         skipContinuations()
         return i < src.count ? src[i] : nil
     }
@@ -101,6 +125,7 @@ struct Parser {
         skipContinuations()
         var k = i, left = n
         while k < src.count {
+            steps += 1
             if src[k] == .bslash && k + 1 < src.count && src[k + 1] == .nl { k += 2; continue }
             if left == 0 { return src[k] }
             left -= 1
@@ -160,6 +185,8 @@ struct Parser {
             if bytes.count > 8 { return nil }
         }
         let word = String(decoding: bytes, as: UTF8.self)
+        // With extglob (jitsh runs bash with it on), `!(` starts a pattern word, not a negation.
+        if word == "!" && peek(1) == .lparen { return nil }
         return Parser.reservedWords.contains(word) ? word : nil
     }
 
@@ -322,27 +349,10 @@ struct Parser {
         let start = i
         guard let c = peek() else { throw endOfInput("expected a command") }
         if c == .lparen {
-            try enter(at: i)
-            defer { leave() }
-            if peek(1) == .lparen {
-                let save = (i, pendingHereDocs)
-                do {
-                    advance(2)
-                    let arith = try parseArithmetic(terminator: .doubleParen)
-                    return try finishCompound(.arithmetic(arith), start: start)
-                } catch is NotArithmetic {
-                    (i, pendingHereDocs) = save
-                }
+            guard case .statement(let s) = try memoized(start, { try $0.parseParenthesized(start: start) }) else {
+                throw fail("internal: memo kind")
             }
-            advance()
-            let body = try parseList(closeParen: true, inCase: false)
-            skipBlanks()
-            guard peek() == .rparen else {
-                if atEnd { throw endOfInput("expected `)` to close `(`") }
-                throw fail("expected `)` to close `(`, found \(describeNext())")
-            }
-            advance()
-            return try finishCompound(.subshell(body), start: start)
+            return s
         }
         if let word = peekReserved() {
             switch word {
@@ -357,6 +367,51 @@ struct Parser {
             }
         }
         return try parseSimpleCommand()
+    }
+
+    /// `(( … ))` when it is arithmetic, else `( … )`.
+    mutating func parseParenthesized(start: Int) throws -> MemoNode {
+        try enter(at: i)
+        defer { leave() }
+        if peek(1) == .lparen {
+            let save = (i, pendingHereDocs)
+            do {
+                advance(2)
+                let arith = try parseArithmetic(terminator: .doubleParen)
+                return .statement(try finishCompound(.arithmetic(arith), start: start))
+            } catch is NotArithmetic {
+                (i, pendingHereDocs) = save
+            }
+        }
+        advance()
+        let body = try parseList(closeParen: true, inCase: false)
+        skipBlanks()
+        guard peek() == .rparen else {
+            if atEnd { throw endOfInput("expected `)` to close `(`") }
+            throw fail("expected `)` to close `(`, found \(describeNext())")
+        }
+        advance()
+        return .statement(try finishCompound(.subshell(body), start: start))
+    }
+
+    mutating func memoized(_ start: Int, _ parse: (inout Parser) throws -> MemoNode) throws -> MemoNode {
+        if let m = memo[start], m.pendingBefore.elementsEqual(pendingHereDocs, by: ===) {
+            if depth + m.relativeDepth > limits.maxDepth {
+                throw fail("nesting deeper than \(limits.maxDepth) levels", at: start)
+            }
+            deepest = max(deepest, depth + m.relativeDepth)
+            i = m.end
+            pendingHereDocs = m.pendingAfter
+            return m.node
+        }
+        let before = pendingHereDocs
+        let outerDeepest = deepest
+        deepest = depth
+        let node = try parse(&self)
+        let relative = deepest - depth
+        deepest = max(outerDeepest, deepest)
+        memo[start] = MemoEntry(node: node, end: i, pendingBefore: before, pendingAfter: pendingHereDocs, relativeDepth: relative)
+        return node
     }
 
     /// Redirections after a compound command apply to all of it.
