@@ -6,7 +6,7 @@ SWIFT_FLAGS ?=
 RELEASE_FLAGS = -c release --static-swift-stdlib
 FUZZ_SECONDS ?= 60
 
-.PHONY: all build release test prerequisites fuzz clean
+.PHONY: all build release test prerequisites fuzz bench clean
 
 all: build
 
@@ -27,6 +27,10 @@ test: prerequisites
 # libFuzzer over the parser for FUZZ_SECONDS (default 60); crashes land in ./crash-*.
 fuzz:
 	scripts/fuzz.sh $(FUZZ_SECONDS)
+
+# Measurements against the peers, on this machine, in one run (see README, Performance).
+bench:
+	scripts/bench.sh
 
 clean:
 	rm -rf .build .build-fuzz

@@ -20,6 +20,7 @@ let package = Package(
         ]),
         // libFuzzer entry point for the parser; `make fuzz` builds it with -sanitize=fuzzer.
         .executableTarget(name: "ShellSyntaxFuzz", dependencies: ["ShellSyntax"]),
+        .executableTarget(name: "jitsh-bench", dependencies: ["ShellSyntax"]),
         .testTarget(name: "ShellSyntaxTests", dependencies: ["ShellSyntax"], exclude: ["Corpus"]),
     ]
 )

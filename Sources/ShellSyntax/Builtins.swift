@@ -16,6 +16,16 @@ enum AssignmentEffect: Equatable {
 
 enum Builtins {
     static let declarations: Set<String> = ["declare", "typeset", "local", "export", "readonly"]
+    /// Builtins that assign variables (checked first: most commands are none of these).
+    static let assigning: Set<String> = declarations.union([
+        "command", "builtin", "read", "mapfile", "readarray", "printf", "getopts", "unset", "cd", "pushd", "popd", "wait",
+    ])
+    static let namingVariables: Set<String> = ["read", "mapfile", "readarray", "unset", "getopts"]
+    /// Builtins whose arguments can make a line risky.
+    static let risky: Set<String> = declarations.union([
+        "alias", "trap", "enable", "hash", "source", ".", "exec", "read", "mapfile", "readarray", "unset", "getopts",
+        "printf", "wait", "complete", "compgen", "bind", "let", "shopt", "set", "test", "[",
+    ])
 
     /// Shell options that change how later commands in the same line are parsed.
     static let parserShopts: Set<String> = ["expand_aliases", "extglob", "extquote", "posix", "compat31", "compat32",
@@ -24,21 +34,27 @@ enum Builtins {
     /// `NAME=value`, `NAME+=value`, `NAME[sub]=value` in an argument: the name, the subscript
     /// text if any, and the value (nil when the argument is not an assignment).
     static func assignmentArgument(_ field: Field) -> (name: String, index: String?, append: Bool, value: Field)? {
-        let text = field.text
-        guard let eq = text.firstIndex(of: "=") else { return nil }
-        var head = text[..<eq]
+        let bytes = field.text.utf8
+        guard let eq = bytes.firstIndex(of: .eq) else { return nil }
+        var headEnd = eq
         var append = false
-        if head.hasSuffix("+") { append = true; head = head.dropLast() }
-        var index: String?
-        if let open = head.firstIndex(of: "["), head.hasSuffix("]") {
-            index = String(head[head.index(after: open)..<head.index(before: head.endIndex)])
-            head = head[..<open]
+        if headEnd > bytes.startIndex, bytes[bytes.index(before: headEnd)] == .plus {
+            append = true
+            headEnd = bytes.index(before: headEnd)
         }
-        guard Parser.isName(String(head)) else { return nil }
-        let rawValue = String(text[text.index(after: eq)...])
+        var nameEnd = headEnd
+        var index: String?
+        if headEnd > bytes.startIndex, bytes[bytes.index(before: headEnd)] == .rbracket,
+           let open = bytes[..<headEnd].firstIndex(of: .lbracket) {
+            index = String(decoding: bytes[bytes.index(after: open)..<bytes.index(before: headEnd)], as: UTF8.self)
+            nameEnd = open
+        }
+        let name = bytes[..<nameEnd]
+        guard let first = name.first, first.isNameStart, name.allSatisfy({ $0.isNameChar }) else { return nil }
+        let rawValue = String(decoding: bytes[bytes.index(after: eq)...], as: UTF8.self)
         let value = field.isStatic ? Field(text: rawValue, offset: field.offset)
             : .dynamic(rawValue, reason: field.reason ?? "not static", offset: field.offset)
-        return (String(head), index, append, value)
+        return (String(decoding: name, as: UTF8.self), index, append, value)
     }
 
     /// Operands after the options of a builtin, for the option letters that take an argument.
@@ -68,12 +84,11 @@ enum Builtins {
 
     /// Variables that `argv` sets in the shell running it.
     static func effects(_ argv: [Field]) -> [AssignmentEffect] {
-        guard let name = argv.first?.staticText else { return [] }
+        guard let name = argv.first?.staticText, assigning.contains(name) else { return [] }
         let args = argv.dropFirst()
         // A variable named at run time may be any variable.
-        let anyVariable = AssignmentEffect.unknown("*", reason: "`\(name)` assigns a variable named at run time")
-        let namesVariables: Set<String> = ["read", "mapfile", "readarray", "unset", "getopts"]
-        if namesVariables.contains(name), args.contains(where: { !$0.isStatic }) { return [anyVariable] }
+        var anyVariable: AssignmentEffect { .unknown("*", reason: "`\(name)` assigns a variable named at run time") }
+        if namingVariables.contains(name), args.contains(where: { !$0.isStatic }) { return [anyVariable] }
         switch name {
         case "command", "builtin":
             return effects(withoutCommandPrefix(argv))

@@ -46,6 +46,7 @@ struct WordExpander {
     // MARK: Words to fields
 
     func fields(_ word: Word) -> [Field] {
+        if let text = WordExpander.plainText(word) { return [Field(text: text, offset: word.offset)] }
         var out: [Field] = []
         // bash expands `~` after the `=` and each `:` of an argument that looks like an assignment.
         var assignmentLike = false
@@ -62,6 +63,33 @@ struct WordExpander {
             out.append(contentsOf: split(pieces, word: word))
         }
         return out
+    }
+
+    /// Most words are plain text (`ls`, `-la`, `'a b'`, `"x"`): they expand to themselves.
+    /// nil when anything in the word could change it (braces, `~`, globs, expansions).
+    static func plainText(_ word: Word) -> String? {
+        var text = ""
+        for part in word.parts {
+            switch part {
+            case .literal(let s):
+                // Braces, globs (extglob groups hold a `(`) and `~` (also after `=` or `:`).
+                for b in s.utf8 where b == .lbrace || b == .star || b == .question || b == .lbracket || b == .lparen || b == .tilde {
+                    return nil
+                }
+                text += s
+            case .escaped(let s), .singleQuoted(let s), .ansiC(let s):
+                text += s
+            case .doubleQuoted(let inner):
+                for p in inner {
+                    guard case .literal(let s) = p else { return nil }
+                    text += s
+                }
+            default:
+                return nil
+            }
+        }
+        // An all-quoted empty word (`''`) is one empty argument; a word with nothing at all is none.
+        return word.parts.isEmpty ? nil : text
     }
 
     /// An assignment value or a `[[ ]]` operand: no splitting, no globbing, one field.
@@ -286,7 +314,7 @@ struct WordExpander {
     private func split(_ pieces: [Piece], word: Word) -> [Field] {
         var fields: [FieldBuilder] = []
         var cur = FieldBuilder()
-        let separators = ifs()
+        lazy var separators = ifs()
         for piece in pieces {
             if let reason = piece.dynamic {
                 cur.dynamic = cur.dynamic ?? reason
@@ -367,8 +395,17 @@ struct WordExpander {
 
     /// nil when the expansion would exceed `maxBraceWords`.
     func braceExpand(_ word: Word) -> [[WordPart]]? {
-        let hasBrace = word.parts.contains { if case .literal(let s) = $0 { return s.utf8.contains(.lbrace) } else { return false } }
-        guard hasBrace else { return [word.parts] }
+        // Expansion needs an unquoted `{` and a `,` or `..` after it; most words have neither.
+        var brace = false, separator = false
+        for case .literal(let s) in word.parts {
+            var previous: UInt8 = 0
+            for b in s.utf8 {
+                if b == .lbrace { brace = true }
+                if brace && (b == .comma || (b == UInt8(ascii: ".") && previous == UInt8(ascii: "."))) { separator = true }
+                previous = b
+            }
+        }
+        guard brace && separator else { return [word.parts] }
         var atoms: [Atom] = []
         for part in word.parts {
             if case .literal(let s) = part { atoms.append(contentsOf: s.utf8.map { .char($0) }) } else { atoms.append(.part(part)) }

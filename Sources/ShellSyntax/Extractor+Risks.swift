@@ -29,7 +29,14 @@ extension Extractor {
 
     /// Every operand must be a literal number or a variable known to hold one: bash evaluates the
     /// value of any other operand as an expression in its turn, and `a[$(cmd)]` in it runs `cmd`.
-    func arithmeticRisks(_ tokens: [ArithmeticToken], what: String, offset: Int, depth: Int = 0) {
+    func arithmeticRisks(_ tokens: [ArithmeticToken], what: String, offset: Int) {
+        var expanded = Set<String>()
+        arithmeticRisks(tokens, what: what, offset: offset, expanded: &expanded)
+    }
+
+    /// `expanded`: variables whose values were already checked, so a value that names itself
+    /// (or a chain of them) is looked at once, not once per path.
+    private func arithmeticRisks(_ tokens: [ArithmeticToken], what: String, offset: Int, expanded: inout Set<String>) {
         for (k, token) in tokens.enumerated() {
             switch token {
             case .name(let n, let nameOffset):
@@ -37,8 +44,9 @@ extension Extractor {
                 let state = lookup(n)
                 if state.isIntegerSafe { continue }
                 // A known value is an expression in its turn: check it the same way.
-                if case .value(let v) = state, depth < 8, let inner = ShellSyntax.arithmeticTokens(v) {
-                    arithmeticRisks(inner, what: what, offset: nameOffset, depth: depth + 1)
+                if case .value(let v) = state, let inner = ShellSyntax.arithmeticTokens(v) {
+                    guard expanded.insert(n).inserted else { continue }
+                    arithmeticRisks(inner, what: what, offset: nameOffset, expanded: &expanded)
                 } else {
                     risk(.codeFromData, "\(what) reads $\(n), which is not known to hold a number; bash would evaluate its value as code", nameOffset)
                 }
@@ -91,7 +99,7 @@ extension Extractor {
 
     // swiftlint:disable:next cyclomatic_complexity function_body_length
     func builtinRisks(_ argv: [Field]) {
-        guard let name = argv.first?.staticText else { return }
+        guard let name = argv.first?.staticText, Builtins.risky.contains(name) else { return }
         let args = argv.dropFirst()
         let at = argv[0].offset
         switch name {

@@ -33,7 +33,13 @@ final class Extractor: SyntaxVisitor {
     /// The pre-pass sees command names only where they are literal; the main pass resolves more
     /// of them (`x=read; $x y`) and may find assignments the pre-pass missed. Those are added and
     /// the walk repeated until nothing new turns up.
-    func run(_ script: Script) {
+    func run(_ script: Script, readsVariables: Bool = true) {
+        guard readsVariables else {
+            // Nothing in the line reads a variable, so where they are assigned cannot matter.
+            var me = self
+            SyntaxWalker.walk(script, &me)
+            return
+        }
         var collector = UnstableCollector(source: source)
         SyntaxWalker.walk(script, &collector)
         unstable = collector.unstable
@@ -55,18 +61,19 @@ final class Extractor: SyntaxVisitor {
 
     /// `eval …`, `source …`, `. …` (also behind `command`/`builtin`): code that can assign any variable.
     static func runsCodeInThisShell(_ argv: [Field]) -> Bool {
+        guard let name = argv.first?.staticText, ["eval", "source", ".", "command", "builtin"].contains(name) else { return false }
         guard let first = Builtins.withoutCommandPrefix(argv).first, !first.variadic,
               let name = first.staticText.map(Wrappers.basename) else { return false }
         return ["eval", "source", "."].contains(name)
     }
 
     /// Records what the pre-pass did not know about a command's assignments.
-    private func discover(_ argv: [Field], straight: Bool) {
+    private func discover(_ argv: [Field], effects: [AssignmentEffect], straight: Bool) {
         if Extractor.runsCodeInThisShell(argv), unstable["*"] == nil {
             discovered["*"] = .unknown("`eval` or `source` may assign any variable")
         }
         guard !straight else { return }
-        for effect in Builtins.effects(argv) {
+        for effect in effects {
             let state: VariableState
             switch effect {
             case .integer: state = .integer
@@ -214,9 +221,18 @@ final class Extractor: SyntaxVisitor {
                 flow[a.name] = state(of: value)
             }
         }
-        if !persists { flow = saved }
-        guard !argv.isEmpty else { return }
-        emit(argv, via: via, context: ctx, stdinScript: stdinScript(s.redirects), straight: straight)
+        guard !argv.isEmpty else {
+            if !persists { flow = saved }
+            return
+        }
+        // A builtin sees the assignments before it (`x=… let y=x`) while it runs; what it
+        // assigns itself (`x=1 read y`) outlasts them.
+        let overlay = !sc.assignments.isEmpty
+        emit(argv, via: via, context: ctx, stdinScript: stdinScript(s.redirects), straight: straight, applyEffects: !overlay)
+        if overlay {
+            flow = saved
+            if straight { Builtins.effects(argv).forEach(apply) }
+        }
     }
 
     /// `declare x=$y`: bash neither splits nor globs an assignment argument of a declaration builtin.
@@ -258,7 +274,8 @@ final class Extractor: SyntaxVisitor {
 
     // MARK: Commands
 
-    func emit(_ argv: [Field], via: [String], context: [ContextKind], stdinScript: Field?, straight: Bool) {
+    func emit(_ argv: [Field], via: [String], context: [ContextKind], stdinScript: Field?, straight: Bool,
+              applyEffects: Bool = true) {
         guard let first = argv.first else { return }
         guard first.isStatic, !first.variadic else {
             result.commands.append(ExtractedCommand(argv: argv, name: nil, via: via, context: context, position: locate(first.offset),
@@ -267,10 +284,11 @@ final class Extractor: SyntaxVisitor {
         }
         result.commands.append(ExtractedCommand(argv: argv, name: first.text, via: via, context: context,
                                                 position: locate(first.offset), dynamicReason: nil))
+        let effects = Builtins.effects(argv)
         builtinRisks(argv)
-        recordAssignments(argv, context: context)
-        discover(argv, straight: straight)
-        if straight { Builtins.effects(argv).forEach(apply) }
+        recordAssignments(argv, effects: effects, context: context)
+        discover(argv, effects: effects, straight: straight)
+        if straight && applyEffects { effects.forEach(apply) }
         let wrapper = Wrappers.basename(first.text)
         for outcome in Wrappers.unwrap(argv, stdinScript: stdinScript) {
             switch outcome {
@@ -294,7 +312,7 @@ final class Extractor: SyntaxVisitor {
     }
 
     /// Variables a builtin sets (`export X=…`, `read X` …), listed with the line's assignments.
-    private func recordAssignments(_ argv: [Field], context: [ContextKind]) {
+    private func recordAssignments(_ argv: [Field], effects: [AssignmentEffect], context: [ContextKind]) {
         guard let name = argv.first?.staticText else { return }
         func add(_ n: String, _ value: Field?, _ kind: ExtractedAssignment.Kind, _ offset: Int) {
             result.assignments.append(ExtractedAssignment(name: n, value: value, kind: kind, context: context, position: locate(offset)))
@@ -311,7 +329,7 @@ final class Extractor: SyntaxVisitor {
             }
             return
         }
-        for effect in Builtins.effects(argv) {
+        for effect in effects {
             switch effect {
             case .unknown(let n, let reason):
                 add(n, .dynamic(n, reason: reason, offset: argv[0].offset), .shell, argv[0].offset)
@@ -353,7 +371,7 @@ final class Extractor: SyntaxVisitor {
         let nested = Extractor(environment: .unknown, limits: limits, depth: depth + 1, via: via, contextPrefix: context,
                                locate: { _ in position },
                                source: { a, b in String(decoding: bytes[max(0, min(a, bytes.count))..<max(0, min(b, bytes.count))], as: UTF8.self) })
-        nested.run(script)
+        nested.run(script, readsVariables: ShellSyntax.mayReadVariables(bytes))
         result.commands += nested.result.commands
         result.redirects += nested.result.redirects
         result.assignments += nested.result.assignments
@@ -442,6 +460,10 @@ struct UnstableCollector: SyntaxVisitor {
                 if !straight && sc.words.isEmpty {
                     for a in sc.assignments { mark(a.name, .unknown("$\(a.name) is assigned in a branch, loop or subshell")) }
                 }
+                // Only a literal builtin name matters here; names that need resolving are found by
+                // the main pass, which repeats until nothing new turns up.
+                guard let first = sc.words.first?.plainLiteral.map(Wrappers.basename),
+                      Builtins.assigning.contains(first) || ["eval", "source", ".", "let"].contains(first) else { break }
                 let argv = sc.words.flatMap { expander.fields($0) }
                 if Extractor.runsCodeInThisShell(argv) { mark("*", .unknown("`eval` or `source` may assign any variable")) }
                 for effect in Builtins.effects(argv) where !straight || effect.name == "*" {

@@ -1,12 +1,12 @@
 // getopt-style option scanning over fields, enough to find where a wrapper's inner command starts.
 
 struct OptionSpec {
-    /// Short options without an argument.
-    var flags: Set<Character> = []
+    /// Short options without an argument (ASCII letters, as bytes: scanned for every wrapper).
+    var flags: Set<UInt8> = []
     /// Short options with a required argument (`-u root`, `-uroot`).
-    var withArgument: Set<Character> = []
+    var withArgument: Set<UInt8> = []
     /// Short options whose argument must be attached (`-i{}`, `-e.`).
-    var optionalArgument: Set<Character> = []
+    var optionalArgument: Set<UInt8> = []
     var longFlags: Set<String> = []
     var longWithArgument: Set<String> = []
     /// Long options whose argument, if any, follows `=`.
@@ -19,9 +19,9 @@ struct OptionSpec {
     init(flags: String = "", withArgument: String = "", optionalArgument: String = "",
          long: [String] = [], longWithArgument: [String] = [], longOptionalArgument: [String] = [],
          permute: Bool = false, numericOption: Bool = false) {
-        self.flags = Set(flags)
-        self.withArgument = Set(withArgument)
-        self.optionalArgument = Set(optionalArgument)
+        self.flags = Set(flags.utf8)
+        self.withArgument = Set(withArgument.utf8)
+        self.optionalArgument = Set(optionalArgument.utf8)
         self.longFlags = Set(long)
         self.longWithArgument = Set(longWithArgument)
         self.longOptionalArgument = Set(longOptionalArgument)
@@ -81,30 +81,32 @@ extension OptionSpec {
                 }
                 continue
             }
-            if text.hasPrefix("-") && text.count > 1 {
-                if numericOption, text.dropFirst().allSatisfy(\.isNumber) {
+            let bytes = text.utf8
+            if bytes.first == .minus && bytes.count > 1 {
+                if numericOption, bytes.dropFirst().allSatisfy({ $0.isDigit }) {
                     out.options.append(("n", Field(text: String(text.dropFirst()), offset: field.offset)))
                     continue
                 }
-                var chars = Substring(text.dropFirst())
-                while let c = chars.first {
-                    chars = chars.dropFirst()
+                var rest = bytes.dropFirst()
+                while let c = rest.first {
+                    rest = rest.dropFirst()
+                    let letter = String(UnicodeScalar(c))
                     if flags.contains(c) {
-                        out.options.append((String(c), nil))
+                        out.options.append((letter, nil))
                     } else if withArgument.contains(c) {
-                        if !chars.isEmpty {
-                            out.options.append((String(c), Field(text: String(chars), offset: field.offset)))
+                        if !rest.isEmpty {
+                            out.options.append((letter, Field(text: String(decoding: rest, as: UTF8.self), offset: field.offset)))
                         } else {
-                            guard k < args.endIndex else { throw .missingArgument("-" + String(c)) }
-                            out.options.append((String(c), args[k]))
+                            guard k < args.endIndex else { throw .missingArgument("-" + letter) }
+                            out.options.append((letter, args[k]))
                             k += 1
                         }
                         break
                     } else if optionalArgument.contains(c) {
-                        out.options.append((String(c), chars.isEmpty ? nil : Field(text: String(chars), offset: field.offset)))
+                        out.options.append((letter, rest.isEmpty ? nil : Field(text: String(decoding: rest, as: UTF8.self), offset: field.offset)))
                         break
                     } else {
-                        throw .unknown("-" + String(c))
+                        throw .unknown("-" + letter)
                     }
                 }
                 continue

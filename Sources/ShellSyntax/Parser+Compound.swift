@@ -263,8 +263,7 @@ extension Parser {
     }
 
     static func isName(_ s: String) -> Bool {
-        let b = Array(s.utf8)
-        guard let first = b.first, first.isNameStart else { return false }
-        return b.allSatisfy { $0.isNameChar }
+        guard let first = s.utf8.first, first.isNameStart else { return false }
+        return s.utf8.allSatisfy { $0.isNameChar }
     }
 }

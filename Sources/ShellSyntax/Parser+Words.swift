@@ -90,8 +90,8 @@ extension Parser {
                 && Parser.isAssignmentHead(b.literal):
                 b.literal.append(c)
                 i += 1
+                // Text glued after `)` continues the word (bash then assigns it as a string).
                 b.append(.arrayLiteral(try parseArrayLiteral()))
-                return Word(parts: b.finish(), offset: at(start), end: here)
             default:
                 b.literal.append(c)
                 i += 1

@@ -173,27 +173,27 @@ struct Parser {
         }
     }
 
-    /// The reserved word at the cursor, if one is there as a whole unquoted word.
+    /// The reserved word at the cursor, if one is there as a whole unquoted word. Called at
+    /// every command position, so it compares bytes in place instead of building a string.
     mutating func peekReserved() -> String? {
-        skipContinuations()
-        var k = 0
-        var bytes: [UInt8] = []
-        while let c = peek(k), !c.isMeta {
-            if c == .squote || c == .dquote || c == .bslash || c == .dollar || c == .bquote { return nil }
-            bytes.append(c)
-            k += 1
-            if bytes.count > 8 { return nil }
+        guard let first = peek(), let candidates = Parser.reservedByFirstByte[first] else { return nil }
+        candidates: for (word, bytes) in candidates {
+            for (k, b) in bytes.enumerated() where peek(k) != b { continue candidates }
+            guard peek(bytes.count).map({ $0.isMeta }) ?? true else { continue }
+            // With extglob (jitsh runs bash with it on), `!(` starts a pattern word, not a negation.
+            if word == "!" && peek(1) == .lparen { return nil }
+            return word
         }
-        let word = String(decoding: bytes, as: UTF8.self)
-        // With extglob (jitsh runs bash with it on), `!(` starts a pattern word, not a negation.
-        if word == "!" && peek(1) == .lparen { return nil }
-        return Parser.reservedWords.contains(word) ? word : nil
+        return nil
     }
 
-    static let reservedWords: Set<String> = [
+    static let reservedWords: [String] = [
         "if", "then", "elif", "else", "fi", "do", "done", "case", "esac", "while", "until", "for",
         "select", "function", "time", "coproc", "{", "}", "!", "[[", "]]", "in",
     ]
+
+    static let reservedByFirstByte: [UInt8: [(String, [UInt8])]] = Dictionary(
+        grouping: reservedWords.map { ($0, Array($0.utf8)) }, by: { $0.1[0] })
 
     /// Words that close an enclosing construct; a list stops in front of them.
     static let closers: Set<String> = ["then", "elif", "else", "fi", "do", "done", "esac", "}"]

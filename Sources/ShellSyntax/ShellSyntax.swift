@@ -26,7 +26,7 @@ public enum ShellSyntax {
         let extractor = Extractor(environment: environment, limits: limits, depth: 0, via: [], contextPrefix: [],
                                   locate: locator.position,
                                   source: { a, b in String(decoding: line[max(0, min(a, line.count))..<max(0, min(b, line.count))], as: UTF8.self) })
-        extractor.run(script)
+        extractor.run(script, readsVariables: mayReadVariables(line))
         var result = extractor.result
         result.risks.insert(contentsOf: controlCharacterRisks(line, locate: locator.position), at: 0)
         result.commands = stableSorted(result.commands) { $0.position.offset }
@@ -54,6 +54,19 @@ public enum ShellSyntax {
         if let bad = firstInvalidUTF8(line) {
             throw SyntaxError(position: locator.position(bad), message: "invalid UTF-8 (byte 0x\(String(line[bad], radix: 16)))")
         }
+    }
+
+    /// Whether anything in the line can read a variable: an expansion (`$`), a tilde, arithmetic
+    /// or a subscript (`(`, `[`), or `let`. Most lines have none, and skip the variable analysis.
+    static func mayReadVariables(_ bytes: [UInt8]) -> Bool {
+        var previous2: UInt8 = 0, previous: UInt8 = 0
+        for b in bytes {
+            if b == .dollar || b == .tilde || b == .lparen || b == .lbracket { return true }
+            if b == UInt8(ascii: "t") && previous == UInt8(ascii: "e") && previous2 == UInt8(ascii: "l") { return true }
+            previous2 = previous
+            previous = b
+        }
+        return false
     }
 
     /// Offset of the first byte that does not start a valid UTF-8 sequence.

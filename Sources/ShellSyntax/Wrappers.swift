@@ -20,8 +20,9 @@ enum Wrappers {
     static let shells: Set<String> = ["sh", "bash", "dash", "zsh", "ksh", "mksh", "ash", "rbash", "yash", "posh"]
 
     static func basename(_ path: String) -> String {
-        guard let slash = path.lastIndex(of: "/") else { return path }
-        return String(path[path.index(after: slash)...])
+        let bytes = path.utf8
+        guard let slash = bytes.lastIndex(of: .slash) else { return path }
+        return String(decoding: bytes[bytes.index(after: slash)...], as: UTF8.self)
     }
 
     /// What `argv` runs besides itself. `stdinScript` is a static here-document or here-string
@@ -62,13 +63,7 @@ enum Wrappers {
     private static func unwrap(_ name: String, _ args: ArraySlice<Field>, stdinScript: Field?) throws(OptionScanError) -> [WrapperOutcome] {
         switch name {
         case "sudo":
-            let o = try OptionSpec(flags: "ABbEeHiKklNnPSsVv", withArgument: "aCcDgpRrTtUu", optionalArgument: "h",
-                                   long: ["askpass", "background", "bell", "edit", "help", "login", "remove-timestamp",
-                                          "reset-timestamp", "list", "non-interactive", "no-update", "preserve-groups",
-                                          "stdin", "shell", "version", "validate", "set-home"],
-                                   longWithArgument: ["auth-type", "close-from", "chdir", "group", "prompt", "chroot",
-                                                      "role", "type", "command-timeout", "other-user", "user", "login-class"],
-                                   longOptionalArgument: ["preserve-env", "host"]).scan(args)
+            let o = try Spec.sudo.scan(args)
             if o.has("e", "edit", "l", "list", "v", "validate", "V", "version", "K", "help") { return [] }
             if o.has("h") && o.value("h") == nil { return [] }
             let (environment, command) = splitEnvironment(o.operands)
@@ -77,50 +72,42 @@ enum Wrappers {
             }
             return inner(command, environment: environment)
         case "doas":
-            let o = try OptionSpec(flags: "nsL", withArgument: "uC").scan(args)
+            let o = try Spec.doas.scan(args)
             if o.operands.isEmpty && o.has("s") { return [.unknown("`doas -s` starts an interactive shell")] }
             return inner(o.operands)
         case "env":
             return try unwrapEnv(args)
         case "nice":
-            return inner(try OptionSpec(withArgument: "n", longWithArgument: ["adjustment"], numericOption: true).scan(args).operands)
+            return inner(try Spec.nice.scan(args).operands)
         case "nohup":
-            return inner(try OptionSpec(long: ["help", "version"]).scan(args).operands)
+            return inner(try Spec.nohup.scan(args).operands)
         case "timeout":
-            let o = try OptionSpec(flags: "v", withArgument: "ks", long: ["foreground", "preserve-status", "verbose", "help", "version"],
-                                   longWithArgument: ["kill-after", "signal"]).scan(args)
+            let o = try Spec.timeout.scan(args)
             return inner(Array(o.operands.dropFirst()))
         case "time":
-            return inner(try OptionSpec(flags: "apqvV", withArgument: "fo", long: ["append", "portability", "quiet", "verbose", "version", "help"],
-                                        longWithArgument: ["format", "output"]).scan(args).operands)
+            return inner(try Spec.time.scan(args).operands)
         case "command":
-            let o = try OptionSpec(flags: "pvV").scan(args)
+            let o = try Spec.command.scan(args)
             return o.has("v", "V") ? [] : inner(o.operands)
         case "builtin":
-            return inner(try OptionSpec().scan(args).operands)
+            return inner(try Spec.builtin.scan(args).operands)
         case "exec":
-            return inner(try OptionSpec(flags: "cl", withArgument: "a").scan(args).operands)
+            return inner(try Spec.exec.scan(args).operands)
         case "stdbuf":
-            return inner(try OptionSpec(withArgument: "ioe", long: ["help", "version"], longWithArgument: ["input", "output", "error"]).scan(args).operands)
+            return inner(try Spec.stdbuf.scan(args).operands)
         case "ionice":
-            let o = try OptionSpec(flags: "tVh", withArgument: "cnpPu", long: ["ignore", "help", "version"],
-                                   longWithArgument: ["class", "classdata", "pid", "pgid", "uid"]).scan(args)
+            let o = try Spec.ionice.scan(args)
             return o.has("p", "P", "u", "pid", "pgid", "uid") ? [] : inner(o.operands)
         case "setsid":
-            return inner(try OptionSpec(flags: "cfwVh", long: ["ctty", "fork", "wait", "version", "help"]).scan(args).operands)
+            return inner(try Spec.setsid.scan(args).operands)
         case "chrt":
-            let o = try OptionSpec(flags: "abdfimoprRvVh", withArgument: "DPT",
-                                   long: ["all-tasks", "batch", "deadline", "fifo", "idle", "max", "other", "pid", "rr",
-                                          "reset-on-fork", "verbose", "version", "help"],
-                                   longWithArgument: ["sched-runtime", "sched-period", "sched-deadline"]).scan(args)
+            let o = try Spec.chrt.scan(args)
             return o.has("p", "pid", "m", "max", "h", "help", "V", "version") ? [] : inner(Array(o.operands.dropFirst()))
         case "taskset":
-            let o = try OptionSpec(flags: "acphV", long: ["all-tasks", "cpu-list", "pid", "help", "version"]).scan(args)
+            let o = try Spec.taskset.scan(args)
             return o.has("p", "pid") ? [] : inner(Array(o.operands.dropFirst()))
         case "flock":
-            let o = try OptionSpec(flags: "sexnoFuhV", withArgument: "wEc",
-                                   long: ["shared", "exclusive", "unlock", "nonblock", "close", "no-fork", "verbose", "help", "version"],
-                                   longWithArgument: ["timeout", "conflict-exit-code", "command"]).scan(args)
+            let o = try Spec.flock.scan(args)
             if let code = o.value("c", "command") { return [.shellCode(code)] }
             let rest = Array(o.operands.dropFirst())
             if rest.count >= 2, let flag = rest[0].staticText, flag == "-c" || flag == "--command" {
@@ -129,10 +116,7 @@ enum Wrappers {
             if let first = rest.first, !first.isStatic { throw .notStatic(first) }
             return inner(rest)
         case "watch":
-            let o = try OptionSpec(flags: "bcCdegprtwxhv", withArgument: "nq",
-                                   long: ["beep", "color", "no-color", "errexit", "chgexit", "precise", "no-rerun",
-                                          "no-title", "no-wrap", "exec", "help", "version"],
-                                   longWithArgument: ["interval", "equexit"], longOptionalArgument: ["differences"]).scan(args)
+            let o = try Spec.watch.scan(args)
             if o.has("x", "exec") { return inner(o.operands) }
             return o.operands.isEmpty ? [] : [.shellCode(joined(o.operands))]
         case "xargs":
@@ -143,40 +127,27 @@ enum Wrappers {
             return args.isEmpty ? [] : [.shellCode(joined(Array(args)))]
         case "su", "runuser":
             let filtered = args.filter { $0.staticText != "-" }
-            let o = try OptionSpec(flags: "flmpPhV", withArgument: "cgGsuw",
-                                   long: ["fast", "login", "preserve-environment", "pty", "help", "version"],
-                                   longWithArgument: ["command", "session-command", "group", "supp-group", "shell",
-                                                      "whitelist-environment", "user"],
-                                   permute: true).scan(filtered[...])
+            let o = try Spec.su.scan(filtered[...])
             if let code = o.value("c", "command", "session-command") { return [.shellCode(code)] }
             if name == "runuser", o.has("u", "user") { return inner(o.operands) }
             if o.operands.count > 1 { return [.unknown("`\(name)` passes extra arguments to the user's shell")] }
             if o.has("h", "help", "V", "version") { return [] }
             return [.unknown("`\(name)` without -c starts an interactive shell")]
         case "chroot":
-            let o = try OptionSpec(long: ["skip-chdir", "help", "version"], longWithArgument: ["userspec", "groups"]).scan(args)
+            let o = try Spec.chroot.scan(args)
             guard !o.operands.isEmpty else { return [] }
             if o.operands.count == 1 { return [.unknown("`chroot` without a command starts a shell")] }
             return inner(Array(o.operands.dropFirst()))
         case "strace":
-            let o = try OptionSpec(flags: "cCdDfFhiqrtTvVwxyzZkn", withArgument: "abeEIoOpPsSuUX",
-                                   long: ["summary-only", "summary", "debug", "daemonize", "follow-forks", "help",
-                                          "instruction-pointer", "quiet", "relative-timestamps", "syscall-times",
-                                          "no-abbrev", "version", "summary-wall-clock", "decode-fds", "stack-trace"],
-                                   longWithArgument: ["output", "attach", "trace", "signal", "env", "string-limit", "user",
-                                                      "trace-path", "columns", "absolute-timestamps", "status", "decode-pids"]).scan(args)
+            let o = try Spec.strace.scan(args)
             return inner(o.operands)
         case "script":
-            let o = try OptionSpec(flags: "aefqhV", withArgument: "cEIOBTmo", optionalArgument: "t",
-                                   long: ["append", "return", "flush", "force", "quiet", "help", "version"],
-                                   longWithArgument: ["command", "echo", "log-in", "log-out", "log-io", "log-timing",
-                                                      "logging-format", "output-limit"],
-                                   longOptionalArgument: ["timing"], permute: true).scan(args)
+            let o = try Spec.script.scan(args)
             if let code = o.value("c", "command") { return [.shellCode(code)] }
             if o.has("h", "help", "V", "version") { return [] }
             return [.unknown("`script` without -c starts an interactive shell")]
         case "unbuffer":
-            return inner(try OptionSpec(flags: "p").scan(args).operands)
+            return inner(try Spec.unbuffer.scan(args).operands)
         case "busybox":
             return inner(Array(args))
         default:
@@ -196,10 +167,7 @@ enum Wrappers {
     private static func unwrapEnv(_ args: ArraySlice<Field>) throws(OptionScanError) -> [WrapperOutcome] {
         var rest = args
         if rest.first?.staticText == "-" { rest = rest.dropFirst() }
-        let o = try OptionSpec(flags: "0iv", withArgument: "CSuP",
-                               long: ["ignore-environment", "null", "debug", "help", "version", "list-signal-handling"],
-                               longWithArgument: ["unset", "chdir", "split-string"],
-                               longOptionalArgument: ["block-signal", "default-signal", "ignore-signal"]).scan(rest)
+        let o = try Spec.env.scan(rest)
         var operands = o.operands
         if operands.first?.staticText == "-" { operands.removeFirst() }
         if let split = o.value("S", "split-string") {
@@ -231,11 +199,7 @@ enum Wrappers {
     }
 
     private static func unwrapXargs(_ args: ArraySlice<Field>) throws(OptionScanError) -> [WrapperOutcome] {
-        let o = try OptionSpec(flags: "0oprtx", withArgument: "aEILnsPd", optionalArgument: "eil",
-                               long: ["null", "interactive", "no-run-if-empty", "verbose", "exit", "open-tty", "show-limits",
-                                      "help", "version"],
-                               longWithArgument: ["arg-file", "delimiter", "max-args", "max-procs", "process-slot-var", "max-chars"],
-                               longOptionalArgument: ["eof", "replace", "max-lines"]).scan(args)
+        let o = try Spec.xargs.scan(args)
         var command = o.operands
         if command.isEmpty { command = [Field(text: "echo", offset: args.first?.offset ?? 0)] }
         var replace: String?
@@ -244,7 +208,7 @@ enum Wrappers {
         let input = "arguments read by xargs from its input"
         if let replace, !replace.isEmpty {
             command = command.map { f in
-                f.text.contains(replace) ? .dynamic(f.text, reason: input, offset: f.offset) : f
+                f.text.utf8.firstRange(of: replace.utf8) != nil ? .dynamic(f.text, reason: input, offset: f.offset) : f
             }
         } else {
             command.append(.dynamic("…", reason: input, variadic: true, offset: command.last?.offset ?? 0))
@@ -270,7 +234,7 @@ enum Wrappers {
                 k += 1
                 if f.staticText == ";" { break }
                 if f.staticText == "+", command.last?.text == "{}" { break }
-                command.append(f.text.contains("{}") ? .dynamic(f.text, reason: "a file name found by find", offset: f.offset) : f)
+                command.append(f.text.utf8.firstRange(of: "{}".utf8) != nil ? .dynamic(f.text, reason: "a file name found by find", offset: f.offset) : f)
             }
             if !command.isEmpty { out.append(.inner(command, context: .findExec, environment: [])) }
         }
@@ -313,4 +277,68 @@ enum Wrappers {
         if let stdinScript { return [.shellCode(stdinScript)] }
         return []
     }
+}
+
+/// Option tables, built once: wrappers are looked at for every command of every line.
+private enum Spec {
+    static let sudo = OptionSpec(flags: "ABbEeHiKklNnPSsVv", withArgument: "aCcDgpRrTtUu", optionalArgument: "h",
+                                   long: ["askpass", "background", "bell", "edit", "help", "login", "remove-timestamp",
+                                          "reset-timestamp", "list", "non-interactive", "no-update", "preserve-groups",
+                                          "stdin", "shell", "version", "validate", "set-home"],
+                                   longWithArgument: ["auth-type", "close-from", "chdir", "group", "prompt", "chroot",
+                                                      "role", "type", "command-timeout", "other-user", "user", "login-class"],
+                                   longOptionalArgument: ["preserve-env", "host"])
+    static let doas = OptionSpec(flags: "nsL", withArgument: "uC")
+    static let nice = OptionSpec(withArgument: "n", longWithArgument: ["adjustment"], numericOption: true)
+    static let nohup = OptionSpec(long: ["help", "version"])
+    static let timeout = OptionSpec(flags: "v", withArgument: "ks", long: ["foreground", "preserve-status", "verbose", "help", "version"],
+                                   longWithArgument: ["kill-after", "signal"])
+    static let time = OptionSpec(flags: "apqvV", withArgument: "fo", long: ["append", "portability", "quiet", "verbose", "version", "help"],
+                                        longWithArgument: ["format", "output"])
+    static let command = OptionSpec(flags: "pvV")
+    static let builtin = OptionSpec()
+    static let exec = OptionSpec(flags: "cl", withArgument: "a")
+    static let stdbuf = OptionSpec(withArgument: "ioe", long: ["help", "version"], longWithArgument: ["input", "output", "error"])
+    static let ionice = OptionSpec(flags: "tVh", withArgument: "cnpPu", long: ["ignore", "help", "version"],
+                                   longWithArgument: ["class", "classdata", "pid", "pgid", "uid"])
+    static let setsid = OptionSpec(flags: "cfwVh", long: ["ctty", "fork", "wait", "version", "help"])
+    static let chrt = OptionSpec(flags: "abdfimoprRvVh", withArgument: "DPT",
+                                   long: ["all-tasks", "batch", "deadline", "fifo", "idle", "max", "other", "pid", "rr",
+                                          "reset-on-fork", "verbose", "version", "help"],
+                                   longWithArgument: ["sched-runtime", "sched-period", "sched-deadline"])
+    static let taskset = OptionSpec(flags: "acphV", long: ["all-tasks", "cpu-list", "pid", "help", "version"])
+    static let flock = OptionSpec(flags: "sexnoFuhV", withArgument: "wEc",
+                                   long: ["shared", "exclusive", "unlock", "nonblock", "close", "no-fork", "verbose", "help", "version"],
+                                   longWithArgument: ["timeout", "conflict-exit-code", "command"])
+    static let watch = OptionSpec(flags: "bcCdegprtwxhv", withArgument: "nq",
+                                   long: ["beep", "color", "no-color", "errexit", "chgexit", "precise", "no-rerun",
+                                          "no-title", "no-wrap", "exec", "help", "version"],
+                                   longWithArgument: ["interval", "equexit"], longOptionalArgument: ["differences"])
+    static let su = OptionSpec(flags: "flmpPhV", withArgument: "cgGsuw",
+                                   long: ["fast", "login", "preserve-environment", "pty", "help", "version"],
+                                   longWithArgument: ["command", "session-command", "group", "supp-group", "shell",
+                                                      "whitelist-environment", "user"],
+                                   permute: true)
+    static let chroot = OptionSpec(long: ["skip-chdir", "help", "version"], longWithArgument: ["userspec", "groups"])
+    static let strace = OptionSpec(flags: "cCdDfFhiqrtTvVwxyzZkn", withArgument: "abeEIoOpPsSuUX",
+                                   long: ["summary-only", "summary", "debug", "daemonize", "follow-forks", "help",
+                                          "instruction-pointer", "quiet", "relative-timestamps", "syscall-times",
+                                          "no-abbrev", "version", "summary-wall-clock", "decode-fds", "stack-trace"],
+                                   longWithArgument: ["output", "attach", "trace", "signal", "env", "string-limit", "user",
+                                                      "trace-path", "columns", "absolute-timestamps", "status", "decode-pids"])
+    static let script = OptionSpec(flags: "aefqhV", withArgument: "cEIOBTmo", optionalArgument: "t",
+                                   long: ["append", "return", "flush", "force", "quiet", "help", "version"],
+                                   longWithArgument: ["command", "echo", "log-in", "log-out", "log-io", "log-timing",
+                                                      "logging-format", "output-limit"],
+                                   longOptionalArgument: ["timing"], permute: true)
+    static let unbuffer = OptionSpec(flags: "p")
+    static let env = OptionSpec(flags: "0iv", withArgument: "CSuP",
+                               long: ["ignore-environment", "null", "debug", "help", "version", "list-signal-handling"],
+                               longWithArgument: ["unset", "chdir", "split-string"],
+                               longOptionalArgument: ["block-signal", "default-signal", "ignore-signal"])
+    static let xargs = OptionSpec(flags: "0oprtx", withArgument: "aEILnsPd", optionalArgument: "eil",
+                               long: ["null", "interactive", "no-run-if-empty", "verbose", "exit", "open-tty", "show-limits",
+                                      "help", "version"],
+                               longWithArgument: ["arg-file", "delimiter", "max-args", "max-procs", "process-slot-var", "max-chars"],
+                               longOptionalArgument: ["eof", "replace", "max-lines"])
 }

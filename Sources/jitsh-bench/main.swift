@@ -1,0 +1,93 @@
+// Measurements for `make bench` (see scripts/bench.sh): each subcommand prints one JSON object.
+import Foundation
+import ShellSyntax
+
+enum Clock {
+    static func nanoseconds() -> UInt64 {
+        var t = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &t)
+        return UInt64(t.tv_sec) * 1_000_000_000 + UInt64(t.tv_nsec)
+    }
+}
+
+struct Summary: Encodable {
+    var tool: String
+    var benchmark: String
+    var samples: Int
+    var p50_ns: Double
+    var p99_ns: Double
+    var mean_ns: Double
+    var max_ns: Double
+
+    init(tool: String, benchmark: String, samples: [UInt64]) {
+        let sorted = samples.sorted()
+        func percentile(_ p: Double) -> Double {
+            sorted.isEmpty ? 0 : Double(sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))])
+        }
+        self.tool = tool
+        self.benchmark = benchmark
+        self.samples = sorted.count
+        p50_ns = percentile(0.50)
+        p99_ns = percentile(0.99)
+        mean_ns = sorted.isEmpty ? 0 : Double(sorted.reduce(0, +)) / Double(sorted.count)
+        max_ns = Double(sorted.last ?? 0)
+    }
+}
+
+func emit<T: Encodable>(_ value: T) {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys]
+    print(String(decoding: (try? encoder.encode(value)) ?? Data(), as: UTF8.self))
+}
+
+/// Lines of a bench file; `↵` stands for a newline inside a line.
+func loadLines(_ path: String) -> [String] {
+    guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+        FileHandle.standardError.write(Data("jitsh-bench: cannot read \(path)\n".utf8))
+        exit(2)
+    }
+    return text.split(separator: "\n").map { $0.replacingOccurrences(of: "↵", with: "\n") }
+}
+
+/// Parse and extract every line, `iterations` times; one sample per line per iteration.
+func benchParse(_ path: String, iterations: Int) {
+    let lines = loadLines(path).map { Array($0.utf8) }
+    let environment = ShellEnvironment(variables: ["HOME": "/home/u", "PATH": "/usr/bin:/bin"], complete: true)
+    var failures = 0
+    for line in lines where (try? ShellSyntax.extract(line, environment: environment)) == nil { failures += 1 }
+    var samples: [UInt64] = []
+    samples.reserveCapacity(lines.count * iterations)
+    var sink = 0
+    for iteration in 0..<(iterations + 10) {
+        for line in lines {
+            let t0 = Clock.nanoseconds()
+            let e = try? ShellSyntax.extract(line, environment: environment)
+            let t1 = Clock.nanoseconds()
+            sink &+= e?.commands.count ?? 0
+            if iteration >= 10 { samples.append(t1 - t0) }
+        }
+    }
+    if ProcessInfo.processInfo.environment["JITSH_BENCH_SLOWEST"] != nil {
+        // Per-line medians, slowest first: where to look when p99 moves.
+        var medians: [(UInt64, Int)] = []
+        for (index, _) in lines.enumerated() {
+            let own = stride(from: index, to: samples.count, by: lines.count).map { samples[$0] }.sorted()
+            medians.append((own[own.count / 2], index))
+        }
+        for (ns, index) in medians.sorted(by: { $0.0 > $1.0 }).prefix(12) {
+            FileHandle.standardError.write(Data("\(ns / 1000) µs  \(String(decoding: lines[index], as: UTF8.self))\n".utf8))
+        }
+    }
+    var summary = Summary(tool: "jitsh", benchmark: "parse", samples: samples)
+    if sink == 0 || failures > 0 { summary.tool += " (\(failures) lines failed)" }
+    emit(summary)
+}
+
+let arguments = CommandLine.arguments
+switch arguments.dropFirst().first {
+case "parse":
+    benchParse(arguments.count > 2 ? arguments[2] : "bench/lines.txt", iterations: arguments.count > 3 ? Int(arguments[3]) ?? 200 : 200)
+default:
+    FileHandle.standardError.write(Data("usage: jitsh-bench parse LINES [ITERATIONS]\n".utf8))
+    exit(2)
+}
