@@ -11,16 +11,22 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         .target(name: "ShellSyntax"),
-        .executableTarget(name: "jitsh", dependencies: [
+        .target(name: "Policy", dependencies: [
             "ShellSyntax",
+            .product(name: "Yams", package: "Yams"),
+        ]),
+        .executableTarget(name: "jitsh", dependencies: [
+            "ShellSyntax", "Policy",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // libFuzzer entry point for the parser; `make fuzz` builds it with -sanitize=fuzzer.
         .executableTarget(name: "ShellSyntaxFuzz", dependencies: ["ShellSyntax"]),
-        .executableTarget(name: "jitsh-bench", dependencies: ["ShellSyntax"]),
+        .executableTarget(name: "jitsh-bench", dependencies: ["ShellSyntax", "Policy"]),
         .testTarget(name: "ShellSyntaxTests", dependencies: ["ShellSyntax"], exclude: ["Corpus"]),
+        .testTarget(name: "PolicyTests", dependencies: ["Policy"], exclude: ["Fixtures"]),
     ]
 )

@@ -20,4 +20,7 @@ echo "bench: 1. parse + extract per line (jitsh vs bashlex)" >&2
 .build/release/jitsh-bench parse bench/lines.txt 300 > "$out/parse-jitsh.json"
 bench/peers/venv/bin/python bench/bashlex_parse.py bench/lines.txt 10 > "$out/parse-bashlex.json"
 
+echo "bench: 2. decision latency (parse + decide) at 10 … 10,000 rules" >&2
+.build/release/jitsh-bench decide bench/lines.txt 100 > "$out/decide-jitsh.json"
+
 python3 bench/report.py "$out"

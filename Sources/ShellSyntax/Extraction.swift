@@ -75,6 +75,15 @@ public struct ExtractedCommand: Sendable, Equatable {
     /// Set when the command that runs cannot be known statically.
     public var dynamicReason: String?
 
+    public init(argv: [Field], name: String?, via: [String], context: [ContextKind], position: Position, dynamicReason: String?) {
+        self.argv = argv
+        self.name = name
+        self.via = via
+        self.context = context
+        self.position = position
+        self.dynamicReason = dynamicReason
+    }
+
     public var contextDescription: String {
         context.isEmpty ? "top" : context.map(\.rawValue).joined(separator: " > ")
     }

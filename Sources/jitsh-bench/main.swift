@@ -1,5 +1,6 @@
 // Measurements for `make bench` (see scripts/bench.sh): each subcommand prints one JSON object.
 import Foundation
+import Policy
 import ShellSyntax
 
 enum Clock {
@@ -83,11 +84,58 @@ func benchParse(_ path: String, iterations: Int) {
     emit(summary)
 }
 
+/// A role of `count` rules: the shipped observe role's commands plus synthetic ones, a third of
+/// them deny or confirm rules with options and argument patterns, as large real policies have.
+func syntheticPolicy(rules count: Int) throws -> Policy {
+    var yaml = "role: bench\nallow:\n  - cmd: [ls, cat, grep, tail, head, awk, sort, uniq, wc, du, df, ps, find, journalctl, kubectl, curl, echo, sed, xargs]\n"
+    for k in 0..<max(0, count - 1) {
+        switch k % 3 {
+        case 0: yaml += "  - cmd: tool\(k)\n    args: [\"status *\", \"--flag\(k) ...\"]\n"
+        case 1: yaml += "  - cmd: [tool\(k), alt\(k)]\n"
+        default: yaml += "  - cmd: util\(k)\n    args: [\"--opt\(k) *\"]\n"
+        }
+    }
+    yaml += "deny:\n"
+    for k in 0..<max(1, count / 3) { yaml += "  - cmd: tool\(k * 3)\n    option: [-x\(k), --danger\(k)]\n" }
+    yaml += "  - cmd: find\n    option: [-delete, -exec]\nwrites: [/tmp/**]\n"
+    return try PolicyLoader.load([PolicyFile(path: "roles/bench.yaml", text: yaml)])
+}
+
+/// Parse + decide every line under roles of 10 … 10,000 rules.
+func benchDecide(_ path: String, iterations: Int) {
+    let lines = loadLines(path).map { Array($0.utf8) }
+    let environment = ShellEnvironment(variables: ["HOME": "/home/u", "PATH": "/usr/bin:/bin", "PWD": "/home/u"], complete: true)
+    let context = DecisionContext(host: HostInfo(name: "bench"), epochSeconds: 1_767_614_400, cwd: "/home/u", home: "/home/u")
+    for count in [10, 100, 1_000, 10_000] {
+        guard let policy = try? syntheticPolicy(rules: count) else {
+            FileHandle.standardError.write(Data("jitsh-bench: the synthetic policy does not load\n".utf8))
+            exit(2)
+        }
+        let decider = Decider(policy)
+        var samples: [UInt64] = []
+        var verdicts = 0
+        for iteration in 0..<(iterations + 5) {
+            for line in lines {
+                let t0 = Clock.nanoseconds()
+                let d = decider.decide(line: line, environment: environment, role: "bench", context: context)
+                let t1 = Clock.nanoseconds()
+                if d.verdict == .allow { verdicts += 1 }
+                if iteration >= 5 { samples.append(t1 - t0) }
+            }
+        }
+        var summary = Summary(tool: "jitsh", benchmark: "decide-\(count)-rules", samples: samples)
+        if verdicts == 0 { summary.tool += " (nothing allowed)" }
+        emit(summary)
+    }
+}
+
 let arguments = CommandLine.arguments
 switch arguments.dropFirst().first {
 case "parse":
     benchParse(arguments.count > 2 ? arguments[2] : "bench/lines.txt", iterations: arguments.count > 3 ? Int(arguments[3]) ?? 200 : 200)
+case "decide":
+    benchDecide(arguments.count > 2 ? arguments[2] : "bench/lines.txt", iterations: arguments.count > 3 ? Int(arguments[3]) ?? 100 : 100)
 default:
-    FileHandle.standardError.write(Data("usage: jitsh-bench parse LINES [ITERATIONS]\n".utf8))
+    FileHandle.standardError.write(Data("usage: jitsh-bench parse|decide LINES [ITERATIONS]\n".utf8))
     exit(2)
 }

@@ -1,0 +1,47 @@
+/// An access contract (`contracts/NAME.yaml`): who may hold which role where, for how long,
+/// and how they get it.
+public struct Contract: Sendable {
+    public var name: String
+    public var description: String
+    public var ref: SourceRef
+    public var role: String
+    public var requesterGroups: [String]
+    public var requesterPeople: [String]
+    /// Host name globs; a host is covered if it matches one (or `hostTags` match).
+    public var hostNames: [Glob]
+    public var hostTags: HostCondition?
+    public var defaultDuration: Int
+    public var maxDuration: Int
+    public var reasonRequired: Bool
+    public var reasonPattern: String?
+    public var approval: Approval
+    /// Requests are refused while one of these windows holds (change freezes, weekends).
+    public var denyWindows: [TimeWindow]
+    /// Pending requests expire after this many seconds.
+    public var pendingTTL: Int
+
+    public enum Approval: Sendable, Equatable {
+        case automatic
+        /// `count` distinct approvers from these groups or people, never the requester.
+        case approvers(count: Int, groups: [String], people: [String])
+    }
+
+    public func covers(_ host: HostInfo) -> Bool {
+        if hostNames.contains(where: { $0.matches(host.name) }) { return true }
+        if let tags = hostTags, tags.matches(host) { return true }
+        return hostNames.isEmpty && hostTags == nil
+    }
+
+    public func mayRequest(identity: String, groups: Set<String>) -> Bool {
+        requesterPeople.contains(identity) || requesterGroups.contains(where: groups.contains)
+    }
+
+    public func mayApprove(identity: String, groups: Set<String>) -> Bool {
+        switch approval {
+        case .automatic:
+            return false
+        case .approvers(_, let approverGroups, let people):
+            return people.contains(identity) || approverGroups.contains(where: groups.contains)
+        }
+    }
+}

@@ -1,0 +1,67 @@
+import ShellSyntax
+
+/// Everything a decision depends on besides the line and the policy, passed in as values.
+public struct DecisionContext: Sendable {
+    public var host: HostInfo
+    public var epochSeconds: Int64
+    public var zones: TimeZoneResolver
+    /// The working directory relative paths are resolved against; nil when not known.
+    public var cwd: String?
+    public var home: String?
+    /// Files no line may delete or write: the store, jitsh's own binary and configuration.
+    public var protectedPaths: [String]
+
+    public init(host: HostInfo, epochSeconds: Int64, zones: TimeZoneResolver = FixedOffsetZones(), cwd: String? = nil,
+                home: String? = nil, protectedPaths: [String] = []) {
+        self.host = host
+        self.epochSeconds = epochSeconds
+        self.zones = zones
+        self.cwd = cwd
+        self.home = home
+        self.protectedPaths = protectedPaths
+    }
+}
+
+/// The verdict on one part of a line, and why.
+public struct Judgement: Sendable, Equatable {
+    public var verdict: Verdict
+    public var reason: String
+    /// The rule that decided, or nil for a built-in protection or the default deny.
+    public var rule: SourceRef?
+    public var alert: Bool
+
+    public init(_ verdict: Verdict, _ reason: String, rule: SourceRef? = nil, alert: Bool = false) {
+        self.verdict = verdict
+        self.reason = reason
+        self.rule = rule
+        self.alert = alert
+    }
+}
+
+public struct CommandDecision: Sendable {
+    public var command: ExtractedCommand
+    public var judgement: Judgement
+    /// How to confirm, when the verdict is confirm.
+    public var confirm: ConfirmSpec?
+}
+
+public struct Decision: Sendable {
+    public var verdict: Verdict
+    public var reason: String
+    public var rule: SourceRef?
+    public var commands: [CommandDecision] = []
+    public var redirects: [(redirect: ExtractedRedirect, judgement: Judgement)] = []
+    public var assignments: [(assignment: ExtractedAssignment, judgement: Judgement)] = []
+    public var risks: [(risk: Risk, judgement: Judgement)] = []
+    public var syntaxError: SyntaxError?
+    public var alert = false
+    public var extraction: Extraction?
+
+    /// Every judgement in the line, in the order they are reported.
+    public var judgements: [Judgement] {
+        commands.map(\.judgement) + redirects.map(\.judgement) + assignments.map(\.judgement) + risks.map(\.judgement)
+    }
+
+    /// The commands that need confirmation, in order.
+    public var confirmations: [CommandDecision] { commands.filter { $0.judgement.verdict == .confirm } }
+}
