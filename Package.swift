@@ -12,6 +12,8 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
     ],
     targets: [
         .target(name: "ShellSyntax"),
@@ -19,14 +21,23 @@ let package = Package(
             "ShellSyntax",
             .product(name: "Yams", package: "Yams"),
         ]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .target(name: "Store", dependencies: [
+            "Policy", "CZlib",
+            .product(name: "GRDB", package: "GRDB.swift"),
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "Yams", package: "Yams"),
+        ]),
+        .target(name: "Session", dependencies: ["ShellSyntax", "Policy", "Store"]),
         .executableTarget(name: "jitsh", dependencies: [
-            "ShellSyntax", "Policy",
+            "ShellSyntax", "Policy", "Store", "Session",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // libFuzzer entry point for the parser; `make fuzz` builds it with -sanitize=fuzzer.
         .executableTarget(name: "ShellSyntaxFuzz", dependencies: ["ShellSyntax"]),
         .executableTarget(name: "jitsh-bench", dependencies: ["ShellSyntax", "Policy"]),
         .testTarget(name: "ShellSyntaxTests", dependencies: ["ShellSyntax"], exclude: ["Corpus"]),
-        .testTarget(name: "PolicyTests", dependencies: ["Policy"], exclude: ["Fixtures"]),
+        .testTarget(name: "PolicyTests", dependencies: ["Policy"]),
+        .testTarget(name: "StoreTests", dependencies: ["Store"]),
     ]
 )

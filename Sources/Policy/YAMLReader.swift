@@ -24,6 +24,7 @@ public struct Diagnostic: Sendable, CustomStringConvertible, Equatable {
 /// A policy that does not load: every error found, so one run of lint shows them all.
 public struct PolicyError: Error, Sendable, CustomStringConvertible {
     public var diagnostics: [Diagnostic]
+    public init(diagnostics: [Diagnostic]) { self.diagnostics = diagnostics }
     public var description: String { diagnostics.map(\.description).joined(separator: "\n") }
 }
 
@@ -39,27 +40,28 @@ public struct PolicyFile: Sendable {
 }
 
 /// Reads YAML nodes and records what is wrong with them, with file, line and column.
-struct YAMLReader {
-    let file: String
-    var diagnostics: [Diagnostic] = []
+/// Public so other YAML files of jitsh (jitsh.yaml) report errors the same way.
+public struct YAMLReader {
+    public let file: String
+    public var diagnostics: [Diagnostic] = []
 
-    init(file: String) { self.file = file }
+    public init(file: String) { self.file = file }
 
-    func ref(_ node: Node?) -> SourceRef {
+    public func ref(_ node: Node?) -> SourceRef {
         let mark = node?.mark
         return SourceRef(file: file, line: mark?.line ?? 1, column: mark?.column ?? 1)
     }
 
-    mutating func error(_ node: Node?, _ message: String, hint: String? = nil) {
+    public mutating func error(_ node: Node?, _ message: String, hint: String? = nil) {
         diagnostics.append(Diagnostic(.error, ref(node), message, hint: hint))
     }
 
-    mutating func warning(_ node: Node?, _ message: String, hint: String? = nil) {
+    public mutating func warning(_ node: Node?, _ message: String, hint: String? = nil) {
         diagnostics.append(Diagnostic(.warning, ref(node), message, hint: hint))
     }
 
     /// Parses the document; nil (with a diagnostic) when it is not YAML.
-    mutating func document(_ text: String) -> Node? {
+    public mutating func document(_ text: String) -> Node? {
         do {
             guard let node = try Yams.compose(yaml: text) else {
                 error(nil, "the file is empty")
@@ -84,7 +86,7 @@ struct YAMLReader {
     }
 
     /// The mapping's entries, after checking every key is one of `allowed`.
-    mutating func mapping(_ node: Node, _ what: String, allowed: [String]) -> [(key: String, keyNode: Node, value: Node)]? {
+    public mutating func mapping(_ node: Node, _ what: String, allowed: [String]) -> [(key: String, keyNode: Node, value: Node)]? {
         guard let m = node.mapping else {
             error(node, "\(what) must be a mapping (`key: value` lines)")
             return nil
@@ -106,7 +108,7 @@ struct YAMLReader {
         return out
     }
 
-    mutating func string(_ node: Node, _ what: String) -> String? {
+    public mutating func string(_ node: Node, _ what: String) -> String? {
         guard let s = node.scalar?.string else {
             error(node, "\(what) must be a single value")
             return nil
@@ -115,7 +117,7 @@ struct YAMLReader {
     }
 
     /// A value or a list of values.
-    mutating func strings(_ node: Node, _ what: String) -> [String]? {
+    public mutating func strings(_ node: Node, _ what: String) -> [String]? {
         if let s = node.scalar?.string { return [s] }
         guard let seq = node.sequence else {
             error(node, "\(what) must be a value or a list of values")
@@ -133,7 +135,7 @@ struct YAMLReader {
     }
 
     /// Like `strings`, with each value's own node, so an error can point at the item itself.
-    mutating func items(_ node: Node, _ what: String) -> [(text: String, node: Node)] {
+    public mutating func items(_ node: Node, _ what: String) -> [(text: String, node: Node)] {
         if let s = node.scalar?.string { return [(s, node)] }
         guard let seq = node.sequence else {
             error(node, "\(what) must be a value or a list of values")
@@ -150,7 +152,7 @@ struct YAMLReader {
         return out
     }
 
-    mutating func bool(_ node: Node, _ what: String) -> Bool? {
+    public mutating func bool(_ node: Node, _ what: String) -> Bool? {
         switch node.scalar?.string.lowercased() {
         case "true", "yes", "on": return true
         case "false", "no", "off": return false
@@ -160,7 +162,7 @@ struct YAMLReader {
         }
     }
 
-    mutating func int(_ node: Node, _ what: String) -> Int? {
+    public mutating func int(_ node: Node, _ what: String) -> Int? {
         guard let s = node.scalar?.string, let v = Int(s), v >= 0 else {
             error(node, "\(what) must be a whole number")
             return nil
@@ -168,7 +170,7 @@ struct YAMLReader {
         return v
     }
 
-    mutating func duration(_ node: Node, _ what: String) -> Int? {
+    public mutating func duration(_ node: Node, _ what: String) -> Int? {
         guard let s = node.scalar?.string, let v = Duration.seconds(s) else {
             error(node, "\(what) must be a duration like 90s, 30m, 2h or 1h30m")
             return nil

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Policy
+import Session
 import ShellSyntax
 
 struct Check: ParsableCommand {
@@ -51,7 +52,7 @@ struct Check: ParsableCommand {
     func run() throws {
         let loaded: Policy
         do {
-            loaded = try PolicyDirectory.load(policy.policyDirectory)
+            loaded = try PolicyDirectoryReader.load(policy.policyDirectory)
         } catch {
             Console.error("policy error: \(error)")
             throw ExitCode(ExitStatus.error)

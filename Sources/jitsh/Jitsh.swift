@@ -25,6 +25,6 @@ struct Jitsh: ParsableCommand {
               jitsh parse -- 'sudo find /var/log -name "*.gz" -exec rm {} +'
             """,
         version: JitshVersion.description,
-        subcommands: [Check.self, Parse.self, PolicyGroup.self]
+        subcommands: [Check.self, GrantGroup.self, Init.self, Parse.self, PolicyGroup.self]
     )
 }

@@ -4,7 +4,7 @@ import Foundation
 /// Options several commands share, declared once.
 struct PolicyOptions: ParsableArguments {
     @Option(name: .customLong("policy-dir"), help: ArgumentHelp("The policy directory.", valueName: "dir"))
-    var policyDirectory: String = PolicyDirectory.defaultPath
+    var policyDirectory: String = "/etc/jitsh/policies"
 }
 
 struct OutputOptions: ParsableArguments {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Policy
+import Session
 
 struct PolicyGroup: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -29,7 +30,7 @@ extension PolicyGroup {
         )
 
         @Argument(help: "The policy directory.")
-        var directory: String = PolicyDirectory.defaultPath
+        var directory: String = "/etc/jitsh/policies"
 
         @Flag(help: "Treat warnings as errors.")
         var strict = false
@@ -37,7 +38,7 @@ extension PolicyGroup {
         func run() throws {
             let files: [PolicyFile]
             do {
-                files = try PolicyDirectory.read(directory)
+                files = try PolicyDirectoryReader.read(directory)
             } catch {
                 Console.error("\(error)")
                 throw ExitCode(ExitStatus.error)
@@ -73,7 +74,7 @@ extension PolicyGroup {
         )
 
         @Argument(help: "The policy directory.")
-        var directory: String = PolicyDirectory.defaultPath
+        var directory: String = "/etc/jitsh/policies"
 
         @Flag(name: .shortAndLong, help: "Print every case, not only failures.")
         var verbose = false
@@ -82,7 +83,7 @@ extension PolicyGroup {
             let files: [PolicyFile]
             let policy: Policy
             do {
-                files = try PolicyDirectory.read(directory)
+                files = try PolicyDirectoryReader.read(directory)
                 policy = try PolicyLoader.load(files.filter { !$0.path.hasPrefix("tests/") })
             } catch {
                 Console.error("policy error: \(error)")

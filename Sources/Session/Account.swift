@@ -1,0 +1,63 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The Unix side of who is running jitsh.
+public enum Account {
+    /// The login name of the real user id.
+    public static func loginName() -> String? {
+        guard let pw = getpwuid(getuid()) else { return nil }
+        return String(cString: pw.pointee.pw_name)
+    }
+
+    public static func home(of name: String) -> String? {
+        guard let pw = getpwnam(name) else { return nil }
+        return String(cString: pw.pointee.pw_dir)
+    }
+
+    /// The groups `name` belongs to (primary and supplementary), by name.
+    public static func groups(of name: String) -> Set<String> {
+        guard let pw = getpwnam(name) else { return [] }
+        var count: Int32 = 64
+        var ids = [gid_t](repeating: 0, count: Int(count))
+        if getgrouplist(name, pw.pointee.pw_gid, &ids, &count) < 0 {
+            ids = [gid_t](repeating: 0, count: Int(count))
+            guard getgrouplist(name, pw.pointee.pw_gid, &ids, &count) >= 0 else { return [] }
+        }
+        var out = Set<String>()
+        for id in ids.prefix(Int(count)) {
+            if let gr = getgrgid(id) { out.insert(String(cString: gr.pointee.gr_name)) }
+        }
+        return out
+    }
+
+    public static func groupID(_ name: String) -> gid_t? {
+        guard let gr = getgrnam(name) else { return nil }
+        return gr.pointee.gr_gid
+    }
+
+    public static var isRoot: Bool { getuid() == 0 }
+
+    public static func hostName() -> String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        guard gethostname(&buffer, buffer.count) == 0 else { return "localhost" }
+        return String(cString: buffer)
+    }
+}
+
+/// jitsh is installed setgid `jitsh`: the process may reach the store, the user may not. What
+/// runs before a child drops the group is kept small.
+public enum Privilege {
+    /// Running with a group the caller does not have (the setgid bit took effect).
+    public static var isElevated: Bool { getegid() != getgid() }
+
+    /// `--config` and `JITSH_CONFIG` would let a user point a privileged jitsh at a policy or
+    /// store of their own; only root, or a jitsh without the privilege, may use them.
+    public static var mayChooseConfiguration: Bool { getuid() == 0 || !isElevated }
+
+    /// In a child before exec: the real group back, so the program runs as the user alone.
+    public static func dropGroup() -> Bool {
+        setgid(getgid()) == 0 && getegid() == getgid()
+    }
+}

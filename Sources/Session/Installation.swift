@@ -1,0 +1,122 @@
+import Foundation
+import Policy
+import Store
+
+/// This host's jitsh: its configuration, and who is asking.
+public struct Installation: Sendable {
+    public var configuration: HostConfiguration
+    public var configurationPath: String
+
+    public struct SetupError: Error, CustomStringConvertible, Sendable {
+        public var description: String
+        public init(_ d: String) { description = d }
+    }
+
+    /// Reads jitsh.yaml (defaults when it does not exist). A path other than the default is
+    /// honoured only for root or an unprivileged jitsh.
+    public static func load(override: String?, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> Installation {
+        var path = HostConfiguration.defaultPath
+        if let chosen = override ?? environment["JITSH_CONFIG"] {
+            guard Privilege.mayChooseConfiguration else {
+                throw SetupError("--config and JITSH_CONFIG are for root only: a user may not point jitsh at a configuration of their own")
+            }
+            path = chosen
+        }
+        let hostName = Account.hostName()
+        guard FileManager.default.fileExists(atPath: path) else {
+            if path != HostConfiguration.defaultPath { throw SetupError("configuration \(path) does not exist") }
+            return Installation(configuration: HostConfiguration(host: HostInfo(name: hostName)), configurationPath: path)
+        }
+        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
+            throw SetupError("cannot read the configuration \(path)")
+        }
+        do {
+            return Installation(configuration: try HostConfiguration.parse(text, file: path, hostName: hostName), configurationPath: path)
+        } catch {
+            throw SetupError("the configuration does not load:\n\(error)")
+        }
+    }
+
+    /// Who is asking: the login name, or `--as NAME` (root, or the forced command of a shared account).
+    public func requester(as claimed: String?, policy: Policy) throws -> Requester {
+        guard let login = Account.loginName() else { throw SetupError("this user id has no account name") }
+        var identity = login
+        if let claimed, claimed != login {
+            guard Account.isRoot || configuration.sharedAccounts.contains(login) else {
+                throw SetupError("--as is for root and the forced command of shared accounts (shared_accounts in jitsh.yaml), not for \(login)")
+            }
+            guard !claimed.isEmpty, claimed.allSatisfy({ $0.isLetter || $0.isNumber || "-_.@".contains($0) }) else {
+                throw SetupError("--as \(claimed): an identity is letters, digits, - _ . @")
+            }
+            identity = claimed
+        }
+        var groups = Set(policy.global.people[identity] ?? [])
+        // Unix groups belong to the account, so they count only when the person is the account.
+        if identity == login { groups.formUnion(Account.groups(of: login)) }
+        return Requester(identity: identity, groups: groups, isRoot: Account.isRoot && identity == login)
+    }
+
+    public func openStore() throws -> Store {
+        try SQLiteStore(path: configuration.storePath, create: false)
+    }
+
+    public func loadPolicy() throws -> Policy {
+        try PolicyDirectoryReader.load(configuration.policiesPath)
+    }
+}
+
+/// Reads a policy directory from disk (the pure loader takes files as values).
+public enum PolicyDirectoryReader {
+    public struct ReadError: Error, CustomStringConvertible, Sendable {
+        public var description: String
+    }
+
+    /// policy.yaml, roles/*, contracts/*, tests/* — YAML files only, paths relative to `root`.
+    public static func read(_ root: String) throws -> [PolicyFile] {
+        let fm = FileManager.default
+        var isDirectory: ObjCBool = false
+        guard fm.fileExists(atPath: root, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw ReadError(description: "policy directory \(root) does not exist")
+        }
+        var files: [PolicyFile] = []
+        for relative in ["", "roles", "contracts", "tests"] {
+            let dir = relative.isEmpty ? root : root + "/" + relative
+            guard let names = try? fm.contentsOfDirectory(atPath: dir) else { continue }
+            for name in names.sorted() where name.hasSuffix(".yaml") || name.hasSuffix(".yml") {
+                let path = relative.isEmpty ? name : relative + "/" + name
+                guard let data = fm.contents(atPath: root + "/" + path) else {
+                    throw ReadError(description: "cannot read \(root)/\(path)")
+                }
+                guard let text = String(data: data, encoding: .utf8) else {
+                    throw ReadError(description: "\(root)/\(path) is not UTF-8 text")
+                }
+                files.append(PolicyFile(path: path, text: text))
+            }
+        }
+        return files
+    }
+
+    public static func load(_ root: String) throws -> Policy {
+        try PolicyLoader.load(try read(root).filter { !$0.path.hasPrefix("tests/") })
+    }
+}
+
+/// Local time from the system's zone database, for time windows.
+public struct SystemZones: TimeZoneResolver {
+    public init() {}
+
+    public func localTime(epochSeconds: Int64, zone: String) -> LocalTime? {
+        guard let tz = TimeZone(identifier: zone) else { return nil }
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = tz
+        let c = calendar.dateComponents([.weekday, .hour, .minute], from: Date(timeIntervalSince1970: TimeInterval(epochSeconds)))
+        guard let weekday = c.weekday, let hour = c.hour, let minute = c.minute else { return nil }
+        // Calendar counts Sunday as 1; LocalTime counts Monday as 0.
+        return LocalTime(weekday: (weekday + 5) % 7, minute: hour * 60 + minute)
+    }
+}
+
+public enum Clock {
+    public static var now: Int64 { Int64(Date().timeIntervalSince1970) }
+    public static var microseconds: Int64 { Int64(Date().timeIntervalSince1970 * 1_000_000) }
+}

@@ -1,0 +1,201 @@
+import Foundation
+import GRDB
+
+/// Why the store cannot be used, in words an operator can act on. Nothing runs unrecorded, so
+/// every one of these makes jitsh refuse.
+public struct StoreError: Error, Sendable, CustomStringConvertible, Equatable {
+    public enum Kind: String, Sendable {
+        case missing, permission, corrupt, readOnly = "read-only", locked, full, conflict, refused, other
+    }
+
+    public var kind: Kind
+    public var message: String
+
+    public init(_ kind: Kind, _ message: String) {
+        self.kind = kind
+        self.message = message
+    }
+
+    public var description: String { message }
+
+    /// Maps SQLite's result codes to what they mean for an operator.
+    static func from(_ error: Error, path: String) -> StoreError {
+        if let e = error as? StoreError { return e }
+        guard let db = error as? DatabaseError else { return StoreError(.other, "the store at \(path) failed: \(error)") }
+        switch db.resultCode {
+        case .SQLITE_CANTOPEN:
+            return StoreError(.permission, "cannot open the store at \(path): missing directory or no permission (jitsh must be setgid jitsh; run jitsh doctor)")
+        case .SQLITE_NOTADB, .SQLITE_CORRUPT:
+            return StoreError(.corrupt, "the store at \(path) is corrupt; restore it from a backup (jitsh doctor checks it)")
+        case .SQLITE_READONLY:
+            return StoreError(.readOnly, "the store at \(path) is read-only; check its permissions and the file system")
+        case .SQLITE_BUSY, .SQLITE_LOCKED:
+            return StoreError(.locked, "the store at \(path) stayed locked longer than \(Int(Database.busyTimeout)) s; another process holds it")
+        case .SQLITE_FULL:
+            return StoreError(.full, "the disk holding the store at \(path) is full")
+        case .SQLITE_PERM, .SQLITE_AUTH:
+            return StoreError(.permission, "no permission to use the store at \(path)")
+        case .SQLITE_IOERR:
+            return StoreError(.other, "the store at \(path) cannot be read or written (I/O error)")
+        case .SQLITE_CONSTRAINT:
+            return StoreError(.conflict, "the store refused a change: \(db.message ?? "constraint")")
+        default:
+            return StoreError(.other, "the store at \(path) failed: \(db.message ?? "\(db.resultCode)")")
+        }
+    }
+}
+
+/// The SQLite file behind the store: WAL for concurrent readers, a busy timeout so contention
+/// waits instead of failing, migrations registered in order and never edited once released.
+final class Database: Sendable {
+    static let busyTimeout: TimeInterval = 10
+    let pool: DatabasePool
+    let path: String
+
+    init(path: String, create: Bool, busyTimeout: TimeInterval = Database.busyTimeout) throws(StoreError) {
+        self.path = path
+        if !create && !FileManager.default.fileExists(atPath: path) {
+            throw StoreError(.missing, "the store \(path) does not exist; install jitsh (make install) or check store: in jitsh.yaml")
+        }
+        var config = Configuration()
+        config.busyMode = .timeout(busyTimeout)
+        config.foreignKeysEnabled = true
+        config.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = NORMAL")
+        }
+        do {
+            pool = try DatabasePool(path: path, configuration: config)
+            try Database.migrator.migrate(pool)
+        } catch {
+            throw StoreError.from(error, path: path)
+        }
+    }
+
+    func write<T>(_ body: (GRDB.Database) throws -> T) throws(StoreError) -> T {
+        do { return try pool.write(body) } catch { throw StoreError.from(error, path: path) }
+    }
+
+    func read<T>(_ body: (GRDB.Database) throws -> T) throws(StoreError) -> T {
+        do { return try pool.read(body) } catch { throw StoreError.from(error, path: path) }
+    }
+
+    /// `PRAGMA integrity_check`: "ok", or what is wrong.
+    func integrity() throws(StoreError) -> [String] {
+        try read { db in try String.fetchAll(db, sql: "PRAGMA integrity_check") }
+    }
+
+    static let appendOnly = ["grants", "grant_events", "sessions", "session_ends", "audit_events"]
+
+    static var migrator: DatabaseMigrator {
+        var m = DatabaseMigrator()
+        m.registerMigration("v1 grants, sessions, audit, recordings, outbox") { db in
+            try db.execute(sql: """
+                CREATE TABLE grants (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    identity TEXT NOT NULL,
+                    role TEXT NOT NULL,
+                    contract TEXT NOT NULL,
+                    host_pattern TEXT NOT NULL,
+                    reason TEXT NOT NULL,
+                    requested_at INTEGER NOT NULL,
+                    starts_at INTEGER NOT NULL,
+                    duration INTEGER NOT NULL,
+                    approvals_needed INTEGER NOT NULL,
+                    max_duration INTEGER NOT NULL,
+                    pending_ttl INTEGER NOT NULL,
+                    break_glass INTEGER NOT NULL DEFAULT 0
+                );
+                CREATE INDEX grants_identity ON grants(identity);
+                CREATE TABLE grant_events (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    grant_id INTEGER NOT NULL REFERENCES grants(id),
+                    kind TEXT NOT NULL,
+                    actor TEXT NOT NULL,
+                    at INTEGER NOT NULL,
+                    comment TEXT NOT NULL DEFAULT '',
+                    seconds INTEGER NOT NULL DEFAULT 0
+                );
+                CREATE INDEX grant_events_grant ON grant_events(grant_id);
+                CREATE TABLE sessions (
+                    id TEXT PRIMARY KEY,
+                    identity TEXT NOT NULL,
+                    login TEXT NOT NULL,
+                    role TEXT NOT NULL,
+                    grant_id INTEGER REFERENCES grants(id),
+                    host TEXT NOT NULL,
+                    client TEXT NOT NULL,
+                    mode TEXT NOT NULL,
+                    command TEXT NOT NULL DEFAULT '',
+                    started_at INTEGER NOT NULL,
+                    width INTEGER NOT NULL DEFAULT 80,
+                    height INTEGER NOT NULL DEFAULT 24
+                );
+                CREATE INDEX sessions_started ON sessions(started_at);
+                CREATE INDEX sessions_grant ON sessions(grant_id);
+                CREATE TABLE session_ends (
+                    session_id TEXT PRIMARY KEY REFERENCES sessions(id),
+                    ended_at INTEGER NOT NULL,
+                    exit_reason TEXT NOT NULL,
+                    exit_status INTEGER,
+                    chunks INTEGER NOT NULL,
+                    chain_head BLOB NOT NULL,
+                    signature BLOB,
+                    key_id TEXT NOT NULL DEFAULT ''
+                );
+                CREATE TABLE audit_events (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    at INTEGER NOT NULL,
+                    session_id TEXT,
+                    identity TEXT NOT NULL,
+                    host TEXT NOT NULL,
+                    kind TEXT NOT NULL,
+                    line TEXT NOT NULL DEFAULT '',
+                    decision TEXT NOT NULL DEFAULT '',
+                    rule TEXT NOT NULL DEFAULT '',
+                    reason TEXT NOT NULL DEFAULT '',
+                    data TEXT NOT NULL DEFAULT '{}'
+                );
+                CREATE INDEX audit_at ON audit_events(at);
+                CREATE INDEX audit_session ON audit_events(session_id);
+                CREATE INDEX audit_identity ON audit_events(identity, at);
+                CREATE INDEX audit_kind ON audit_events(kind, decision, at);
+                CREATE TABLE chunks (
+                    session_id TEXT NOT NULL REFERENCES sessions(id),
+                    seq INTEGER NOT NULL,
+                    started_at INTEGER NOT NULL,
+                    frames INTEGER NOT NULL,
+                    raw_bytes INTEGER NOT NULL,
+                    data BLOB NOT NULL,
+                    prev_hash BLOB NOT NULL,
+                    hash BLOB NOT NULL,
+                    PRIMARY KEY (session_id, seq)
+                ) WITHOUT ROWID;
+                CREATE TABLE outbox (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    created_at INTEGER NOT NULL,
+                    event TEXT NOT NULL,
+                    payload TEXT NOT NULL,
+                    attempts INTEGER NOT NULL DEFAULT 0,
+                    next_attempt_at INTEGER NOT NULL,
+                    delivered_at INTEGER,
+                    last_error TEXT NOT NULL DEFAULT ''
+                );
+                CREATE INDEX outbox_due ON outbox(delivered_at, next_attempt_at);
+                """)
+            // What auditors rely on is never changed in place: the database itself refuses.
+            for table in appendOnly {
+                try db.execute(sql: """
+                    CREATE TRIGGER \(table)_append_only_update BEFORE UPDATE ON \(table)
+                    BEGIN SELECT RAISE(ABORT, '\(table) is append-only'); END;
+                    CREATE TRIGGER \(table)_append_only_delete BEFORE DELETE ON \(table)
+                    BEGIN SELECT RAISE(ABORT, '\(table) is append-only'); END;
+                    """)
+            }
+            try db.execute(sql: """
+                CREATE TRIGGER chunks_append_only_update BEFORE UPDATE ON chunks
+                BEGIN SELECT RAISE(ABORT, 'chunks are append-only'); END;
+                """)
+        }
+        return m
+    }
+}

@@ -1,0 +1,302 @@
+import ArgumentParser
+import Foundation
+import Policy
+import Session
+import Store
+
+/// Options every command that acts as someone shares.
+struct IdentityOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("The host configuration (root only).", valueName: "path"))
+    var config: String?
+
+    @Option(name: .customLong("as"), help: ArgumentHelp("Act as this identity (root, or a shared account's forced command).", valueName: "name"))
+    var identity: String?
+}
+
+/// What a grant verb needs: configuration, policy, who is asking, the store.
+struct GrantContext {
+    var installation: Installation
+    var policy: Policy
+    var requester: Requester
+    var service: GrantService
+    var outbox: Outbox
+
+    init(_ options: IdentityOptions) throws {
+        do {
+            installation = try Installation.load(override: options.config)
+            policy = try installation.loadPolicy()
+            requester = try installation.requester(as: options.identity, policy: policy)
+            let store = try installation.openStore()
+            service = GrantService(store: store, policy: policy, host: installation.configuration.host, zones: SystemZones())
+            outbox = Outbox(store: store, webhook: installation.configuration.webhook)
+        } catch {
+            Console.error("\(error)")
+            throw ExitCode(ExitStatus.error)
+        }
+    }
+
+    /// Runs a grant change; a refusal or store failure is one line and exit status 1 or 3.
+    func perform<T>(_ body: () throws -> T) throws -> T {
+        do {
+            let result = try body()
+            outbox.deliver(now: Clock.now)
+            return result
+        } catch let refusal as GrantRefusal {
+            Console.error(refusal.message)
+            throw ExitCode(1)
+        } catch {
+            Console.error("\(error)")
+            throw ExitCode(ExitStatus.error)
+        }
+    }
+}
+
+enum GrantText {
+    static func time(_ t: Int64) -> String { Timestamp.format(t).replacingOccurrences(of: "T", with: " ") }
+
+    static func status(_ g: Grant, now: Int64) -> String {
+        switch g.state(at: now) {
+        case .active: return "active, \(Duration.describe(Int(g.endsAt - now))) left (until \(time(g.endsAt)))"
+        case .scheduled: return "approved, starts \(time(g.startsAt))"
+        case .pending:
+            let have = g.approvers(since: nil).count
+            return "pending: \(have) of \(g.approvalsNeeded) approvals"
+        default: return "\(g.state(at: now))"
+        }
+    }
+
+    static func line(_ g: Grant, now: Int64) -> String {
+        "\(g.id)\t\(g.state(at: now))\t\(g.identity)\t\(g.role)\t\(g.hostPattern)\t\(Duration.describe(Int(g.totalDuration)))\t\(g.reason)"
+    }
+}
+
+struct GrantGroup: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "grant",
+        abstract: "Request, approve and inspect just-in-time grants.",
+        discussion: """
+            A grant lets one person hold one role on matching hosts for a limited time. Access contracts \
+            (policies/contracts) say who may request what, and who approves.
+
+            Example:
+              ssh prod-1 grant request --role readonly --reason "INC-1234 checking nginx errors"
+            """,
+        subcommands: [Request.self, Approve.self, Deny.self, Revoke.self, Extend.self, List.self, Show.self, Create.self, Notify.self]
+    )
+}
+
+extension GrantGroup {
+    struct Request: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Ask for a role on this host (or hosts matching --host) for a while.",
+            discussion: """
+                The first contract that allows the request decides: it may approve at once, or wait for \
+                approvers. Durations: 90s, 30m, 2h, 1h30m.
+
+                Example:
+                  jitsh grant request --role operator --duration 1h --reason "CHG-88 rotate nginx logs"
+                """
+        )
+        @OptionGroup var who: IdentityOptions
+        @OptionGroup var output: OutputOptions
+        @Option(help: "The role to hold.") var role: String
+        @Option(help: ArgumentHelp("Host name or glob (default: this host).", valueName: "glob")) var host: String?
+        @Option(help: ArgumentHelp("How long (default: the contract's).", valueName: "duration")) var duration: String?
+        @Option(help: ArgumentHelp("When it starts (ISO 8601, default now).", valueName: "time")) var start: String?
+        @Option(help: "Why: the incident or change, as the contract asks.") var reason: String = ""
+
+        func validate() throws {
+            if let duration, Duration.seconds(duration) == nil { throw ValidationError("--duration \(duration): write 90s, 30m, 2h or 1h30m") }
+            if let start, Timestamp.parse(start) == nil { throw ValidationError("--start \(start): write a time like 2026-11-30T10:00:00Z") }
+        }
+
+        func run() throws {
+            let ctx = try GrantContext(who)
+            let now = Clock.now
+            let g = try ctx.perform {
+                try ctx.service.request(.init(role: role, hostPattern: host, duration: duration.flatMap(Duration.seconds),
+                                              start: start.flatMap(Timestamp.parse), reason: reason), by: ctx.requester, now: now)
+            }
+            if output.json { print(JSONOutput.string(GrantJSON(g, now: now))); return }
+            print("grant \(g.id): \(g.role) on \(g.hostPattern) for \(Duration.describe(Int(g.duration))) — \(GrantText.status(g, now: now))")
+            if g.state(at: now) == .pending {
+                print("ask an approver of contract \(g.contract) to run: ssh \(ctx.installation.configuration.host.name) grant approve \(g.id)")
+            }
+        }
+    }
+
+    struct Approve: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Approve a pending grant (or its extension).",
+                                                        discussion: "Example:\n  jitsh grant approve 17 --comment \"ok for INC-1234\"")
+        @OptionGroup var who: IdentityOptions
+        @Argument(help: "The grant id.") var id: Int64
+        @Option(help: "A comment for the record.") var comment: String = ""
+
+        func run() throws {
+            let ctx = try GrantContext(who)
+            let now = Clock.now
+            let g = try ctx.perform { try ctx.service.approve(id, by: ctx.requester, comment: comment, now: now) }
+            print("grant \(g.id) of \(g.identity): \(GrantText.status(g, now: now))")
+        }
+    }
+
+    struct Deny: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Deny a pending grant (or its extension).",
+                                                        discussion: "Example:\n  jitsh grant deny 17 --comment \"use readonly\"")
+        @OptionGroup var who: IdentityOptions
+        @Argument(help: "The grant id.") var id: Int64
+        @Option(help: "Why, for the requester and the record.") var comment: String = ""
+
+        func run() throws {
+            let ctx = try GrantContext(who)
+            let g = try ctx.perform { try ctx.service.deny(id, by: ctx.requester, comment: comment, now: Clock.now) }
+            print("grant \(g.id) of \(g.identity) denied")
+        }
+    }
+
+    struct Revoke: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "End a grant now; its sessions are ended within seconds.",
+                                                        discussion: "Example:\n  jitsh grant revoke 17 --reason \"incident closed\"")
+        @OptionGroup var who: IdentityOptions
+        @Argument(help: "The grant id.") var id: Int64
+        @Option(help: "Why.") var reason: String = ""
+
+        func run() throws {
+            let ctx = try GrantContext(who)
+            let g = try ctx.perform { try ctx.service.revoke(id, by: ctx.requester, reason: reason, now: Clock.now) }
+            print("grant \(g.id) of \(g.identity) revoked")
+        }
+    }
+
+    struct Extend: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Ask for more time on a grant (approved like a request).",
+                                                        discussion: "Example:\n  jitsh grant extend 17 --by 30m")
+        @OptionGroup var who: IdentityOptions
+        @Argument(help: "The grant id.") var id: Int64
+        @Option(help: ArgumentHelp("How much longer.", valueName: "duration")) var by: String
+
+        func validate() throws {
+            if Duration.seconds(by) == nil { throw ValidationError("--by \(by): write 90s, 30m, 2h or 1h30m") }
+        }
+
+        func run() throws {
+            let ctx = try GrantContext(who)
+            let now = Clock.now
+            let g = try ctx.perform { try ctx.service.extend(id, by: ctx.requester, seconds: Duration.seconds(by) ?? 0, now: now) }
+            if g.pendingExtension != nil {
+                print("grant \(g.id): extension by \(by) waits for approval (ssh \(ctx.installation.configuration.host.name) grant approve \(g.id))")
+            } else {
+                print("grant \(g.id): \(GrantText.status(g, now: now))")
+            }
+        }
+    }
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List grants: all, pending, active, or your own.",
+                                                        discussion: "Example:\n  jitsh grant list --pending")
+        @OptionGroup var who: IdentityOptions
+        @OptionGroup var output: OutputOptions
+        @Flag(help: "Only grants waiting for approval.") var pending = false
+        @Flag(help: "Only grants in force now.") var active = false
+        @Flag(help: "Only your grants.") var mine = false
+
+        func run() throws {
+            let ctx = try GrantContext(who)
+            let now = Clock.now
+            let grants = try ctx.perform { () throws -> [Grant] in
+                try ctx.service.sweep(now: now)
+                return try ctx.service.store.grants(identity: mine ? ctx.requester.identity : nil).filter { g in
+                    let s = g.state(at: now)
+                    if pending && !(s == .pending || g.pendingExtension != nil) { return false }
+                    if active && s != .active { return false }
+                    return true
+                }
+            }
+            if output.json { print(JSONOutput.string(grants.map { GrantJSON($0, now: now) })); return }
+            print("ID\tSTATE\tWHO\tROLE\tHOST\tDURATION\tREASON")
+            for g in grants { print(GrantText.line(g, now: now)) }
+        }
+    }
+
+    struct Show: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show a grant with its events.",
+                                                        discussion: "Example:\n  jitsh grant show 17")
+        @OptionGroup var who: IdentityOptions
+        @OptionGroup var output: OutputOptions
+        @Argument(help: "The grant id.") var id: Int64
+
+        func run() throws {
+            let ctx = try GrantContext(who)
+            let now = Clock.now
+            guard let g = try ctx.perform({ try ctx.service.store.grant(id) }) else {
+                Console.error("there is no grant \(id)")
+                throw ExitCode(1)
+            }
+            if output.json { print(JSONOutput.string(GrantJSON(g, now: now))); return }
+            print("grant \(g.id): \(g.identity) as \(g.role) on \(g.hostPattern) — \(GrantText.status(g, now: now))")
+            print("  contract \(g.contract)\(g.breakGlass ? " (BREAK-GLASS)" : ""), reason: \(g.reason)")
+            print("  requested \(GrantText.time(g.requestedAt)), starts \(GrantText.time(g.startsAt)), ends \(GrantText.time(g.endsAt))")
+            for e in g.events {
+                let extra = e.seconds > 0 ? " +\(Duration.describe(Int(e.seconds)))" : ""
+                print("  \(GrantText.time(e.at))  \(e.kind.rawValue)\(extra) by \(e.actor)\(e.comment.isEmpty ? "" : ": \(e.comment)")")
+            }
+        }
+    }
+
+    struct Create: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Break glass: grant a role at once, without approval (root or admins).",
+            discussion: "Recorded as break-glass and sent as an alert.\n\nExample:\n  jitsh grant create --for alice --role operator --duration 1h --reason \"INC-9 db down, leads unreachable\"")
+        @OptionGroup var who: IdentityOptions
+        @Option(name: .customLong("for"), help: "Who receives the grant.") var holder: String
+        @Option(help: "The role.") var role: String
+        @Option(help: ArgumentHelp("Host name or glob (default: this host).", valueName: "glob")) var host: String?
+        @Option(help: "How long.") var duration: String = "1h"
+        @Option(help: "Why.") var reason: String
+
+        func validate() throws {
+            if Duration.seconds(duration) == nil { throw ValidationError("--duration \(duration): write 90s, 30m, 2h or 1h30m") }
+        }
+
+        func run() throws {
+            let ctx = try GrantContext(who)
+            let now = Clock.now
+            let g = try ctx.perform {
+                try ctx.service.createBreakGlass(for: holder, role: role, hostPattern: host, seconds: Duration.seconds(duration) ?? 3600,
+                                                 reason: reason, by: ctx.requester, now: now)
+            }
+            print("break-glass grant \(g.id): \(g.identity) as \(g.role) on \(g.hostPattern) — \(GrantText.status(g, now: now))")
+        }
+    }
+
+    struct Notify: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Deliver waiting webhook notifications and record expired grants (for a timer).",
+            discussion: "Example (systemd timer, every minute):\n  jitsh grant notify")
+        @OptionGroup var who: IdentityOptions
+        @Option(help: "Seconds to spend delivering.") var budget: Double = 10
+
+        func run() throws {
+            let ctx = try GrantContext(who)
+            let now = Clock.now
+            let expired = try ctx.perform { try ctx.service.sweep(now: now) }
+            let report = ctx.outbox.deliver(now: now, budget: budget)
+            print("\(expired) grants expired, \(report.delivered) notifications delivered, \(report.failed) failed\(report.lastError.map { " (\($0))" } ?? "")")
+        }
+    }
+}
+
+struct GrantJSON: Encodable {
+    var id: Int64, identity: String, role: String, contract: String, host: String, reason: String, state: String
+    var requested_at: String, starts_at: String, ends_at: String, break_glass: Bool
+    var events: [[String: String]]
+
+    init(_ g: Grant, now: Int64) {
+        id = g.id; identity = g.identity; role = g.role; contract = g.contract; host = g.hostPattern; reason = g.reason
+        state = "\(g.state(at: now))"
+        requested_at = Timestamp.format(g.requestedAt); starts_at = Timestamp.format(g.startsAt); ends_at = Timestamp.format(g.endsAt)
+        break_glass = g.breakGlass
+        events = g.events.map { ["kind": $0.kind.rawValue, "actor": $0.actor, "at": Timestamp.format($0.at), "comment": $0.comment,
+                                 "seconds": String($0.seconds)] }
+    }
+}
