@@ -28,7 +28,8 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Yams", package: "Yams"),
         ]),
-        .target(name: "Session", dependencies: ["ShellSyntax", "Policy", "Store"]),
+        .target(name: "CSpawn", linkerSettings: [.linkedLibrary("util")]),
+        .target(name: "Session", dependencies: ["ShellSyntax", "Policy", "Store", "CSpawn"]),
         .executableTarget(name: "jitsh", dependencies: [
             "ShellSyntax", "Policy", "Store", "Session",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -39,5 +40,7 @@ let package = Package(
         .testTarget(name: "ShellSyntaxTests", dependencies: ["ShellSyntax"], exclude: ["Corpus"]),
         .testTarget(name: "PolicyTests", dependencies: ["Policy"]),
         .testTarget(name: "StoreTests", dependencies: ["Store"]),
+        .systemLibrary(name: "CLibssh", pkgConfig: "libssh", providers: [.apt(["libssh-dev"])]),
+        .testTarget(name: "EndToEndTests", dependencies: ["CLibssh", "Store"]),
     ]
 )

@@ -65,3 +65,23 @@ public struct Decision: Sendable {
     /// The commands that need confirmation, in order.
     public var confirmations: [CommandDecision] { commands.filter { $0.judgement.verdict == .confirm } }
 }
+
+extension Decision {
+    /// One line that starts with what happened: `denied: rm -rf /var/log — roles/readonly.yaml:14: …`.
+    public func headline(line: String) -> String {
+        func words(_ c: ExtractedCommand) -> String {
+            c.argv.map(\.text).joined(separator: " ")
+        }
+        let rulePart = rule.map { "\($0): " } ?? ""
+        switch verdict {
+        case .allow:
+            return "allowed: \(line)"
+        case .deny:
+            let what = commands.first { $0.judgement.verdict == .deny }.map { words($0.command) } ?? line
+            return "denied: \(what) — \(rulePart)\(reason)"
+        case .confirm:
+            let what = confirmations.first.map { words($0.command) } ?? line
+            return "needs confirmation: \(what) — \(rulePart)\(reason)"
+        }
+    }
+}

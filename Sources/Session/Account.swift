@@ -40,9 +40,9 @@ public enum Account {
     public static var isRoot: Bool { getuid() == 0 }
 
     public static func hostName() -> String {
-        var buffer = [CChar](repeating: 0, count: 256)
+        var buffer = [UInt8](repeating: 0, count: 256)
         guard gethostname(&buffer, buffer.count) == 0 else { return "localhost" }
-        return String(cString: buffer)
+        return String(decoding: buffer.prefix { $0 != 0 }, as: UTF8.self)
     }
 }
 
@@ -53,8 +53,32 @@ public enum Privilege {
     public static var isElevated: Bool { getegid() != getgid() }
 
     /// `--config` and `JITSH_CONFIG` would let a user point a privileged jitsh at a policy or
-    /// store of their own; only root, or a jitsh without the privilege, may use them.
-    public static var mayChooseConfiguration: Bool { getuid() == 0 || !isElevated }
+    /// store of their own. Root and an unprivileged jitsh may name any file; otherwise the file
+    /// must be one the user cannot have made or changed (see `isAdministered`).
+    public static func mayUseConfiguration(_ path: String) -> Bool {
+        getuid() == 0 || !isElevated || isAdministered(path)
+    }
+
+    /// Owned by root and writable by nobody else, like every directory above it (a sticky
+    /// directory such as /tmp counts as safe: others cannot replace what root owns in it).
+    public static func isAdministered(_ path: String) -> Bool {
+        guard path.hasPrefix("/"), !path.split(separator: "/").contains("..") else { return false }
+        var components: [String] = ["/"]
+        var current = ""
+        for part in path.split(separator: "/") {
+            current += "/" + part
+            components.append(current)
+        }
+        for (k, p) in components.enumerated() {
+            var st = stat()
+            guard lstat(p, &st) == 0, st.st_uid == 0 else { return false }
+            let isLast = k == components.count - 1
+            if (st.st_mode & S_IFMT) == S_IFLNK { return false }
+            let writableByOthers = st.st_mode & (S_IWGRP | S_IWOTH) != 0
+            if writableByOthers && (isLast || st.st_mode & S_ISVTX == 0) { return false }
+        }
+        return true
+    }
 
     /// In a child before exec: the real group back, so the program runs as the user alone.
     public static func dropGroup() -> Bool {

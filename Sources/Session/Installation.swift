@@ -17,8 +17,8 @@ public struct Installation: Sendable {
     public static func load(override: String?, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> Installation {
         var path = HostConfiguration.defaultPath
         if let chosen = override ?? environment["JITSH_CONFIG"] {
-            guard Privilege.mayChooseConfiguration else {
-                throw SetupError("--config and JITSH_CONFIG are for root only: a user may not point jitsh at a configuration of their own")
+            guard Privilege.mayUseConfiguration(chosen) else {
+                throw SetupError("configuration \(chosen) is not administered (owned by root, writable by nobody else); a user may not point jitsh at a configuration of their own")
             }
             path = chosen
         }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 
 /// Exit statuses other tools rely on (documented in README.md, "Interfaces").
 enum ExitStatus {
@@ -11,15 +12,16 @@ enum ExitStatus {
     static let deniedExec: Int32 = 126
 }
 
-@main
 struct Jitsh: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "jitsh",
         abstract: "Just-in-time, recorded shell access to production hosts.",
         discussion: """
-            sshd runs jitsh instead of a shell. It lets a person in only while they hold a live, \
-            approved grant, decides every command line against their role's rules, and records the \
-            session for review.
+            sshd runs jitsh instead of a shell (ForceCommand /usr/local/bin/jitsh). With no verb, jitsh \
+            is that forced command: it lets a person in only while they hold a live, approved grant, \
+            decides every command line against their role's rules, and records the session for review.
+
+            With no verb, jitsh is sshd's forced command: jitsh [--as NAME] [--config PATH].
 
             Try what the parser sees in a line:
               jitsh parse -- 'sudo find /var/log -name "*.gz" -exec rm {} +'
@@ -27,4 +29,33 @@ struct Jitsh: ParsableCommand {
         version: JitshVersion.description,
         subcommands: [Check.self, GrantGroup.self, Init.self, Parse.self, PolicyGroup.self]
     )
+}
+
+/// With no verb jitsh is sshd's forced command: `jitsh [--as NAME] [--config PATH]`, arguments an
+/// administrator wrote. Anything else is a command for ArgumentParser.
+@main
+enum Entry {
+    static func main() {
+        let args = Array(CommandLine.arguments.dropFirst())
+        if let forced = forcedCommandOptions(args) {
+            exit(ForcedCommand.run(claimedIdentity: forced.identity, configuration: forced.config))
+        }
+        Jitsh.main()
+    }
+
+    static func forcedCommandOptions(_ args: [String]) -> (identity: String?, config: String?)? {
+        var identity: String?, config: String?
+        var k = 0
+        while k < args.count {
+            switch args[k] {
+            case "--as" where k + 1 < args.count: identity = args[k + 1]; k += 2
+            case "--config" where k + 1 < args.count: config = args[k + 1]; k += 2
+            default:
+                if args[k].hasPrefix("--as=") { identity = String(args[k].dropFirst(5)); k += 1; continue }
+                if args[k].hasPrefix("--config=") { config = String(args[k].dropFirst(9)); k += 1; continue }
+                return nil
+            }
+        }
+        return (identity, config)
+    }
 }

@@ -1,0 +1,47 @@
+#ifndef JITSH_CSPAWN_H
+#define JITSH_CSPAWN_H
+
+#include <sys/types.h>
+
+/// How to start a job. Everything between fork and exec happens in C, with async-signal-safe
+/// calls only: the Swift runtime is multithreaded and must not run in a forked child.
+typedef struct {
+    const char *path;
+    char *const *argv;
+    char *const *envp;
+    const char *cwd;
+    /// Descriptors to become the child's 0, 1 and 2.
+    int stdin_fd, stdout_fd, stderr_fd;
+    /// Becomes the controlling terminal of the child's new session (-1: none).
+    int ctty_fd;
+    /// Becomes the child's descriptor 3 (-1: none).
+    int extra_fd;
+    /// Start a new session (setsid).
+    int new_session;
+    /// PTRACE_TRACEME then stop, so a tracer sees the child from its first instruction.
+    int trace;
+    /// A Landlock ruleset to enforce (with no_new_privs) before exec (-1: none).
+    int landlock_fd;
+} jitsh_spawn_spec;
+
+/// Forks and execs. Returns the child's pid, or -1 with *error set to the errno of what failed
+/// (in the parent or, reported through a pipe, in the child before exec). With `trace`, the
+/// child is stopped before exec and *pending_report is the pipe to read its failure from once
+/// the tracer has let it continue (EOF: exec happened).
+pid_t jitsh_spawn(const jitsh_spawn_spec *spec, int *error, int *pending_report);
+
+/// Installs handlers that write the signal number as one byte to `fd` (SIGWINCH, SIGCHLD,
+/// SIGHUP, SIGTERM, SIGINT, SIGQUIT, SIGALRM), and ignores SIGPIPE and SIGTTOU.
+int jitsh_signals_install(int fd);
+
+/// Opens a new pseudo-terminal; fills the master and slave descriptors (close-on-exec).
+int jitsh_openpty(int *master, int *slave, unsigned short rows, unsigned short cols);
+
+/// TIOCGWINSZ / TIOCSWINSZ.
+int jitsh_get_winsize(int fd, unsigned short *rows, unsigned short *cols);
+int jitsh_set_winsize(int fd, unsigned short rows, unsigned short cols);
+
+/// Whether the terminal behind `fd` echoes input (a password prompt turns echo off).
+int jitsh_echo_enabled(int fd);
+
+#endif

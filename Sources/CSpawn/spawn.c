@@ -1,0 +1,178 @@
+#define _GNU_SOURCE
+#include "cspawn.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pty.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <pthread.h>
+#include <termios.h>
+#include <unistd.h>
+
+static void child_fail(int report_fd, int what) {
+    int e = what;
+    ssize_t ignored = write(report_fd, &e, sizeof e);
+    (void)ignored;
+    _exit(127);
+}
+
+/* Moves `fd` above 9 so that dup2 onto 0..3 cannot clobber a source still needed. */
+static int lift(int fd) {
+    if (fd < 0) return fd;
+    return fcntl(fd, F_DUPFD, 10);
+}
+
+pid_t jitsh_spawn(const jitsh_spawn_spec *s, int *error, int *pending_report) {
+    *pending_report = -1;
+    int report[2];
+    if (pipe2(report, O_CLOEXEC) != 0) {
+        *error = errno;
+        return -1;
+    }
+    sigset_t all, old;
+    sigfillset(&all);
+    /* No signal handler of the parent may run in the child between fork and exec. */
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(report[0]);
+        for (int sig = 1; sig < NSIG; sig++) {
+            if (sig != SIGKILL && sig != SIGSTOP) signal(sig, SIG_DFL);
+        }
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        /* If jitsh dies (even by SIGKILL), its job must not outlive it unrecorded. */
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) child_fail(report[1], errno);
+        if (s->new_session && setsid() < 0) child_fail(report[1], errno);
+        if (s->ctty_fd >= 0 && ioctl(s->ctty_fd, TIOCSCTTY, 0) != 0) child_fail(report[1], errno);
+        int in = lift(s->stdin_fd), out = lift(s->stdout_fd), err = lift(s->stderr_fd), extra = lift(s->extra_fd);
+        if ((s->stdin_fd >= 0 && in < 0) || (s->stdout_fd >= 0 && out < 0) || (s->stderr_fd >= 0 && err < 0) ||
+            (s->extra_fd >= 0 && extra < 0))
+            child_fail(report[1], errno);
+        if (in >= 0 && dup2(in, 0) < 0) child_fail(report[1], errno);
+        if (out >= 0 && dup2(out, 1) < 0) child_fail(report[1], errno);
+        if (err >= 0 && dup2(err, 2) < 0) child_fail(report[1], errno);
+        if (extra >= 0 && dup2(extra, 3) < 0) child_fail(report[1], errno);
+        int keep = extra >= 0 ? 4 : 3;
+        /* Keep the report pipe (close-on-exec) until exec; close everything else. */
+        int moved = fcntl(report[1], F_DUPFD_CLOEXEC, 1000);
+        if (moved < 0) child_fail(report[1], errno);
+        if (syscall(SYS_close_range, keep, 999, 0) != 0) {
+            for (int fd = keep; fd < 1000; fd++) close(fd);
+        }
+        if (s->cwd && chdir(s->cwd) != 0) child_fail(moved, errno);
+        /* Drop the jitsh group for good (real, effective and saved): the job is the user alone. */
+        gid_t g = getgid();
+        if (setresgid(g, g, g) != 0) child_fail(moved, errno);
+        if (getegid() != g) child_fail(moved, EPERM);
+        if (s->landlock_fd >= 0) {
+            if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) child_fail(moved, errno);
+            if (syscall(SYS_landlock_restrict_self, s->landlock_fd, 0) != 0) child_fail(moved, errno);
+            close(s->landlock_fd);
+        }
+        if (s->trace) {
+            if (ptrace(PTRACE_TRACEME, 0, NULL, NULL) != 0) child_fail(moved, errno);
+            raise(SIGSTOP);
+        }
+        execve(s->path, s->argv, s->envp);
+        child_fail(moved, errno);
+    }
+    int fork_errno = errno;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    close(report[1]);
+    if (pid < 0) {
+        close(report[0]);
+        *error = fork_errno;
+        return -1;
+    }
+    if (s->trace) {
+        /* The child stops before exec; the tracer reads the report after letting it go on. */
+        *pending_report = report[0];
+        *error = 0;
+        return pid;
+    }
+    int child_errno = 0;
+    ssize_t n;
+    do {
+        n = read(report[0], &child_errno, sizeof child_errno);
+    } while (n < 0 && errno == EINTR);
+    close(report[0]);
+    if (n == (ssize_t)sizeof child_errno) {
+        /* The child failed before exec (or, traced, exec is still to come: n == 0). */
+        int status;
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+        *error = child_errno;
+        return -1;
+    }
+    *error = 0;
+    return pid;
+}
+
+static int signal_fd = -1;
+
+static void on_signal(int sig) {
+    int saved = errno;
+    unsigned char b = (unsigned char)sig;
+    ssize_t ignored = write(signal_fd, &b, 1);
+    (void)ignored;
+    errno = saved;
+}
+
+int jitsh_signals_install(int fd) {
+    signal_fd = fd;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    int sigs[] = {SIGWINCH, SIGCHLD, SIGHUP, SIGTERM, SIGINT, SIGQUIT, SIGALRM};
+    for (unsigned i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
+        if (sigaction(sigs[i], &sa, NULL) != 0) return -1;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    signal(SIGTTOU, SIG_IGN);
+    signal(SIGTTIN, SIG_IGN);
+    signal(SIGTSTP, SIG_IGN);
+    return 0;
+}
+
+int jitsh_openpty(int *master, int *slave, unsigned short rows, unsigned short cols) {
+    struct winsize ws;
+    memset(&ws, 0, sizeof ws);
+    ws.ws_row = rows ? rows : 24;
+    ws.ws_col = cols ? cols : 80;
+    if (openpty(master, slave, NULL, NULL, &ws) != 0) return -1;
+    fcntl(*master, F_SETFD, FD_CLOEXEC);
+    fcntl(*slave, F_SETFD, FD_CLOEXEC);
+    return 0;
+}
+
+int jitsh_get_winsize(int fd, unsigned short *rows, unsigned short *cols) {
+    struct winsize ws;
+    if (ioctl(fd, TIOCGWINSZ, &ws) != 0) return -1;
+    *rows = ws.ws_row;
+    *cols = ws.ws_col;
+    return 0;
+}
+
+int jitsh_set_winsize(int fd, unsigned short rows, unsigned short cols) {
+    struct winsize ws;
+    memset(&ws, 0, sizeof ws);
+    ws.ws_row = rows;
+    ws.ws_col = cols;
+    return ioctl(fd, TIOCSWINSZ, &ws);
+}
+
+int jitsh_echo_enabled(int fd) {
+    struct termios t;
+    if (tcgetattr(fd, &t) != 0) return 1;
+    return (t.c_lflag & ECHO) != 0;
+}

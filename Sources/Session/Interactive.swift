@@ -1,0 +1,302 @@
+import Foundation
+import Policy
+import ShellSyntax
+import Store
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension Session {
+    /// Words jitsh answers itself at the prompt, never through bash.
+    static let builtins: Set<String> = ["exit", "logout", "help", "grant", "fg", "jobs"]
+
+    /// The prompt loop: a line is read with jitsh's editor, decided, and run in a fresh bash.
+    public func runInteractive() -> Int32 {
+        interactive = true
+        do { try begin(mode: "interactive", command: "") } catch {
+            FileHandle.standardError.write(Data("jitsh: the session cannot be recorded: \(error)\n".utf8))
+            return 1
+        }
+        terminal.enterRaw()
+        say(banner())
+        let history = (try? setup.store.recentLines(identity: setup.identity, limit: 500)) ?? []
+        let editor = LineEditor(history: history) { [unowned self] line, cursor in self.completions(line, cursor) }
+        var continuation = ""
+        show(editor.begin(prompt: prompt()))
+        var reason = EndReason.exit
+        loop: while ended == nil {
+            var fds = [pollfd(fd: terminal.input, events: Int16(POLLIN), revents: 0),
+                       pollfd(fd: signals.read, events: Int16(POLLIN), revents: 0)]
+            var timeout = Int(watchdog.nextCheckIn * 1000)
+            if let due = recorder.dueIn { timeout = min(timeout, Int(due / 1000) + 1) }
+            _ = poll(&fds, 2, Int32(max(0, timeout)))
+            if fds[1].revents != 0 {
+                for sig in pendingSignals() {
+                    if sig == SIGWINCH {
+                        let size = terminal.size()
+                        recorder.resize(rows: size.rows, cols: size.cols)
+                    } else if sig == SIGHUP || sig == SIGTERM {
+                        reason = sig == SIGHUP ? .hangup : .terminated
+                        break loop
+                    }
+                }
+            }
+            if fds[0].revents != 0 {
+                guard let bytes = readSome(terminal.input) else {
+                    reason = .hangup
+                    break
+                }
+                recorder.record(.input, bytes)
+                let (output, events) = editor.feed(bytes)
+                show(output)
+                for event in events {
+                    switch event {
+                    case .endOfInput:
+                        say("logout\n")
+                        reason = .endOfInput
+                        break loop
+                    case .interrupt:
+                        continuation = ""
+                    case .submit(let text):
+                        let line = continuation.isEmpty ? text : continuation + "\n" + text
+                        if needsMore(line) {
+                            continuation = line
+                            show(editor.begin(prompt: "> "))
+                            continue loop
+                        }
+                        continuation = ""
+                        if !line.trimmingCharacters(in: .whitespaces).isEmpty {
+                            if editor.history.last != line { editor.history.append(line) }
+                            handle(line)
+                        }
+                    }
+                    if ended != nil { break loop }
+                }
+                if events.contains(where: { if case .submit = $0 { return true }; return $0 == .interrupt }) {
+                    show(editor.begin(prompt: continuation.isEmpty ? prompt() : "> "))
+                }
+            }
+            recorder.flushIfDue()
+            if recorder.failure != nil {
+                say("\njitsh: the session cannot be recorded any more; it ends now\n")
+                reason = .recordingFailed
+                break
+            }
+            switch watchdog.check(setup.store, now: now) {
+            case .fine: break
+            case .warn(let message):
+                say("\r\n\(message)\n")
+                show(editor.render())
+            case .end(let r, let message):
+                say("\r\n\(message)\n")
+                reason = r
+                break loop
+            }
+        }
+        return finish(ended ?? reason, status: lastStatus)
+    }
+
+    /// An unterminated quote, a trailing `|` or `\`, an open here-document: ask for more.
+    func needsMore(_ line: String) -> Bool {
+        var trailing = 0
+        for c in line.utf8.reversed() { if c == UInt8(ascii: "\\") { trailing += 1 } else { break } }
+        if trailing % 2 == 1 { return true }
+        do {
+            _ = try ShellSyntax.parse(line)
+            return false
+        } catch {
+            return error.incomplete
+        }
+    }
+
+    func handle(_ line: String) {
+        if case .end(let reason, let message) = watchdog.check(setup.store, now: now, force: true) {
+            say("\(message)\n")
+            ended = reason
+            return
+        }
+        if let builtin = builtinCommand(line) {
+            runBuiltin(builtin, line: line)
+            return
+        }
+        let decision = decide(line)
+        auditDecision(line, decision)
+        switch decision.verdict {
+        case .deny:
+            say("\(decision.headline(line: line))\n")
+            lastStatus = 126
+        case .confirm:
+            say("\(decision.headline(line: line))\n")
+            say("jitsh: confirmations are not available in this session; nothing ran\n")
+            lastStatus = 126
+        case .allow:
+            switch runOnTerminal(line) {
+            case .exited(let status): lastStatus = status
+            case .stopped: lastStatus = 148
+            case .ended(let reason): ended = reason
+            }
+        }
+    }
+
+    /// `exit`, `help`, `grant …`, `fg`, `jobs` as one plain command: jitsh answers them.
+    func builtinCommand(_ line: String) -> [String]? {
+        guard let e = try? ShellSyntax.extract(line), e.commands.count == 1, e.redirects.isEmpty, e.assignments.isEmpty,
+              e.risks.isEmpty, let c = e.commands.first, c.via.isEmpty, c.context.isEmpty, let name = c.name,
+              Session.builtins.contains(name), c.argv.allSatisfy(\.isStatic) else { return nil }
+        return c.argv.map(\.text)
+    }
+
+    func runBuiltin(_ argv: [String], line: String) {
+        audit("line", line: line, decision: "builtin")
+        recorder.marker(["event": "builtin", "line": line])
+        switch argv[0] {
+        case "exit", "logout":
+            lastStatus = argv.count > 1 ? Int32(argv[1]) ?? 0 : lastStatus
+            ended = .exit
+        case "help":
+            say(help())
+        case "fg":
+            switch foreground() {
+            case .exited(let s): lastStatus = s
+            case .stopped: lastStatus = 148
+            case .ended(let r): ended = r
+            }
+        case "jobs":
+            for (k, job) in suspended.enumerated() { say("[\(k + 1)]\(k == suspended.count - 1 ? "+" : " ")  Stopped  \(job.line)\n") }
+        case "grant":
+            let (status, output) = capturingOutput { runVerb?(argv) ?? 1 }
+            say(output)
+            lastStatus = status
+        default:
+            break
+        }
+    }
+
+    /// Runs `body` with standard output and error going to a temporary file, so what a verb
+    /// prints is shown and recorded like everything else.
+    func capturingOutput(_ body: () -> Int32) -> (Int32, String) {
+        var template = Array("/tmp/jitsh-verb-XXXXXX".utf8CString)
+        let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+        guard fd >= 0 else { return (body(), "") }
+        template.withUnsafeBufferPointer { _ = unlink($0.baseAddress!) }
+        fflush(nil)
+        let savedOut = dup(1), savedErr = dup(2)
+        dup2(fd, 1)
+        dup2(fd, 2)
+        let status = body()
+        fflush(nil)
+        dup2(savedOut, 1)
+        dup2(savedErr, 2)
+        close(savedOut)
+        close(savedErr)
+        lseek(fd, 0, SEEK_SET)
+        var output: [UInt8] = []
+        while let bytes = readSome(fd), !bytes.isEmpty { output += bytes }
+        close(fd)
+        return (status, String(decoding: output, as: UTF8.self))
+    }
+
+    func timeLeft() -> String {
+        let left = max(0, watchdog.grant.endsAt - now)
+        return left >= 3600 ? "\(left / 3600)h\(left % 3600 / 60)m" : "\(left / 60)m"
+    }
+
+    func prompt() -> String {
+        var cwd = state.cwd
+        if cwd == setup.home { cwd = "~" } else if cwd.hasPrefix(setup.home + "/") { cwd = "~" + cwd.dropFirst(setup.home.count) }
+        let status = lastStatus == 0 ? "" : "[\(lastStatus)] "
+        return "\(status)\(setup.identity)@\(setup.host.shortName) [\(setup.role.name) \(timeLeft())] \(cwd)$ "
+    }
+
+    func banner() -> String {
+        """
+        This session is recorded for review (session \(id)).
+        \(setup.identity) as \(setup.role.name) on \(setup.host.name): grant \(setup.grant.id), \(timeLeft()) left. Type help for what you may run.
+
+        """
+    }
+
+    func help() -> String {
+        let rules = setup.role.rules
+        func names(_ kind: Rule.Kind) -> String {
+            Array(Set(rules.filter { $0.kind == kind }.flatMap(\.commands))).sorted().joined(separator: " ")
+        }
+        var text = "Role \(setup.role.name): \(setup.role.role.description)\n"
+        text += "  allowed (some only with certain arguments): \(names(.allow))\n"
+        let confirm = names(.confirm)
+        if !confirm.isEmpty { text += "  confirmed first, with a dry run: \(confirm)\n" }
+        for r in rules where r.kind == .deny {
+            text += "  denied: \(r.commands.joined(separator: " "))\(r.options.map { " " + $0.map(\.text).joined(separator: " ") } ?? "")"
+                + " — \(r.reason ?? "")\n"
+        }
+        text += "  writes allowed: \(setup.role.writes.isEmpty ? "none" : setup.role.writes.joined(separator: ", "))\n"
+        text += "Grant \(setup.grant.id): \(timeLeft()) left. grant extend \(setup.grant.id) --by 30m asks for more; grant list shows yours.\n"
+        text += "Each line runs in a fresh bash; cd and variables carry over, functions and aliases do not.\n"
+        return text
+    }
+
+    /// Tab: command names the role allows in the first word, paths elsewhere.
+    func completions(_ line: String, _ cursor: Int) -> [String] {
+        let before = String(String.UnicodeScalarView(Array(line.unicodeScalars.prefix(cursor))))
+        let word = String(before.split(separator: " ", omittingEmptySubsequences: false).last ?? "")
+        let isFirst = !before.contains(" ") || before.hasSuffix("; ") || before.hasSuffix("| ") || before.hasSuffix("&& ")
+        if isFirst && !word.contains("/") {
+            let names = Set(setup.role.rules.filter { $0.kind != .deny }.flatMap(\.commands).filter { $0 != "*" && !$0.contains("/") })
+                .union(Session.builtins)
+            return names.filter { $0.hasPrefix(word) }.sorted()
+        }
+        let expanded = word.hasPrefix("~") ? setup.home + word.dropFirst() : word
+        let dir: String
+        let prefix: String
+        if let slash = expanded.lastIndex(of: "/") {
+            dir = String(expanded[...slash])
+            prefix = String(expanded[expanded.index(after: slash)...])
+        } else {
+            dir = ""
+            prefix = expanded
+        }
+        let absolute = dir.hasPrefix("/") ? dir : state.cwd + "/" + dir
+        // Only what the user could list: jitsh's group must not widen what completion shows.
+        guard access(absolute, R_OK | X_OK) == 0, let names = try? FileManager.default.contentsOfDirectory(atPath: absolute) else { return [] }
+        let shownDir = word.hasPrefix("~") ? "~" + dir.dropFirst(setup.home.count) : dir
+        return names.filter { $0.hasPrefix(prefix) && (prefix.hasPrefix(".") || !$0.hasPrefix(".")) }.sorted().map { name in
+            var isDirectory: ObjCBool = false
+            FileManager.default.fileExists(atPath: absolute + name, isDirectory: &isDirectory)
+            return shownDir + name + (isDirectory.boolValue ? "/" : "")
+        }
+    }
+
+    // MARK: Exec mode
+
+    /// `ssh host 'LINE'`: decide, run, return the line's exit status (126 when refused).
+    public func runExec(_ line: String) -> Int32 {
+        do { try begin(mode: "exec", command: line) } catch {
+            FileHandle.standardError.write(Data("jitsh: the session cannot be recorded: \(error)\n".utf8))
+            return 1
+        }
+        let withTerminal = terminal.isTerminal
+        if withTerminal { interactive = true; terminal.enterRaw() }
+        if case .end(let reason, let message) = watchdog.check(setup.store, now: now, force: true) {
+            say("\(message)\n", stream: withTerminal ? .output : .stderr)
+            return finish(reason, status: 1)
+        }
+        let decision = decide(line)
+        auditDecision(line, decision)
+        switch decision.verdict {
+        case .deny:
+            say("\(decision.headline(line: line))\n", stream: withTerminal ? .output : .stderr)
+            return finish(.exit, status: 126)
+        case .confirm:
+            let hint = withTerminal ? "confirmations are not available in this session" : "it needs a terminal: ssh -t \(setup.host.shortName) '…'"
+            say("\(decision.headline(line: line))\njitsh: \(hint); nothing ran\n", stream: withTerminal ? .output : .stderr)
+            return finish(.exit, status: 126)
+        case .allow:
+            let outcome = withTerminal ? runOnTerminal(line) : runPiped(line)
+            switch outcome {
+            case .exited(let status): return finish(.exit, status: status)
+            case .stopped: return finish(.exit, status: 148)
+            case .ended(let reason): return finish(reason, status: 1)
+            }
+        }
+    }
+}

@@ -1,0 +1,267 @@
+import CSpawn
+import Foundation
+import Store
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A job stopped with Ctrl-Z, kept with its terminal until `fg`.
+struct SuspendedJob {
+    var pid: pid_t
+    var master: Int32
+    var stateRead: Int32
+    var line: String
+    var state: [UInt8]
+}
+
+/// How a job finished.
+enum JobOutcome: Equatable {
+    case exited(Int32)
+    case stopped
+    case ended(EndReason)
+}
+
+extension Session {
+    var bashArguments: [String] { ["bash", "--noprofile", "--norc", "+H", "-O", "extglob", "-c"] }
+
+    /// Runs a decided line on a pseudo-terminal of jitsh's own, relaying the user's terminal.
+    func runOnTerminal(_ line: String) -> JobOutcome {
+        let size = terminal.size()
+        var master: Int32 = -1, slave: Int32 = -1
+        guard jitsh_openpty(&master, &slave, UInt16(size.rows), UInt16(size.cols)) == 0, let pipe = makePipe() else {
+            say("jitsh: cannot open a terminal for the job: \(String(cString: strerror(errno)))\n")
+            return .exited(1)
+        }
+        let spec = Spawner.Spec(path: setup.shell, arguments: bashArguments + [state.script(for: line)],
+                                environment: state.processEnvironment, directory: existingDirectory(), stdin: slave, stdout: slave,
+                                stderr: slave, controllingTerminal: slave, extra: pipe.write)
+        let pid: pid_t
+        do {
+            pid = try Spawner.spawn(spec).pid
+        } catch {
+            close(master); close(slave); close(pipe.read); close(pipe.write)
+            say("jitsh: \(error)\n")
+            return .exited(126)
+        }
+        close(slave)
+        close(pipe.write)
+        setNonBlocking(master)
+        setNonBlocking(pipe.read)
+        recorder.marker(["event": "started", "line": line, "pid": Int(pid)])
+        let job = SuspendedJob(pid: pid, master: master, stateRead: pipe.read, line: line, state: [])
+        return relay(job)
+    }
+
+    /// The working directory to start in: the carried one if it still exists.
+    func existingDirectory() -> String {
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: state.cwd, isDirectory: &isDirectory), isDirectory.boolValue { return state.cwd }
+        state.cwd = setup.home
+        return FileManager.default.fileExists(atPath: setup.home) ? setup.home : "/"
+    }
+
+    /// Moves bytes between the user's terminal and the job's until the job exits or stops.
+    func relay(_ start: SuspendedJob) -> JobOutcome {
+        var job = start
+        var masterOpen = true
+        var inputOpen = true
+        var exitStatus: Int32?
+        var killAt: Int64?
+        var endReason: EndReason?
+        while true {
+            var fds = [pollfd(fd: inputOpen ? terminal.input : -1, events: Int16(POLLIN), revents: 0),
+                       pollfd(fd: masterOpen ? job.master : -1, events: Int16(POLLIN), revents: 0),
+                       pollfd(fd: job.stateRead, events: Int16(POLLIN), revents: 0),
+                       pollfd(fd: signals.read, events: Int16(POLLIN), revents: 0)]
+            var timeout = Int(watchdog.nextCheckIn * 1000)
+            if let due = recorder.dueIn { timeout = min(timeout, Int(due / 1000) + 1) }
+            if let killAt { timeout = min(timeout, Int(max(0, killAt - Clock.microseconds) / 1000) + 1) }
+            if exitStatus != nil { timeout = min(timeout, 50) }
+            let ready = poll(&fds, nfds_t(fds.count), Int32(max(0, timeout)))
+            if ready < 0 && errno != EINTR { break }
+            if fds[3].revents != 0 {
+                for sig in pendingSignals() {
+                    switch sig {
+                    case SIGWINCH:
+                        let size = terminal.size()
+                        _ = jitsh_set_winsize(job.master, UInt16(size.rows), UInt16(size.cols))
+                        recorder.resize(rows: size.rows, cols: size.cols)
+                    case SIGHUP, SIGTERM:
+                        kill(-job.pid, SIGHUP)
+                        killAt = Clock.microseconds + 3_000_000
+                        endReason = sig == SIGHUP ? .hangup : .terminated
+                    default:
+                        break
+                    }
+                }
+                if exitStatus == nil, let status = reap(job.pid) {
+                    if status == -1 { return suspend(job) }
+                    exitStatus = status
+                }
+            }
+            if fds[0].revents & Int16(POLLIN | POLLHUP | POLLERR) != 0 {
+                guard let bytes = readSome(terminal.input) else {
+                    // The client is gone: end the job as a hang-up would.
+                    kill(-job.pid, SIGHUP)
+                    killAt = killAt ?? Clock.microseconds + 3_000_000
+                    endReason = endReason ?? .hangup
+                    inputOpen = false
+                    continue
+                }
+                if !bytes.isEmpty && exitStatus == nil {
+                    if jitsh_echo_enabled(job.master) != 0 {
+                        recorder.record(.input, bytes)
+                    } else {
+                        var count: [UInt8] = []
+                        FrameCodec.varint(UInt64(bytes.count), &count)
+                        recorder.record(.redacted, count)
+                    }
+                    writeAll(job.master, bytes)
+                }
+            }
+            if masterOpen && fds[1].revents != 0 {
+                if let bytes = readSome(job.master) {
+                    show(bytes)
+                } else {
+                    masterOpen = false
+                }
+            }
+            if fds[2].revents != 0, let bytes = readSome(job.stateRead, max: 1 << 20) {
+                if job.state.count < 4 << 20 { job.state += bytes }
+            }
+            if exitStatus == nil, let status = reap(job.pid) {
+                if status == -1 { return suspend(job) }
+                exitStatus = status
+            }
+            recorder.flushIfDue()
+            if recorder.failure != nil, endReason == nil {
+                kill(-job.pid, SIGKILL)
+                endReason = .recordingFailed
+                killAt = Clock.microseconds
+            }
+            if endReason == nil {
+                switch watchdog.check(setup.store, now: now) {
+                case .fine: break
+                case .warn(let message): say("\r\n\(message)\r\n")
+                case .end(let reason, let message):
+                    say("\r\n\(message)\r\n")
+                    kill(-job.pid, SIGHUP)
+                    killAt = Clock.microseconds + 3_000_000
+                    endReason = reason
+                }
+            }
+            if let deadline = killAt, Clock.microseconds >= deadline {
+                kill(-job.pid, SIGKILL)
+                killAt = nil
+            }
+            if let status = exitStatus, fds[1].revents == 0 || !masterOpen {
+                // Exited and nothing more to show: the rest of its output was drained above.
+                if masterOpen, let rest = readSome(job.master), !rest.isEmpty { show(rest); continue }
+                if let bytes = readSome(job.stateRead, max: 1 << 20), !bytes.isEmpty { job.state += bytes }
+                close(job.master)
+                close(job.stateRead)
+                kill(-job.pid, SIGHUP)
+                state.absorb(job.state)
+                recorder.marker(["event": "exited", "status": Int(status)])
+                terminal.discardTypeAhead()
+                if let endReason { ended = endReason; return .ended(endReason) }
+                return .exited(status)
+            }
+        }
+        if let endReason { ended = endReason; return .ended(endReason) }
+        return .exited(1)
+    }
+
+    /// The job's exit status (128+signal when killed), -1 when it stopped, nil while it runs.
+    func reap(_ pid: pid_t) -> Int32? {
+        var status: Int32 = 0
+        let r = waitpid(pid, &status, WNOHANG | WUNTRACED)
+        guard r == pid else { return r < 0 && errno == ECHILD ? 0 : nil }
+        if status & 0xFF == 0x7F { return -1 }
+        if status & 0x7F == 0 { return (status >> 8) & 0xFF }
+        return 128 + (status & 0x7F)
+    }
+
+    func suspend(_ job: SuspendedJob) -> JobOutcome {
+        suspended.append(job)
+        recorder.marker(["event": "stopped", "line": job.line])
+        say("\r\n[\(suspended.count)]+  Stopped                 \(job.line)\r\n")
+        return .stopped
+    }
+
+    /// `fg`: resumes the most recent stopped job.
+    func foreground() -> JobOutcome {
+        guard let job = suspended.popLast() else {
+            say("jitsh: fg: no stopped job\n")
+            return .exited(1)
+        }
+        say("\(job.line)\r\n")
+        let size = terminal.size()
+        _ = jitsh_set_winsize(job.master, UInt16(size.rows), UInt16(size.cols))
+        recorder.marker(["event": "resumed", "line": job.line])
+        kill(-job.pid, SIGCONT)
+        return relay(job)
+    }
+
+    /// Exec mode without a terminal: standard output and error recorded as separate streams.
+    func runPiped(_ line: String) -> JobOutcome {
+        guard let out = makePipe(), let err = makePipe(), let statePipe = makePipe() else { return .exited(1) }
+        let spec = Spawner.Spec(path: setup.shell, arguments: bashArguments + [state.script(for: line)],
+                                environment: state.processEnvironment, directory: existingDirectory(), stdin: 0, stdout: out.write,
+                                stderr: err.write, extra: statePipe.write)
+        let pid: pid_t
+        do { pid = try Spawner.spawn(spec).pid } catch {
+            say("jitsh: \(error)\n", stream: .stderr)
+            return .exited(126)
+        }
+        for fd in [out.write, err.write, statePipe.write] { close(fd) }
+        for fd in [out.read, err.read, statePipe.read] { setNonBlocking(fd) }
+        recorder.marker(["event": "started", "line": line, "pid": Int(pid)])
+        var open: [Int32: Frame.Kind] = [out.read: .output, err.read: .stderr]
+        var exitStatus: Int32?
+        var endReason: EndReason?
+        while !open.isEmpty || exitStatus == nil {
+            var fds = [pollfd(fd: out.read, events: Int16(POLLIN), revents: 0), pollfd(fd: err.read, events: Int16(POLLIN), revents: 0),
+                       pollfd(fd: signals.read, events: Int16(POLLIN), revents: 0)]
+            for k in 0..<2 where open[fds[k].fd] == nil { fds[k].fd = -1 }
+            var timeout = Int(watchdog.nextCheckIn * 1000)
+            if let due = recorder.dueIn { timeout = min(timeout, Int(due / 1000) + 1) }
+            if open.isEmpty { timeout = min(timeout, 50) }
+            _ = poll(&fds, 3, Int32(max(0, timeout)))
+            for k in 0..<2 where fds[k].revents != 0 {
+                let fd = fds[k].fd
+                if let bytes = readSome(fd), !bytes.isEmpty {
+                    writeAll(k == 0 ? 1 : 2, bytes)
+                    recorder.record(open[fd] ?? .output, bytes)
+                } else if readSome(fd) == nil {
+                    open[fd] = nil
+                    close(fd)
+                }
+            }
+            if fds[2].revents != 0 {
+                for sig in pendingSignals() where sig == SIGHUP || sig == SIGTERM {
+                    kill(-pid, SIGKILL)
+                    endReason = sig == SIGHUP ? .hangup : .terminated
+                }
+            }
+            if exitStatus == nil, let s = reap(pid), s >= 0 { exitStatus = s }
+            recorder.flushIfDue()
+            if recorder.failure != nil, endReason == nil {
+                kill(-pid, SIGKILL)
+                endReason = .recordingFailed
+            }
+            if endReason == nil, case .end(let reason, let message) = watchdog.check(setup.store, now: now) {
+                say("\(message)\n", stream: .stderr)
+                kill(-pid, SIGHUP)
+                endReason = reason
+            }
+        }
+        var stateBytes: [UInt8] = []
+        while let bytes = readSome(statePipe.read, max: 1 << 20), !bytes.isEmpty { stateBytes += bytes }
+        close(statePipe.read)
+        state.absorb(stateBytes)
+        recorder.marker(["event": "exited", "status": Int(exitStatus ?? 1)])
+        if let endReason { ended = endReason; return .ended(endReason) }
+        return .exited(exitStatus ?? 1)
+    }
+}

@@ -1,0 +1,276 @@
+import Foundation
+
+/// jitsh's own line editor: emacs keys, history with Ctrl-R search, Tab completion. It is fed
+/// bytes from the raw terminal and returns what to draw, so the session stays one event loop.
+final class LineEditor {
+    enum Event: Equatable {
+        case submit(String)
+        case endOfInput
+        case interrupt
+    }
+
+    private(set) var buffer: [Unicode.Scalar] = []
+    private(set) var cursor = 0
+    private(set) var prompt = ""
+    var history: [String] = []
+    private var historyIndex: Int?
+    private var stash: [Unicode.Scalar] = []
+    private var killRing: [Unicode.Scalar] = []
+    private var escape: [UInt8] = []
+    private var utf8: [UInt8] = []
+    private var search: (query: [Unicode.Scalar], match: Int?)?
+    private var lastWasTab = false
+    let complete: (_ line: String, _ cursor: Int) -> [String]
+
+    init(history: [String], complete: @escaping (String, Int) -> [String]) {
+        self.history = history
+        self.complete = complete
+    }
+
+    var text: String {
+        var s = String.UnicodeScalarView()
+        s.append(contentsOf: buffer)
+        return String(s)
+    }
+
+    /// Starts a new line under `prompt`; returns what to draw.
+    func begin(prompt: String) -> [UInt8] {
+        self.prompt = prompt
+        buffer = []
+        cursor = 0
+        historyIndex = nil
+        search = nil
+        return render()
+    }
+
+    func render() -> [UInt8] {
+        var out = "\r"
+        if let search {
+            let match = search.match.map { history[$0] } ?? ""
+            out += "(reverse-i-search)`\(String(String.UnicodeScalarView(search.query)))': \(match)\u{1B}[K"
+            return Array(out.utf8)
+        }
+        out += prompt + text + "\u{1B}[K"
+        let back = buffer.count - cursor
+        if back > 0 { out += "\u{1B}[\(back)D" }
+        return Array(out.utf8)
+    }
+
+    /// Feeds typed bytes; returns what to draw and what happened.
+    func feed(_ bytes: [UInt8]) -> (output: [UInt8], events: [Event]) {
+        var output: [UInt8] = []
+        var events: [Event] = []
+        for b in bytes {
+            if !escape.isEmpty || b == 0x1B {
+                escape.append(b)
+                if let done = escapeSequence() {
+                    escape.removeAll()
+                    output += key(done, &events)
+                } else if escape.count > 8 {
+                    escape.removeAll()
+                }
+                continue
+            }
+            if b >= 0x80 || !utf8.isEmpty {
+                utf8.append(b)
+                if let s = String(validating: utf8, as: UTF8.self), let scalar = s.unicodeScalars.first {
+                    utf8.removeAll()
+                    output += insert([scalar])
+                } else if utf8.count >= 4 {
+                    utf8.removeAll()
+                }
+                continue
+            }
+            output += key(.byte(b), &events)
+            if !events.isEmpty { break }
+        }
+        return (output, events)
+    }
+
+    enum Key: Equatable {
+        case byte(UInt8)
+        case up, down, left, right, home, end, delete, wordLeft, wordRight
+        case unknown
+    }
+
+    private func escapeSequence() -> Key? {
+        guard escape.count >= 2 else { return nil }
+        let s = String(decoding: escape, as: UTF8.self)
+        switch s {
+        case "\u{1B}[A", "\u{1B}OA": return .up
+        case "\u{1B}[B", "\u{1B}OB": return .down
+        case "\u{1B}[C", "\u{1B}OC": return .right
+        case "\u{1B}[D", "\u{1B}OD": return .left
+        case "\u{1B}[H", "\u{1B}OH", "\u{1B}[1~", "\u{1B}[7~": return .home
+        case "\u{1B}[F", "\u{1B}OF", "\u{1B}[4~", "\u{1B}[8~": return .end
+        case "\u{1B}[3~": return .delete
+        case "\u{1B}b", "\u{1B}[1;5D", "\u{1B}[1;3D": return .wordLeft
+        case "\u{1B}f", "\u{1B}[1;5C", "\u{1B}[1;3C": return .wordRight
+        default:
+            // ESC [ … final byte, or ESC x: a sequence we do not know ends here.
+            if escape[1] == UInt8(ascii: "[") || escape[1] == UInt8(ascii: "O") {
+                if escape.count >= 3, let last = escape.last, (0x40...0x7E).contains(last) { return .unknown }
+                return nil
+            }
+            return .unknown
+        }
+    }
+
+    private func insert(_ scalars: [Unicode.Scalar]) -> [UInt8] {
+        if search != nil { return searchInput(scalars) }
+        buffer.insert(contentsOf: scalars, at: cursor)
+        cursor += scalars.count
+        return render()
+    }
+
+    private func key(_ k: Key, _ events: inout [Event]) -> [UInt8] {
+        let tab = k == .byte(0x09)
+        defer { lastWasTab = tab }
+        if search != nil, case .byte(let b) = k, b != 0x12, b != 0x07, b != 0x03, b != 0x7F, b != 0x08, b >= 0x20 || b == 0x0D {
+            if b >= 0x20 { return searchInput([Unicode.Scalar(b)]) }
+        }
+        if search != nil {
+            switch k {
+            case .byte(0x12): return searchNext()
+            case .byte(0x07), .byte(0x03):
+                search = nil
+                return render()
+            case .byte(0x7F), .byte(0x08):
+                if !(search?.query.isEmpty ?? true) { search?.query.removeLast() }
+                return searchRefresh(from: history.count)
+            default:
+                // Accept the match and handle the key in the line.
+                if let m = search?.match { buffer = Array(history[m].unicodeScalars); cursor = buffer.count }
+                search = nil
+                if k == .byte(0x0D) { break }
+                return render() + key(k, &events)
+            }
+        }
+        switch k {
+        case .byte(0x0D), .byte(0x0A):
+            events.append(.submit(text))
+            return Array("\r\n".utf8)
+        case .byte(0x03):
+            events.append(.interrupt)
+            return Array("^C\r\n".utf8)
+        case .byte(0x04):
+            if buffer.isEmpty {
+                events.append(.endOfInput)
+                return []
+            }
+            return deleteForward()
+        case .byte(0x01), .home: cursor = 0
+        case .byte(0x05), .end: cursor = buffer.count
+        case .byte(0x02), .left: cursor = max(0, cursor - 1)
+        case .byte(0x06), .right: cursor = min(buffer.count, cursor + 1)
+        case .byte(0x7F), .byte(0x08):
+            guard cursor > 0 else { return [] }
+            buffer.remove(at: cursor - 1)
+            cursor -= 1
+        case .delete: return deleteForward()
+        case .byte(0x0B):
+            killRing = Array(buffer[cursor...])
+            buffer.removeSubrange(cursor...)
+        case .byte(0x15):
+            killRing = Array(buffer[..<cursor])
+            buffer.removeSubrange(..<cursor)
+            cursor = 0
+        case .byte(0x17):
+            var start = cursor
+            while start > 0, buffer[start - 1] == " " { start -= 1 }
+            while start > 0, buffer[start - 1] != " " { start -= 1 }
+            killRing = Array(buffer[start..<cursor])
+            buffer.removeSubrange(start..<cursor)
+            cursor = start
+        case .byte(0x19):
+            buffer.insert(contentsOf: killRing, at: cursor)
+            cursor += killRing.count
+        case .wordLeft:
+            while cursor > 0, buffer[cursor - 1] == " " { cursor -= 1 }
+            while cursor > 0, buffer[cursor - 1] != " " { cursor -= 1 }
+        case .wordRight:
+            while cursor < buffer.count, buffer[cursor] == " " { cursor += 1 }
+            while cursor < buffer.count, buffer[cursor] != " " { cursor += 1 }
+        case .byte(0x10), .up: return historyMove(-1)
+        case .byte(0x0E), .down: return historyMove(1)
+        case .byte(0x0C): return Array("\u{1B}[H\u{1B}[2J".utf8) + render()
+        case .byte(0x12):
+            search = ([], nil)
+            return render()
+        case .byte(0x09): return completion()
+        case .byte(let b) where b >= 0x20 && b < 0x7F: return insert([Unicode.Scalar(b)])
+        default: return []
+        }
+        return render()
+    }
+
+    private func deleteForward() -> [UInt8] {
+        guard cursor < buffer.count else { return [] }
+        buffer.remove(at: cursor)
+        return render()
+    }
+
+    private func historyMove(_ step: Int) -> [UInt8] {
+        guard !history.isEmpty else { return [] }
+        let current = historyIndex ?? history.count
+        let next = current + step
+        guard next >= 0, next <= history.count else { return [] }
+        if historyIndex == nil { stash = buffer }
+        historyIndex = next == history.count ? nil : next
+        buffer = next == history.count ? stash : Array(history[next].unicodeScalars)
+        cursor = buffer.count
+        return render()
+    }
+
+    private func searchInput(_ scalars: [Unicode.Scalar]) -> [UInt8] {
+        search?.query += scalars
+        return searchRefresh(from: search?.match.map { $0 + 1 } ?? history.count)
+    }
+
+    private func searchRefresh(from start: Int) -> [UInt8] {
+        guard let q = search?.query else { return render() }
+        let needle = String(String.UnicodeScalarView(q))
+        var k = min(start, history.count) - 1
+        while k >= 0 {
+            if needle.isEmpty || history[k].contains(needle) { break }
+            k -= 1
+        }
+        let previous = search?.match
+        search?.match = k >= 0 ? k : previous
+        return render()
+    }
+
+    private func searchNext() -> [UInt8] {
+        guard let m = search?.match else { return searchRefresh(from: history.count) }
+        return searchRefresh(from: m)
+    }
+
+    private func completion() -> [UInt8] {
+        let line = text
+        let candidates = complete(line, cursor)
+        var start = cursor
+        while start > 0, buffer[start - 1] != " " { start -= 1 }
+        let word = String(String.UnicodeScalarView(buffer[start..<cursor]))
+        guard !candidates.isEmpty else { return [0x07] }
+        var common = candidates[0]
+        for c in candidates.dropFirst() {
+            while !c.hasPrefix(common) { common.removeLast() }
+        }
+        if candidates.count == 1 {
+            let completed = candidates[0] + (candidates[0].hasSuffix("/") ? "" : " ")
+            return replace(word: start, with: completed)
+        }
+        if common.count > word.count { return replace(word: start, with: common) }
+        if lastWasTab {
+            let list = candidates.sorted().joined(separator: "  ")
+            return Array("\r\n\(list)\r\n".utf8) + render()
+        }
+        return [0x07]
+    }
+
+    private func replace(word start: Int, with text: String) -> [UInt8] {
+        buffer.replaceSubrange(start..<cursor, with: Array(text.unicodeScalars))
+        cursor = start + text.unicodeScalars.count
+        return render()
+    }
+}

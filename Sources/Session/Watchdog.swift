@@ -1,0 +1,54 @@
+import Foundation
+import Policy
+import Store
+
+/// Keeps the grant live all session long: re-read before every line and every 5 s during a
+/// job; warns 5 and 1 minute before the end; ends the session at expiry or revocation.
+struct Watchdog {
+    var grant: Grant
+    var lastCheck: Int64 = 0
+    var warned: Set<Int64> = []
+    let interval: Int64 = 5
+
+    enum Outcome: Equatable {
+        case fine
+        case warn(String)
+        case end(EndReason, String)
+    }
+
+    /// Seconds until the next look at the store: every `interval`, and exactly when the grant ends.
+    var nextCheckIn: Int64 {
+        let now = Clock.now
+        var next = lastCheck + interval
+        if grant.endsAt > now { next = min(next, grant.endsAt) }
+        return max(0, next - now)
+    }
+
+    mutating func check(_ store: Store, now: Int64, force: Bool = false) -> Outcome {
+        guard force || now >= lastCheck + interval || now >= grant.endsAt else { return .fine }
+        lastCheck = now
+        do {
+            guard let current = try store.grant(grant.id) else {
+                return .end(.grantRevoked, "your grant \(grant.id) is gone from the store; the session ends")
+            }
+            grant = current
+        } catch {
+            return .end(.error, "the store cannot be read (\(error)); the session ends")
+        }
+        switch grant.state(at: now) {
+        case .active:
+            let left = grant.endsAt - now
+            for threshold: Int64 in [60, 300] where left <= threshold && !warned.contains(threshold) {
+                warned.insert(threshold)
+                warned.insert(300)
+                return .warn("jitsh: your grant \(grant.id) ends in \(Duration.describe(Int(left))); to extend it: grant extend \(grant.id) --by 30m")
+            }
+            return .fine
+        case .revoked:
+            let by = grant.events.last { $0.kind == .revoked }.map { " by \($0.actor)\($0.comment.isEmpty ? "" : ": \($0.comment)")" } ?? ""
+            return .end(.grantRevoked, "jitsh: your grant \(grant.id) was revoked\(by); the session ends")
+        default:
+            return .end(.grantExpired, "jitsh: your grant \(grant.id) has ended; the session ends")
+        }
+    }
+}

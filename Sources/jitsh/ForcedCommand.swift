@@ -1,0 +1,132 @@
+import ArgumentParser
+import Foundation
+import Policy
+import Session
+import ShellSyntax
+import Store
+
+/// What sshd runs instead of a shell: `ForceCommand /usr/local/bin/jitsh` (or `jitsh --as NAME`).
+enum ForcedCommand {
+    static func run(claimedIdentity: String?, configuration: String?) -> Int32 {
+        let env = ProcessInfo.processInfo.environment
+        let original = env["SSH_ORIGINAL_COMMAND"]
+        let client = env["SSH_CONNECTION"].flatMap { $0.split(separator: " ").first.map(String.init) } ?? "local"
+        func refuse(_ message: String) -> Int32 {
+            FileHandle.standardError.write(Data("jitsh: \(message)\n".utf8))
+            return 1
+        }
+        let installation: Installation
+        let policy: Policy
+        do {
+            installation = try Installation.load(override: configuration)
+        } catch {
+            return refuse("\(error)")
+        }
+        do {
+            policy = try installation.loadPolicy()
+        } catch {
+            return refuse("this host's policy does not load, so nothing can run (an admin sees why with: jitsh policy lint)")
+        }
+        let requester: Requester
+        do { requester = try installation.requester(as: claimedIdentity, policy: policy) } catch { return refuse("\(error)") }
+        let config = installation.configuration
+        let store: SQLiteStore
+        do { store = try SQLiteStore(path: config.storePath) } catch { return refuse("\(error); nothing can run unrecorded") }
+        let now = Clock.now
+        let service = GrantService(store: store, policy: policy, host: config.host, zones: SystemZones())
+
+        var words: [String]?
+        if let original {
+            words = staticWords(original)
+            if let words, words.first == "grant" {
+                return runVerb(words, identity: claimedIdentity, configuration: configuration)
+            }
+        }
+
+        let live: [Grant]
+        do { live = try service.live(for: requester.identity, now: now) } catch { return refuse("\(error)") }
+        guard let grant = live.first else {
+            try? store.appendAudit([AuditEvent(at: Clock.microseconds, sessionID: nil, identity: requester.identity, host: config.host.name,
+                                               kind: "session-refused", line: original ?? "", decision: "deny",
+                                               reason: "no live grant")])
+            FileHandle.standardError.write(Data(noGrantMessage(requester, service: service, host: config.host).utf8))
+            return 1
+        }
+        guard let role = policy.role(grant.role) else {
+            return refuse("role \(grant.role) of grant \(grant.id) is no longer in the policy; ask an admin")
+        }
+        let key: SigningKey
+        do { key = try SigningKey.load(config.signingKeyPath) } catch { return refuse("\(error); nothing can run unsigned") }
+        let login = Account.loginName() ?? requester.identity
+        let setup = SessionSetup(identity: requester.identity, login: login, policy: policy, role: role, grant: grant, host: config.host,
+                                 store: store, signingKey: key, client: client, home: Account.home(of: login) ?? "/",
+                                 term: env["TERM"] ?? "dumb", shell: config.shell,
+                                 protectedPaths: [(config.storePath as NSString).deletingLastPathComponent, "/etc/jitsh",
+                                                  config.signingKeyPath, executablePath()])
+        let session: Session
+        do { session = try Session(setup) } catch { return refuse("\(error)") }
+        session.runVerb = { argv in runVerb(argv, identity: claimedIdentity, configuration: configuration) }
+        if let original {
+            if let words, let transfer = try? Transfer.classify(words) {
+                switch Transfer.admit(transfer, rules: role.role.transfers) {
+                case .success(let argv): return session.runTransfer(transfer, argv: argv)
+                case .failure(let e): return refuse("\(e)")
+                }
+            } else if let words, (words.first.map { ["scp", "rsync", "internal-sftp"].contains(PathName.base($0)) } ?? false) {
+                do { _ = try Transfer.classify(words) } catch { return refuse("\(error)") }
+            }
+            return session.runExec(original)
+        }
+        guard isatty(0) == 1 else {
+            return refuse("no command and no terminal: use ssh -t \(config.host.shortName), or ssh \(config.host.shortName) 'command'")
+        }
+        return session.runInteractive()
+    }
+
+    /// The argv of a line made of static words only (reserved verbs never go through a shell).
+    static func staticWords(_ line: String) -> [String]? {
+        guard let e = try? ShellSyntax.extract(line), e.commands.count >= 1, e.redirects.isEmpty, e.risks.isEmpty,
+              let c = e.commands.first, c.context.isEmpty, c.argv.allSatisfy(\.isStatic) else { return nil }
+        return c.argv.map(\.text)
+    }
+
+    static func executablePath() -> String {
+        (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? "/usr/local/bin/jitsh"
+    }
+
+    static func noGrantMessage(_ r: Requester, service: GrantService, host: HostInfo) -> String {
+        var text = "jitsh: \(r.identity) has no live grant for \(host.name), so nothing can run.\n"
+        let contracts = service.requestable(by: r)
+        guard let first = contracts.first else {
+            return text + "You may not request any role on this host; ask an admin which access contract covers you.\n"
+        }
+        text += "You may request:\n"
+        for c in contracts {
+            let approval: String
+            switch c.approval {
+            case .automatic: approval = "approved at once"
+            case .approvers(let count, let groups, let people):
+                approval = "needs \(count) approval\(count == 1 ? "" : "s") by \((groups.map { "group \($0)" } + people).joined(separator: ", "))"
+            }
+            text += "  \(c.role) (contract \(c.name), up to \(Duration.describe(c.maxDuration)), \(approval))\n"
+        }
+        text += "Request one with:\n  ssh \(host.shortName) grant request --role \(first.role) --duration \(Duration.describe(first.defaultDuration))"
+            + " --reason \"INC-1234 what you will do\"\n"
+        return text
+    }
+
+    /// `grant …` through the forced command: parsed by jitsh, never a shell.
+    static func runVerb(_ words: [String], identity: String?, configuration: String?) -> Int32 {
+        // The verb acts as the session's identity, under the session's configuration.
+        let args = Array(words.dropFirst()) + (identity.map { ["--as", $0] } ?? []) + (configuration.map { ["--config", $0] } ?? [])
+        do {
+            var command = try GrantGroup.parseAsRoot(args)
+            try command.run()
+            return 0
+        } catch {
+            let code = GrantGroup.exitCode(for: error)
+            if code.rawValue != 0 { FileHandle.standardError.write(Data(GrantGroup.fullMessage(for: error).utf8 + [10])) }
+            return code.rawValue
+        }
+    }
+}

@@ -1,0 +1,226 @@
+import Foundation
+import Store
+
+nonisolated(unsafe) var sshdPIDFile: String?
+
+/// The test bed: a jitsh installed as in production (root:jitsh, setgid, the store reachable
+/// only through it), a private OpenSSH sshd on a free loopback port whose ForceCommand is that
+/// jitsh, and an unprivileged account with a key. Started once for the whole test run.
+final class Harness: @unchecked Sendable {
+    struct Failure: Error, CustomStringConvertible { var description: String }
+
+    static let shared: Result<Harness, any Error> = Result { try Harness() }
+    static let user = "jitsh-e2e"
+
+    let root: URL
+    let binary: String
+    let config: String
+    let storePath: String
+    let clientKey: String
+    let port: Int
+    let host = "e2e-host"
+
+    private init() throws {
+        guard getuid() == 0 else {
+            throw Failure(description: "the end-to-end tests run as root (make test does): they start sshd and install a setgid jitsh")
+        }
+        guard getpwnam(Harness.user) != nil, getgrnam("jitsh") != nil else {
+            throw Failure(description: "user \(Harness.user) or group jitsh is missing; scripts/prerequisites.sh creates them")
+        }
+        Harness.killStale()
+        root = URL(fileURLWithPath: "/run/jitsh-e2e-\(getpid())")
+        let fm = FileManager.default
+        try? fm.removeItem(at: root)
+        for dir in ["bin", "store", "keys", "policies"] { try fm.createDirectory(at: root.appendingPathComponent(dir), withIntermediateDirectories: true) }
+        chmod(root.path, 0o755)
+        let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let built = ProcessInfo.processInfo.environment["JITSH_BINARY"] ?? repository.appendingPathComponent(".build/debug/jitsh").path
+        binary = root.appendingPathComponent("bin/jitsh").path
+        try fm.copyItem(atPath: built, toPath: binary)
+        let jitshGroup = getgrnam("jitsh").pointee.gr_gid
+        chown(binary, 0, jitshGroup)
+        chmod(binary, 0o2755)
+        let store = root.appendingPathComponent("store")
+        chown(store.path, 0, jitshGroup)
+        chmod(store.path, 0o770)
+        storePath = store.appendingPathComponent("jitsh.db").path
+
+        let policies = root.appendingPathComponent("policies")
+        try fm.removeItem(at: policies)
+        try fm.copyItem(at: repository.appendingPathComponent("policies"), to: policies)
+        try fm.removeItem(at: policies.appendingPathComponent("tests"))
+        try """
+            people:
+              \(Harness.user): [oncall, sre, admins]
+              alice: [oncall]
+            """.write(to: policies.appendingPathComponent("policy.yaml"), atomically: true, encoding: .utf8)
+
+        try """
+            contract: e2e
+            role: readonly
+            requesters: {people: [\(Harness.user), alice]}
+            hosts: [e2e-host]
+            default_duration: 30m
+            max_duration: 2h
+            reason: {required: false}
+            approval: {auto: true}
+            """.write(to: policies.appendingPathComponent("contracts/e2e.yaml"), atomically: true, encoding: .utf8)
+        config = root.appendingPathComponent("jitsh.yaml").path
+        try """
+            store: \(storePath)
+            policies: \(policies.path)
+            signing_key: \(store.appendingPathComponent("signing.key").path)
+            host: {name: \(host), tags: {env: test}}
+            shared_accounts: [\(Harness.user)]
+            """.write(toFile: config, atomically: true, encoding: .utf8)
+        chmod(config, 0o644)
+        try Harness.run(binary, ["init", "--config", config])
+
+        let keys = root.appendingPathComponent("keys")
+        try Harness.run("/usr/bin/ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", keys.appendingPathComponent("host").path])
+        try Harness.run("/usr/bin/ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", keys.appendingPathComponent("client").path])
+        clientKey = keys.appendingPathComponent("client").path
+        let publicKey = try String(contentsOfFile: clientKey + ".pub", encoding: .utf8)
+        try fm.createDirectory(at: keys.appendingPathComponent("authorized"), withIntermediateDirectories: true)
+        // The second key logs in as the shared account with an identity of its own (--as).
+        try Harness.run("/usr/bin/ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", keys.appendingPathComponent("shared").path])
+        let sharedKey = try String(contentsOfFile: keys.appendingPathComponent("shared.pub").path, encoding: .utf8)
+        // Keys name the forced command (as a root-owned authorized_keys does for shared accounts).
+        try ("restrict,pty,command=\"\(binary) --config \(config)\" \(publicKey)"
+             + "restrict,pty,command=\"\(binary) --config \(config) --as alice\" \(sharedKey)")
+            .write(to: keys.appendingPathComponent("authorized/\(Harness.user)"), atomically: true, encoding: .utf8)
+
+        port = try Harness.freePort()
+        let sshdConfig = root.appendingPathComponent("sshd_config").path
+        try """
+            Port \(port)
+            ListenAddress 127.0.0.1
+            HostKey \(keys.appendingPathComponent("host").path)
+            PidFile \(root.appendingPathComponent("sshd.pid").path)
+            AuthorizedKeysFile \(keys.appendingPathComponent("authorized").path)/%u
+            PasswordAuthentication no
+            KbdInteractiveAuthentication no
+            PubkeyAuthentication yes
+            UsePAM no
+            StrictModes no
+            PermitUserEnvironment no
+            PermitUserRC no
+            DisableForwarding yes
+            PermitTunnel no
+            AcceptEnv LANG
+            Subsystem sftp internal-sftp
+            """.write(toFile: sshdConfig, atomically: true, encoding: .utf8)
+        try fm.createDirectory(atPath: "/run/sshd", withIntermediateDirectories: true)
+        try Harness.run("/usr/sbin/sshd", ["-f", sshdConfig, "-E", root.appendingPathComponent("sshd.log").path])
+        for _ in 0..<100 {
+            if Harness.accepts(port) {
+                sshdPIDFile = root.appendingPathComponent("sshd.pid").path
+                atexit {
+                    // The daemon and the test bed go with the test process.
+                    if let file = sshdPIDFile, let text = try? String(contentsOfFile: file, encoding: .utf8),
+                       let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)) {
+                        kill(pid, SIGKILL)
+                        try? FileManager.default.removeItem(atPath: (file as NSString).deletingLastPathComponent)
+                    }
+                }
+                return
+            }
+            usleep(50_000)
+        }
+        throw Failure(description: "sshd did not start; see \(root.path)/sshd.log")
+    }
+
+    /// sshd daemons and directories of earlier runs whose test process is gone.
+    static func killStale() {
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: "/run")) ?? [] where name.hasPrefix("jitsh-e2e-") {
+            guard let owner = Int32(name.dropFirst("jitsh-e2e-".count)), kill(owner, 0) != 0 else { continue }
+            if let pid = (try? String(contentsOfFile: "/run/\(name)/sshd.pid", encoding: .utf8)).flatMap({ Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }) {
+                kill(pid, SIGKILL)
+            }
+            try? FileManager.default.removeItem(atPath: "/run/\(name)")
+        }
+    }
+
+    @discardableResult
+    static func run(_ path: String, _ arguments: [String]) throws -> String {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: path)
+        p.arguments = arguments
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = out
+        try p.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        let text = String(decoding: data, as: UTF8.self)
+        guard p.terminationStatus == 0 else { throw Failure(description: "\(path) \(arguments.joined(separator: " ")): \(text)") }
+        return text
+    }
+
+    static func freePort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        addr.sin_port = 0
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) } }
+        guard bound == 0 else { throw Failure(description: "no free port") }
+        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
+        return Int(UInt16(bigEndian: addr.sin_port))
+    }
+
+    static func accepts(_ port: Int) -> Bool {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        addr.sin_port = in_port_t(UInt16(port).bigEndian)
+        return withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } } == 0
+    }
+
+    // MARK: Grants and the record
+
+    /// Revokes every grant the test identity holds, then (optionally) creates one.
+    @discardableResult
+    func grant(role: String?, seconds: Int = 1800, identity: String = Harness.user) throws -> Int64? {
+        let store = try SQLiteStore(path: storePath)
+        for g in try store.grants(identity: identity) where [.active, .pending, .scheduled].contains(g.state(at: Int64(Date().timeIntervalSince1970))) {
+            try Harness.run(binary, ["grant", "revoke", "--config", config, String(g.id), "--reason", "test reset"])
+        }
+        guard let role else { return nil }
+        let out = try Harness.run(binary, ["grant", "create", "--config", config, "--for", identity, "--role", role,
+                                           "--host", host, "--duration", "\(seconds)s", "--reason", "e2e"])
+        let digits = out.split(separator: ":").first?.split(separator: " ").last.flatMap { Int64($0) }
+        return digits
+    }
+
+    func revoke(_ id: Int64) throws {
+        try Harness.run(binary, ["grant", "revoke", "--config", config, String(id), "--reason", "revoked by the test"])
+    }
+
+    func store() throws -> SQLiteStore { try SQLiteStore(path: storePath) }
+
+    func connect(key: String? = nil) throws -> SSHClient {
+        try SSHClient(port: port, user: Harness.user, keyFile: key ?? clientKey)
+    }
+
+    var sharedKey: String { root.appendingPathComponent("keys/shared").path }
+
+    /// The newest session of the store, with its frames decoded.
+    func lastSession() throws -> (session: SessionRecord, frames: [Frame], end: SessionEnd?) {
+        let s = try store()
+        guard let id = try s.latestSessionID() else { throw Failure(description: "no session recorded") }
+        let frames = try s.chunks(session: id).flatMap { $0.decodedFrames() ?? [] }
+        return (try s.session(id)!, frames, try s.sessionEnd(id))
+    }
+}
+
+extension Harness {
+    static var instance: Harness {
+        get throws { try shared.get() }
+    }
+}
