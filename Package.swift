@@ -29,7 +29,8 @@ let package = Package(
             .product(name: "Yams", package: "Yams"),
         ]),
         .target(name: "CSpawn", linkerSettings: [.linkedLibrary("util")]),
-        .target(name: "Session", dependencies: ["ShellSyntax", "Policy", "Store", "CSpawn"]),
+        .target(name: "Session", dependencies: ["ShellSyntax", "Policy", "Store", "CSpawn",
+                                              .product(name: "Crypto", package: "swift-crypto")]),
         .executableTarget(name: "jitsh", dependencies: [
             "ShellSyntax", "Policy", "Store", "Session",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -40,6 +41,7 @@ let package = Package(
         .testTarget(name: "ShellSyntaxTests", dependencies: ["ShellSyntax"], exclude: ["Corpus"]),
         .testTarget(name: "PolicyTests", dependencies: ["Policy"]),
         .testTarget(name: "StoreTests", dependencies: ["Store"]),
+        .testTarget(name: "SessionTests", dependencies: ["Session", "ShellSyntax", "Policy", "Store"]),
         .systemLibrary(name: "CLibssh", pkgConfig: "libssh", providers: [.apt(["libssh-dev"])]),
         .testTarget(name: "EndToEndTests", dependencies: ["CLibssh", "Store"]),
     ]

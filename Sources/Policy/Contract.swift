@@ -19,6 +19,9 @@ public struct Contract: Sendable {
     public var denyWindows: [TimeWindow]
     /// Pending requests expire after this many seconds.
     public var pendingTTL: Int
+    /// Automation without a terminal may confirm with the token a dry run printed
+    /// (`ssh host confirm TOKEN 'LINE'`).
+    public var confirmTokens = false
 
     public enum Approval: Sendable, Equatable {
         case automatic

@@ -236,6 +236,15 @@ public struct Decider: Sendable {
         return nil
     }
 
+    /// Why deleting `path` (absolute, as a dry run expanded it) is never allowed, or nil.
+    public func protectedDeletion(of path: String, context ctx: DecisionContext) -> String? {
+        let p = PathName.resolved(path, cwd: ctx.cwd) ?? path
+        if p == "/" { return "it is the root directory" }
+        if Decider.systemDirectories.contains(p) { return "\(p) is a system directory" }
+        if let owned = protectedOwner(p, ctx) { return "it is jitsh's \(owned)" }
+        return nil
+    }
+
     /// The protected path `path` is or lies under.
     func protectedOwner(_ path: String, _ ctx: DecisionContext) -> String? {
         ctx.protectedPaths.first { p in path == p || path.hasPrefix(p.hasSuffix("/") ? p : p + "/") || p.hasPrefix(path + "/") }

@@ -9,7 +9,7 @@ public enum PolicyLoader {
     static let confirmKeys = ruleKeys + ["dry_run", "phrase", "without_dry_run"]
     static let globalKeys = ["trusted_paths", "env_deny", "people"]
     static let contractKeys = ["contract", "description", "role", "requesters", "hosts", "default_duration", "max_duration",
-                               "reason", "approval", "windows", "pending_ttl"]
+                               "reason", "approval", "windows", "pending_ttl", "confirm_tokens"]
 
     public static func load(_ files: [PolicyFile]) throws(PolicyError) -> Policy {
         var diagnostics: [Diagnostic] = []
@@ -340,6 +340,7 @@ public enum PolicyLoader {
             case "default_duration": c.defaultDuration = r.duration(value, "default_duration") ?? c.defaultDuration
             case "max_duration": c.maxDuration = r.duration(value, "max_duration") ?? c.maxDuration
             case "pending_ttl": c.pendingTTL = r.duration(value, "pending_ttl") ?? c.pendingTTL
+            case "confirm_tokens": c.confirmTokens = r.bool(value, "confirm_tokens") ?? false
             case "reason":
                 guard let m = r.mapping(value, "reason", allowed: ["required", "pattern"]) else { continue }
                 for (k, _, v) in m {

@@ -125,12 +125,8 @@ extension Session {
         case .deny:
             say("\(decision.headline(line: line))\n")
             lastStatus = 126
-        case .confirm:
-            say("\(decision.headline(line: line))\n")
-            say("jitsh: confirmations are not available in this session; nothing ran\n")
-            lastStatus = 126
-        case .allow:
-            switch runOnTerminal(line) {
+        case .confirm, .allow:
+            switch decision.verdict == .allow ? runOnTerminal(line) : confirmAndRun(line, decision) {
             case .exited(let status): lastStatus = status
             case .stopped: lastStatus = 148
             case .ended(let reason): ended = reason
@@ -269,7 +265,7 @@ extension Session {
     // MARK: Exec mode
 
     /// `ssh host 'LINE'`: decide, run, return the line's exit status (126 when refused).
-    public func runExec(_ line: String) -> Int32 {
+    public func runExec(_ line: String, confirmToken: String? = nil) -> Int32 {
         do { try begin(mode: "exec", command: line) } catch {
             FileHandle.standardError.write(Data("jitsh: the session cannot be recorded: \(error)\n".utf8))
             return 1
@@ -286,12 +282,14 @@ extension Session {
         case .deny:
             say("\(decision.headline(line: line))\n", stream: withTerminal ? .output : .stderr)
             return finish(.exit, status: 126)
-        case .confirm:
-            let hint = withTerminal ? "confirmations are not available in this session" : "it needs a terminal: ssh -t \(setup.host.shortName) '…'"
-            say("\(decision.headline(line: line))\njitsh: \(hint); nothing ran\n", stream: withTerminal ? .output : .stderr)
-            return finish(.exit, status: 126)
-        case .allow:
-            let outcome = withTerminal ? runOnTerminal(line) : runPiped(line)
+        case .confirm, .allow:
+            let outcome: JobOutcome
+            if decision.verdict == .allow {
+                outcome = withTerminal ? runOnTerminal(line) : runPiped(line)
+            } else {
+                outcome = withTerminal && confirmToken == nil ? confirmAndRun(line, decision)
+                    : confirmWithoutTerminal(line, decision, token: confirmToken)
+            }
             switch outcome {
             case .exited(let status): return finish(.exit, status: status)
             case .stopped: return finish(.exit, status: 148)

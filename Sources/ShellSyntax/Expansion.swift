@@ -364,10 +364,21 @@ struct WordExpander {
             let text = String(decoding: f.text, as: UTF8.self)
             if WordExpander.isGlob(f.text, unquoted: f.unquoted) {
                 return Field(text: text, kind: .pattern, reason: "glob pattern, expanded to file names when the line runs",
-                             variadic: true, offset: word.offset)
+                             variadic: true, offset: word.offset, glob: WordExpander.escapedGlob(f.text, unquoted: f.unquoted))
             }
             return Field(text: text, offset: word.offset)
         }
+    }
+
+    static func escapedGlob(_ text: [UInt8], unquoted: [Bool]) -> String {
+        var out: [UInt8] = []
+        out.reserveCapacity(text.count + 4)
+        for k in text.indices {
+            let b = text[k]
+            if !unquoted[k] && (b == .star || b == .question || b == .lbracket || b == .rbracket || b == .bslash) { out.append(.bslash) }
+            out.append(b)
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 
     static func isGlob(_ text: [UInt8], unquoted: [Bool]) -> Bool {

@@ -19,13 +19,17 @@ public struct Field: Sendable, Equatable, Hashable {
     /// (an unquoted expansion that bash splits, `"$@"`, a glob).
     public var variadic: Bool
     public var offset: Int
+    /// For a pattern: the glob as bash's matcher sees it, every quoted metacharacter escaped with
+    /// a backslash (`"a*"b*` is `a\*b*`), so a dry run expands exactly what bash would.
+    public var glob: String?
 
-    public init(text: String, kind: Kind = .literal, reason: String? = nil, variadic: Bool = false, offset: Int) {
+    public init(text: String, kind: Kind = .literal, reason: String? = nil, variadic: Bool = false, offset: Int, glob: String? = nil) {
         self.text = text
         self.kind = kind
         self.reason = reason
         self.variadic = variadic
         self.offset = offset
+        self.glob = glob
     }
 
     public var isStatic: Bool { kind == .literal }

@@ -168,4 +168,28 @@ extension SQLiteStore {
                 """, arguments: [identity, limit])
         }
     }
+
+    /// How many events of `kind` `identity` caused since `since` (µs): confirm limits count these.
+    public func countAudit(kind: String, identity: String, since: Int64) throws -> Int {
+        try database.read { db in
+            try Int.fetchOne(db, sql: "SELECT count(*) FROM audit_events WHERE identity = ? AND kind = ? AND at >= ?",
+                             arguments: [identity, kind, since]) ?? 0
+        }
+    }
+
+    /// The time (µs) of the oldest `kind` event of `identity` since `since`: when a limit frees up.
+    public func oldestAudit(kind: String, identity: String, since: Int64) throws -> Int64? {
+        try database.read { db in
+            try Int64.fetchOne(db, sql: "SELECT min(at) FROM audit_events WHERE identity = ? AND kind = ? AND at >= ?",
+                               arguments: [identity, kind, since])
+        }
+    }
+
+    /// True when an event of `kind` with this exact `reason` exists (a confirm token already used).
+    public func auditExists(kind: String, reason: String) throws -> Bool {
+        try database.read { db in
+            try Bool.fetchOne(db, sql: "SELECT EXISTS(SELECT 1 FROM audit_events WHERE kind = ? AND reason = ?)",
+                              arguments: [kind, reason]) ?? false
+        }
+    }
 }

@@ -6,6 +6,8 @@ import Foundation
 public struct SigningKey: Sendable {
     public let privateKey: Curve25519.Signing.PrivateKey
 
+    public init(privateKey: Curve25519.Signing.PrivateKey) { self.privateKey = privateKey }
+
     public var publicKey: Curve25519.Signing.PublicKey { privateKey.publicKey }
 
     /// A short, stable name for the key: the first 8 bytes of SHA-256 of the public key, in hex.

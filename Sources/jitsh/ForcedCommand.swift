@@ -9,7 +9,7 @@ import Store
 enum ForcedCommand {
     static func run(claimedIdentity: String?, configuration: String?) -> Int32 {
         let env = ProcessInfo.processInfo.environment
-        let original = env["SSH_ORIGINAL_COMMAND"]
+        var original = env["SSH_ORIGINAL_COMMAND"]
         let client = env["SSH_CONNECTION"].flatMap { $0.split(separator: " ").first.map(String.init) } ?? "local"
         func refuse(_ message: String) -> Int32 {
             FileHandle.standardError.write(Data("jitsh: \(message)\n".utf8))
@@ -36,7 +36,13 @@ enum ForcedCommand {
         let service = GrantService(store: store, policy: policy, host: config.host, zones: SystemZones())
 
         var words: [String]?
-        if let original {
+        // `confirm TOKEN LINE`: a line confirmed with the token its dry run printed (automation).
+        var confirmToken: String?
+        if let text = original, let (token, line) = confirmation(text) {
+            confirmToken = token
+            original = line
+        }
+        if let original, confirmToken == nil {
             words = staticWords(original)
             if let words, words.first == "grant" {
                 return runVerb(words, identity: claimedIdentity, configuration: configuration)
@@ -75,12 +81,23 @@ enum ForcedCommand {
             } else if let words, (words.first.map { ["scp", "rsync", "internal-sftp"].contains(PathName.base($0)) } ?? false) {
                 do { _ = try Transfer.classify(words) } catch { return refuse("\(error)") }
             }
-            return session.runExec(original)
+            return session.runExec(original, confirmToken: confirmToken)
         }
         guard isatty(0) == 1 else {
             return refuse("no command and no terminal: use ssh -t \(config.host.shortName), or ssh \(config.host.shortName) 'command'")
         }
         return session.runInteractive()
+    }
+
+    /// `confirm TOKEN LINE` or `--confirm TOKEN LINE`: the token and the line, verbatim.
+    static func confirmation(_ text: String) -> (token: String, line: String)? {
+        for prefix in ["confirm ", "--confirm "] where text.hasPrefix(prefix) {
+            let rest = text.dropFirst(prefix.count).drop { $0 == " " }
+            guard let space = rest.firstIndex(of: " ") else { return nil }
+            let line = rest[space...].drop { $0 == " " }
+            return line.isEmpty ? nil : (String(rest[..<space]), String(line))
+        }
+        return nil
     }
 
     /// The argv of a line made of static words only (reserved verbs never go through a shell).

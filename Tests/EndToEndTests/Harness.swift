@@ -65,6 +65,27 @@ final class Harness: @unchecked Sendable {
             reason: {required: false}
             approval: {auto: true}
             """.write(to: policies.appendingPathComponent("contracts/e2e.yaml"), atomically: true, encoding: .utf8)
+        // Automation may confirm with a token under this contract; the limited role throttles.
+        try """
+            contract: e2e-automation
+            role: operator
+            requesters: {people: [\(Harness.user)]}
+            hosts: [e2e-host]
+            reason: {required: false}
+            approval: {auto: true}
+            confirm_tokens: true
+            """.write(to: policies.appendingPathComponent("contracts/e2e-automation.yaml"), atomically: true, encoding: .utf8)
+        try """
+            role: e2e-limited
+            description: operator with a tight confirm limit and a tool dry run
+            extends: [operator]
+            confirm:
+              - cmd: kill
+                args: ["-TERM ..."]
+                dry_run: ["ps", "-o", "pid=,comm=", "-p", "{arg2...}"]
+                phrase: yes
+            confirm_limit: {count: 2, per: 10m}
+            """.write(to: policies.appendingPathComponent("roles/e2e-limited.yaml"), atomically: true, encoding: .utf8)
         config = root.appendingPathComponent("jitsh.yaml").path
         try """
             store: \(storePath)

@@ -1,0 +1,195 @@
+import Foundation
+import Policy
+import Store
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// How the user answered the confirmation prompt.
+enum PhraseAnswer: Equatable {
+    case typed(String)
+    case timedOut
+    case interrupted
+    case ended(EndReason)
+}
+
+/// The dry runs of a line's confirmable commands, and the phrase they ask for.
+struct ConfirmationPlan {
+    var reports: [DryRunReport]
+    var phrase: String
+    var prompt: String
+
+    var fingerprints: [[UInt8]] { reports.map(\.fingerprint) }
+    var count: Int { reports.reduce(0) { $0 + $1.count } }
+}
+
+extension Session {
+    static let phraseTimeout = 60.0
+    static let confirmRounds = 3
+
+    /// Dry runs for every confirmable command of the line; a refusal when one cannot be made
+    /// and its rule says so, or the command would touch what is never allowed.
+    func plan(_ decision: Decision) -> Result<ConfirmationPlan, ConfirmRefusal> {
+        var reports: [DryRunReport] = []
+        var strongest = ConfirmSpec.Phrase.yes
+        for c in decision.confirmations {
+            guard let spec = c.confirm else { continue }
+            switch dryRun(c) {
+            case .report(let r): reports.append(r)
+            case .refused(let why): return .failure(ConfirmRefusal(message: why))
+            case .impossible(let why):
+                if spec.withoutDryRun == .deny {
+                    return .failure(ConfirmRefusal(message: "no dry run is possible (\(why)), and rule \(c.judgement.rule?.description ?? "") denies it then"))
+                }
+                reports.append(DryRunReport(lines: ["no dry run for: \(c.command.argv.map(\.text).joined(separator: " ")) (\(why))"],
+                                            count: 0, fingerprint: []))
+            }
+            if spec.phrase == .hostname || (spec.phrase == .count && strongest == .yes) { strongest = spec.phrase }
+        }
+        let total = reports.reduce(0) { $0 + $1.count }
+        let phrase: String, prompt: String
+        switch strongest {
+        case .hostname:
+            phrase = setup.host.shortName
+            prompt = "Type the host name \"\(phrase)\" to run this line"
+        case .count where total > 0:
+            phrase = String(total)
+            prompt = "Type \(phrase) (the number of objects above) to run this line"
+        default:
+            phrase = "yes"
+            prompt = "Type yes to run this line"
+        }
+        return .success(ConfirmationPlan(reports: reports, phrase: phrase, prompt: prompt + "; anything else cancels (\(Int(Session.phraseTimeout)) s): "))
+    }
+
+    struct ConfirmRefusal: Error { var message: String }
+
+    /// The role's confirm_limit: how many confirmations it allows in its window, and when the next frees up.
+    func throttled() -> String? {
+        guard let limit = setup.role.role.confirmLimit else { return nil }
+        let since = Clock.microseconds - Int64(limit.perSeconds) * 1_000_000
+        guard let used = try? setup.store.countAudit(kind: "confirmed", identity: setup.identity, since: since) else {
+            return "the confirm limit cannot be checked (the store does not answer)"
+        }
+        guard used >= limit.count else { return nil }
+        let oldest = (try? setup.store.oldestAudit(kind: "confirmed", identity: setup.identity, since: since)) ?? nil
+        let wait = oldest.map { max(1, Int(($0 + Int64(limit.perSeconds) * 1_000_000 - Clock.microseconds) / 1_000_000)) } ?? limit.perSeconds
+        return "role \(setup.role.name) allows \(limit.count) confirmed changes per \(Duration.describe(limit.perSeconds)); "
+            + "the next is possible in \(Duration.describe(wait))"
+    }
+
+    /// Interactive confirmation: dry run, phrase, dry run again, then the exact line, once.
+    func confirmAndRun(_ line: String, _ decision: Decision) -> JobOutcome {
+        say("\(decision.headline(line: line))\n")
+        if let why = throttled() {
+            say("jitsh: denied: \(why); nothing ran\n")
+            confirmEvent("confirm-throttled", line, decision: "deny", reason: why)
+            return .exited(126)
+        }
+        var current: ConfirmationPlan
+        switch plan(decision) {
+        case .failure(let refusal):
+            say("jitsh: denied: \(refusal.message); nothing ran\n")
+            confirmEvent("confirm-refused", line, decision: "deny", reason: refusal.message)
+            return .exited(126)
+        case .success(let p): current = p
+        }
+        for round in 1...Session.confirmRounds {
+            say(current.reports.flatMap(\.lines).joined(separator: "\n") + "\n")
+            confirmEvent("confirm-shown", line, decision: "confirm", reason: "asked for \"\(current.phrase)\"",
+                         data: ["count": current.count, "round": round])
+            say(current.prompt)
+            let answer = askPhrase()
+            guard case .typed(let typed) = answer else {
+                let why = answer == .timedOut ? "no answer within \(Int(Session.phraseTimeout)) s" : "interrupted"
+                say("\njitsh: cancelled (\(why)); nothing ran\n")
+                confirmEvent("confirm-cancelled", line, decision: "deny", reason: why)
+                if case .ended(let reason) = answer { return .ended(reason) }
+                return .exited(130)
+            }
+            guard typed == current.phrase else {
+                say("jitsh: cancelled: \"\(typed)\" is not \"\(current.phrase)\"; nothing ran\n")
+                confirmEvent("confirm-cancelled", line, decision: "deny", reason: "wrong phrase")
+                return .exited(1)
+            }
+            // What runs must be what was shown: the dry run again, compared.
+            guard case .success(let again) = plan(decision) else {
+                say("jitsh: the dry run cannot be repeated; nothing ran\n")
+                confirmEvent("confirm-cancelled", line, decision: "deny", reason: "dry run failed on repeat")
+                return .exited(126)
+            }
+            if again.fingerprints == current.fingerprints {
+                confirmEvent("confirmed", line, decision: "allow", reason: "typed \"\(typed)\"", data: ["count": again.count])
+                return runOnTerminal(line)
+            }
+            say("jitsh: the dry run changed since it was shown (\(current.count) → \(again.count) objects); look again:\n")
+            confirmEvent("confirm-changed", line, decision: "confirm", reason: "\(current.count) → \(again.count) objects")
+            current = again
+        }
+        say("jitsh: the dry run kept changing; nothing ran\n")
+        confirmEvent("confirm-cancelled", line, decision: "deny", reason: "dry run kept changing")
+        return .exited(1)
+    }
+
+    func confirmEvent(_ kind: String, _ line: String, decision: String, reason: String, data: [String: Any] = [:]) {
+        let json = (try? JSONSerialization.data(withJSONObject: data, options: [.sortedKeys])).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+        audit(kind, line: line, decision: decision, reason: reason, data: json)
+        recorder.marker(["event": kind, "line": line, "reason": reason])
+    }
+
+    /// Reads the phrase from the user's terminal: echoed, editable with Backspace and Ctrl-U,
+    /// cancelled by Ctrl-C, Ctrl-D or the timeout. The grant is still watched meanwhile.
+    func askPhrase(timeout: Double = Session.phraseTimeout) -> PhraseAnswer {
+        terminal.discardTypeAhead()
+        let deadline = monotonicSeconds() + timeout
+        var typed: [UInt8] = []
+        while true {
+            let left = deadline - monotonicSeconds()
+            if left <= 0 { return .timedOut }
+            var fds = [pollfd(fd: terminal.input, events: Int16(POLLIN), revents: 0),
+                       pollfd(fd: signals.read, events: Int16(POLLIN), revents: 0)]
+            var wait: Double = min(left, Double(watchdog.nextCheckIn)) * 1000
+            if let due = recorder.dueIn { wait = min(wait, Double(due / 1000) + 1) }
+            _ = poll(&fds, 2, Int32(max(1.0, wait)))
+            if fds[1].revents != 0 {
+                for sig in pendingSignals() {
+                    if sig == SIGHUP { return .ended(.hangup) }
+                    if sig == SIGTERM { return .ended(.terminated) }
+                    if sig == SIGWINCH { let s = terminal.size(); recorder.resize(rows: s.rows, cols: s.cols) }
+                }
+            }
+            if fds[0].revents != 0 {
+                guard let bytes = readSome(terminal.input), !bytes.isEmpty else { return .ended(.hangup) }
+                recorder.record(.input, bytes)
+                for b in bytes {
+                    switch b {
+                    case 0x03, 0x04: return .interrupted
+                    case 0x0d, 0x0a:
+                        say("\n")
+                        return .typed(String(decoding: typed, as: UTF8.self))
+                    case 0x7f, 0x08:
+                        if !typed.isEmpty {
+                            typed.removeLast()
+                            // A multi-byte character goes as a whole.
+                            while let last = typed.last, last & 0xC0 == 0x80 { typed.removeLast() }
+                            show(Array("\u{8} \u{8}".utf8))
+                        }
+                    case 0x15:
+                        show(Array(repeating: Array("\u{8} \u{8}".utf8), count: String(decoding: typed, as: UTF8.self).count).flatMap { $0 })
+                        typed.removeAll()
+                    case 0x20...0x7e, 0x80...0xff:
+                        typed.append(b)
+                        show([b])
+                    default:
+                        break
+                    }
+                }
+            }
+            recorder.flushIfDue()
+            if case .end(let reason, let message) = watchdog.check(setup.store, now: now) {
+                say("\n\(message)\n")
+                return .ended(reason)
+            }
+        }
+    }
+}

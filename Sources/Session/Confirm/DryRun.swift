@@ -1,0 +1,239 @@
+import Crypto
+import Foundation
+import Policy
+import ShellSyntax
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What a dry run of one confirmable command came to.
+enum DryRunOutcome {
+    case report(DryRunReport)
+    /// No dry run can be made (a dynamic argument, an extended glob, a rule without one).
+    case impossible(String)
+    /// The expanded command is never allowed (it would delete `/etc`), or its dry run is not.
+    case refused(String)
+}
+
+extension Session {
+    /// Runs the dry run the rule names for `c`, changing nothing.
+    func dryRun(_ c: CommandDecision) -> DryRunOutcome {
+        guard let spec = c.confirm else { return .impossible("the rule names no dry run") }
+        let argv: [[UInt8]]
+        do {
+            let globber = Globber(cwd: existingDirectory())
+            argv = try c.command.argv.flatMap { (f: Field) throws(Globber.Unsupported) in try globber.expand(f) }
+        } catch let e as Globber.Unsupported {
+            return .impossible(e.description)
+        } catch {
+            return .impossible("\(error)")
+        }
+        guard let first = argv.first else { return .impossible("the command is empty") }
+        let words = argv.map { String(decoding: $0, as: UTF8.self) }
+        switch spec.dryRun {
+        case .none:
+            return .impossible("the rule names no dry run")
+        case .command(let template):
+            return templateDryRun(template, words: words)
+        case .builtin:
+            let name = PathName.base(String(decoding: first, as: UTF8.self))
+            if name == "find" { return findDryRun(words) }
+            guard let (action, operands) = DeletionPlan.parse(name, Array(argv.dropFirst())) else {
+                return .impossible("jitsh has no built-in dry run for \(name)")
+            }
+            let cwd = Array(existingDirectory().utf8)
+            let targets = operands.map { $0.first == .slashByte ? $0 : cwd + [.slashByte] + $0 }
+            for t in targets {
+                let path = String(decoding: t, as: UTF8.self)
+                // Symlinks count: `rm -r link/` deletes inside what the link points at.
+                for p in [path, Session.physical(path)] {
+                    if let why = decider.protectedDeletion(of: p, context: decisionContext) {
+                        return .refused("\(name) \(path) is never allowed: \(why)")
+                    }
+                }
+            }
+            var walk = DeletionWalk()
+            walk.writable = setup.role.writes
+            walk.isWritable = { [setup] path in Session.mayWrite(path, role: setup.role, home: setup.home) }
+            walk.openFiles = DeletionWalk.openFilesOfVisibleProcesses()
+            // The walk reads as the user: jitsh's group must not widen what it can see.
+            let saved = getegid()
+            setegid(getgid())
+            defer { setegid(saved) }
+            return .report(walk.run(action, targets: targets, shown: ShellWords.render(words)))
+        }
+    }
+
+    /// The path with symlinks resolved as the deleting command meets them: all of it when it
+    /// ends with `/`, else its directory (a final symlink is removed, not followed).
+    static func physical(_ path: String) -> String {
+        func real(_ p: String) -> String? {
+            guard let r = realpath(p, nil) else { return nil }
+            defer { free(r) }
+            return String(cString: r)
+        }
+        if path.hasSuffix("/") { return real(path) ?? path }
+        let directory = PathName.directory(path), base = PathName.base(path)
+        guard let r = real(directory) else { return path }
+        return r == "/" ? "/" + base : r + "/" + base
+    }
+
+    static func mayWrite(_ path: String, role: CompiledRole, home: String) -> Bool {
+        role.writes.contains { pattern in
+            let expanded = pattern.hasPrefix("~") ? home + pattern.dropFirst() : pattern
+            guard let glob = try? Glob(expanded, path: true) else { return false }
+            return glob.matches(path) || glob.matches(path + "/")
+        }
+    }
+
+    /// `{argv}` is the whole command, `{argN}` one argument, `{argN...}` the arguments from N on.
+    static func fill(_ template: [String], with words: [String]) -> [String]? {
+        var out: [String] = []
+        for element in template {
+            if element == "{argv}" { out += words; continue }
+            guard element.hasPrefix("{arg"), element.hasSuffix("}") else { out.append(element); continue }
+            var body = element.dropFirst(4).dropLast()
+            let rest = body.hasSuffix("...")
+            if rest { body = body.dropLast(3) }
+            guard let n = Int(body), n >= 0 else { return nil }
+            if rest { out += words.dropFirst(n) } else if n < words.count { out.append(words[n]) } else { return nil }
+        }
+        return out
+    }
+
+    /// The tool's own dry run: decided by the policy like any line, then run and shown.
+    func templateDryRun(_ template: [String], words: [String]) -> DryRunOutcome {
+        guard let argv = Session.fill(template, with: words) else {
+            return .impossible("the dry-run template \(template) needs arguments this command does not have")
+        }
+        let line = ShellWords.render(argv)
+        let decision = decide(line)
+        auditDecision(line, decision)
+        guard decision.verdict == .allow else {
+            return .refused("its dry run `\(line)` is not allowed here: \(decision.reason)")
+        }
+        return .report(captureReport(line))
+    }
+
+    /// `find … -delete`: the same find printing instead of deleting.
+    func findDryRun(_ words: [String]) -> DryRunOutcome {
+        let acting: Set<String> = ["-exec", "-execdir", "-ok", "-okdir", "-fprint", "-fprint0", "-fprintf", "-fls"]
+        if let a = words.first(where: acting.contains) {
+            return .impossible("find with \(a) would act during its own dry run")
+        }
+        return .report(captureReport(ShellWords.render(words.map { $0 == "-delete" ? "-print" : $0 })))
+    }
+
+    func captureReport(_ line: String) -> DryRunReport {
+        let (status, output, truncated) = capture(line)
+        let text = String(decoding: output, as: UTF8.self)
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: true).map(String.init)
+        var shown = ["dry run: \(line)"]
+        shown += lines.prefix(40).map { "  \($0)" }
+        if lines.count > 40 { shown.append("  … and \(Format.number(lines.count - 40)) more lines") }
+        if truncated { shown.append("  the dry run's output was cut at 1 MiB") }
+        if let status, status != 0 { shown.append("  (the dry run exited with status \(status))") }
+        if status == nil { shown.append("  (the dry run was stopped after 30 s)") }
+        return DryRunReport(lines: shown, count: lines.count, fingerprint: Array(SHA256.hash(data: output)), complete: !truncated && status != nil)
+    }
+
+    /// Runs `line` in a fresh bash like a job, but with its output captured (bounded) instead of
+    /// relayed; the caller shows it, so it is recorded like everything jitsh says.
+    func capture(_ line: String, seconds: Double = 30, limit: Int = 1 << 20) -> (status: Int32?, output: [UInt8], truncated: Bool) {
+        guard let pipe = makePipe() else { return (1, Array("cannot create a pipe\n".utf8), false) }
+        let null = open("/dev/null", O_RDONLY)
+        defer { if null >= 0 { close(null) } }
+        let spec = Spawner.Spec(path: setup.shell, arguments: ["bash", "--noprofile", "--norc", "+H", "-c", line],
+                                environment: state.processEnvironment, directory: existingDirectory(), stdin: null,
+                                stdout: pipe.write, stderr: pipe.write)
+        let pid: pid_t
+        do { pid = try Spawner.spawn(spec).pid } catch {
+            close(pipe.read); close(pipe.write)
+            return (126, Array("\(error)\n".utf8), false)
+        }
+        close(pipe.write)
+        setNonBlocking(pipe.read)
+        let deadline = monotonicSeconds() + seconds
+        var output: [UInt8] = []
+        var truncated = false
+        var timedOut = false
+        while true {
+            var fd = pollfd(fd: pipe.read, events: Int16(POLLIN), revents: 0)
+            _ = poll(&fd, 1, 200)
+            if fd.revents != 0 {
+                guard let bytes = readSome(pipe.read), !bytes.isEmpty else { break }
+                if output.count < limit { output += bytes.prefix(limit - output.count) } else { truncated = true }
+            }
+            if monotonicSeconds() > deadline { timedOut = true; break }
+        }
+        close(pipe.read)
+        if timedOut || truncated { kill(-pid, SIGKILL) }
+        var raw: Int32 = 0
+        while waitpid(pid, &raw, 0) < 0 && errno == EINTR {}
+        if timedOut { return (nil, output, truncated) }
+        let status = (raw & 0x7f) == 0 ? (raw >> 8) & 0xff : 128 + (raw & 0x7f)
+        return (status, output, truncated)
+    }
+
+    var decisionContext: DecisionContext {
+        DecisionContext(host: setup.host, epochSeconds: now, zones: SystemZones(), cwd: state.cwd, home: setup.home,
+                        protectedPaths: setup.protectedPaths)
+    }
+}
+
+/// The operands of a deleting command and what it does to them, from its options.
+enum DeletionPlan {
+    static func parse(_ name: String, _ args: [[UInt8]]) -> (DeletionWalk.Action, [[UInt8]])? {
+        var operands: [[UInt8]] = []
+        var flags = Set<String>()
+        var optionsEnded = false
+        var k = 0
+        // Options of these tools that take a value (`-n 3`, `--size=0`).
+        let valued: Set<String> = name == "shred" ? ["-n", "-s", "--iterations", "--size", "--random-source"]
+            : name == "truncate" ? ["-s", "-r", "--size", "--reference"] : name == "mv" ? ["-t", "-S", "--target-directory", "--suffix"] : []
+        while k < args.count {
+            let a = String(decoding: args[k], as: UTF8.self)
+            k += 1
+            if optionsEnded || !a.hasPrefix("-") || a == "-" { operands.append(args[k - 1]); continue }
+            if a == "--" { optionsEnded = true; continue }
+            if a.hasPrefix("--") {
+                let key = String(a.prefix { $0 != "=" })
+                flags.insert(key)
+                if valued.contains(key) && !a.contains("=") { k += 1 }
+                continue
+            }
+            for (offset, ch) in a.dropFirst().enumerated() {
+                flags.insert("-\(ch)")
+                if valued.contains("-\(ch)") {
+                    if offset == a.count - 2 { k += 1 }
+                    break
+                }
+            }
+        }
+        switch name {
+        case "rm":
+            let recursive = !flags.isDisjoint(with: ["-r", "-R", "--recursive"])
+            return (.remove(recursive: recursive, emptyDirectories: !flags.isDisjoint(with: ["-d", "--dir"])), operands)
+        case "unlink": return (.remove(recursive: false, emptyDirectories: false), operands)
+        case "rmdir": return (.removeDirectory, operands)
+        case "shred": return (.shred(remove: !flags.isDisjoint(with: ["-u", "--remove", "--remove=wipesync", "--remove=wipe", "--remove=unlink"])), operands)
+        case "truncate": return (.truncate, operands)
+        case "mv":
+            if flags.contains("-t") || flags.contains("--target-directory") { return nil }
+            return (.move, operands)
+        default: return nil
+        }
+    }
+}
+
+/// Renders argv as one shell line that bash splits back into the same words.
+enum ShellWords {
+    static func render(_ words: [String]) -> String {
+        words.map { w in
+            let safe = !w.isEmpty && w.utf8.allSatisfy { b in
+                (b >= 48 && b <= 57) || (b >= 65 && b <= 90) || (b >= 97 && b <= 122) || "-_./=:,@%+".utf8.contains(b)
+            }
+            return safe ? w : ShellState.quote(w)
+        }.joined(separator: " ")
+    }
+}
