@@ -12,6 +12,7 @@
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <sys/stat.h>
 #include <pthread.h>
 #include <termios.h>
 #include <unistd.h>
@@ -65,6 +66,9 @@ pid_t jitsh_spawn(const jitsh_spawn_spec *s, int *error, int *pending_report) {
         /* Keep the report pipe (close-on-exec) until exec; close everything else. */
         int moved = fcntl(report[1], F_DUPFD_CLOEXEC, 1000);
         if (moved < 0) child_fail(report[1], errno);
+        /* The Landlock ruleset must survive the close_range below too. */
+        int ruleset = s->landlock_fd >= 0 ? fcntl(s->landlock_fd, F_DUPFD_CLOEXEC, 1000) : -1;
+        if (s->landlock_fd >= 0 && ruleset < 0) child_fail(moved, errno);
         if (syscall(SYS_close_range, keep, 999, 0) != 0) {
             for (int fd = keep; fd < 1000; fd++) close(fd);
         }
@@ -73,10 +77,10 @@ pid_t jitsh_spawn(const jitsh_spawn_spec *s, int *error, int *pending_report) {
         gid_t g = getgid();
         if (setresgid(g, g, g) != 0) child_fail(moved, errno);
         if (getegid() != g) child_fail(moved, EPERM);
-        if (s->landlock_fd >= 0) {
+        if (ruleset >= 0) {
             if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) child_fail(moved, errno);
-            if (syscall(SYS_landlock_restrict_self, s->landlock_fd, 0) != 0) child_fail(moved, errno);
-            close(s->landlock_fd);
+            if (syscall(SYS_landlock_restrict_self, ruleset, 0) != 0) child_fail(moved, errno);
+            close(ruleset);
         }
         if (s->trace) {
             if (ptrace(PTRACE_TRACEME, 0, NULL, NULL) != 0) child_fail(moved, errno);
@@ -175,4 +179,112 @@ int jitsh_echo_enabled(int fd) {
     struct termios t;
     if (tcgetattr(fd, &t) != 0) return 1;
     return (t.c_lflag & ECHO) != 0;
+}
+
+/* ---- The exec guard's tracer side: ptrace is variadic in glibc, so Swift calls these. ---- */
+
+int jitsh_trace_setoptions(pid_t pid) {
+    long options = PTRACE_O_TRACEEXEC | PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK | PTRACE_O_TRACECLONE | PTRACE_O_EXITKILL;
+    return (int)ptrace(PTRACE_SETOPTIONS, pid, NULL, (void *)options);
+}
+
+int jitsh_trace_cont(pid_t pid, int sig) {
+    return (int)ptrace(PTRACE_CONT, pid, NULL, (void *)(long)sig);
+}
+
+long jitsh_trace_eventmsg(pid_t pid) {
+    unsigned long msg = 0;
+    if (ptrace(PTRACE_GETEVENTMSG, pid, NULL, &msg) != 0) return -1;
+    return (long)msg;
+}
+
+/* A stop that carries no siginfo is a group-stop (the task stays stopped, as without a tracer). */
+int jitsh_trace_is_group_stop(pid_t pid) {
+    siginfo_t info;
+    if (ptrace(PTRACE_GETSIGINFO, pid, NULL, &info) == 0) return 0;
+    return errno == EINVAL;
+}
+
+pid_t jitsh_wait_any(int *status) {
+    pid_t r;
+    do {
+        r = waitpid(-1, status, __WALL | WNOHANG);
+    } while (r < 0 && errno == EINTR);
+    return r;
+}
+
+pid_t jitsh_wait_pid(pid_t pid, int *status) {
+    pid_t r;
+    do {
+        r = waitpid(pid, status, __WALL);
+    } while (r < 0 && errno == EINTR);
+    return r;
+}
+
+/* ---- Landlock: a ruleset that allows writes only beneath the given paths. ---- */
+
+#include <linux/landlock.h>
+/* Newer than some distributions' kernel headers; the running kernel says which it has (ABI). */
+#ifndef LANDLOCK_ACCESS_FS_REFER
+#define LANDLOCK_ACCESS_FS_REFER (1ULL << 13)
+#endif
+#ifndef LANDLOCK_ACCESS_FS_TRUNCATE
+#define LANDLOCK_ACCESS_FS_TRUNCATE (1ULL << 14)
+#endif
+
+int jitsh_landlock_abi(void) {
+    return (int)syscall(SYS_landlock_create_ruleset, NULL, 0, LANDLOCK_CREATE_RULESET_VERSION);
+}
+
+int jitsh_landlock_ruleset(const char *const *paths, int count, int *failed_index) {
+    int abi = jitsh_landlock_abi();
+    if (abi < 1) return -1;
+    __u64 write = LANDLOCK_ACCESS_FS_WRITE_FILE | LANDLOCK_ACCESS_FS_REMOVE_DIR | LANDLOCK_ACCESS_FS_REMOVE_FILE |
+                  LANDLOCK_ACCESS_FS_MAKE_CHAR | LANDLOCK_ACCESS_FS_MAKE_DIR | LANDLOCK_ACCESS_FS_MAKE_REG |
+                  LANDLOCK_ACCESS_FS_MAKE_SOCK | LANDLOCK_ACCESS_FS_MAKE_FIFO | LANDLOCK_ACCESS_FS_MAKE_BLOCK |
+                  LANDLOCK_ACCESS_FS_MAKE_SYM;
+    if (abi >= 2) write |= LANDLOCK_ACCESS_FS_REFER;
+    if (abi >= 3) write |= LANDLOCK_ACCESS_FS_TRUNCATE;
+    struct landlock_ruleset_attr attr;
+    memset(&attr, 0, sizeof attr);
+    attr.handled_access_fs = write;
+    int ruleset = (int)syscall(SYS_landlock_create_ruleset, &attr, sizeof attr, 0);
+    if (ruleset < 0) return -1;
+    for (int i = 0; i < count; i++) {
+        int fd = open(paths[i], O_PATH | O_CLOEXEC);
+        if (fd < 0) continue; /* A writable path that does not exist grants nothing. */
+        struct stat st;
+        struct landlock_path_beneath_attr beneath;
+        memset(&beneath, 0, sizeof beneath);
+        beneath.parent_fd = fd;
+        /* Directory-only rights may not be given on a file. */
+        beneath.allowed_access = write;
+        if (fstat(fd, &st) == 0 && !S_ISDIR(st.st_mode)) {
+            beneath.allowed_access = LANDLOCK_ACCESS_FS_WRITE_FILE | (abi >= 3 ? LANDLOCK_ACCESS_FS_TRUNCATE : 0);
+        }
+        long r = syscall(SYS_landlock_add_rule, ruleset, LANDLOCK_RULE_PATH_BENEATH, &beneath, 0);
+        int saved = errno;
+        close(fd);
+        if (r != 0) {
+            *failed_index = i;
+            close(ruleset);
+            errno = saved;
+            return -1;
+        }
+    }
+    fcntl(ruleset, F_SETFD, FD_CLOEXEC);
+    return ruleset;
+}
+
+#include <sys/fsuid.h>
+
+int jitsh_setfsgid(gid_t gid) {
+    return setfsgid(gid);
+}
+
+int jitsh_suspend_char(int fd) {
+    struct termios t;
+    if (tcgetattr(fd, &t) != 0 || !(t.c_lflag & ISIG)) return -1;
+    if (t.c_cc[VSUSP] == _POSIX_VDISABLE) return -1;
+    return t.c_cc[VSUSP];
 }

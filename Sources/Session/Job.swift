@@ -37,7 +37,7 @@ extension Session {
                                 stderr: slave, controllingTerminal: slave, extra: pipe.write)
         let pid: pid_t
         do {
-            pid = try Spawner.spawn(spec).pid
+            pid = try spawnJob(spec)
         } catch {
             close(master); close(slave); close(pipe.read); close(pipe.write)
             say("jitsh: \(error)\n")
@@ -116,7 +116,13 @@ extension Session {
                         FrameCodec.varint(UInt64(bytes.count), &count)
                         recorder.record(.redacted, count)
                     }
-                    writeAll(job.master, bytes)
+                    let suspend = jitsh_suspend_char(job.master)
+                    if suspend >= 0, let k = bytes.firstIndex(of: UInt8(suspend)) {
+                        writeAll(job.master, Array(bytes[..<k]))
+                        kill(-job.pid, SIGSTOP)
+                    } else {
+                        writeAll(job.master, bytes)
+                    }
                 }
             }
             if masterOpen && fds[1].revents != 0 {
@@ -162,6 +168,7 @@ extension Session {
                 close(job.stateRead)
                 kill(-job.pid, SIGHUP)
                 state.absorb(job.state)
+                guardian?.release(job.pid)
                 recorder.marker(["event": "exited", "status": Int(status)])
                 terminal.discardTypeAhead()
                 if let endReason { ended = endReason; return .ended(endReason) }
@@ -174,6 +181,15 @@ extension Session {
 
     /// The job's exit status (128+signal when killed), -1 when it stopped, nil while it runs.
     func reap(_ pid: pid_t) -> Int32? {
+        if let guardian {
+            guardian.pump()
+            switch guardian.state(of: pid) {
+            case .running: return nil
+            case .stopped: return -1
+            case .exited(let s): return s
+            case nil: return guardian.untraced[pid] ?? 0
+            }
+        }
         var status: Int32 = 0
         let r = waitpid(pid, &status, WNOHANG | WUNTRACED)
         guard r == pid else { return r < 0 && errno == ECHILD ? 0 : nil }
@@ -200,6 +216,7 @@ extension Session {
         _ = jitsh_set_winsize(job.master, UInt16(size.rows), UInt16(size.cols))
         recorder.marker(["event": "resumed", "line": job.line])
         kill(-job.pid, SIGCONT)
+        guardian?.resume(job.pid)
         return relay(job)
     }
 
@@ -210,7 +227,7 @@ extension Session {
                                 environment: state.processEnvironment, directory: existingDirectory(), stdin: 0, stdout: out.write,
                                 stderr: err.write, extra: statePipe.write)
         let pid: pid_t
-        do { pid = try Spawner.spawn(spec).pid } catch {
+        do { pid = try spawnJob(spec) } catch {
             say("jitsh: \(error)\n", stream: .stderr)
             return .exited(126)
         }

@@ -64,6 +64,12 @@ public final class Session {
     var suspended: [SuspendedJob] = []
     /// Runs a reserved verb (`grant …`) given as arguments; provided by the executable.
     public var runVerb: (([String]) -> Int32)?
+    /// Traces jobs so every exec is decided (nil when the role says `guard: off`).
+    var guardian: ExecGuard?
+    /// Links in trusted directories by the file they lead to, for exec decisions.
+    var aliases: [String: [String]]?
+    /// The commands of the line the user just confirmed: they may run at exec level too.
+    var confirmedNames: Set<String> = []
 
     public init(_ setup: SessionSetup) throws {
         self.setup = setup
@@ -81,7 +87,15 @@ public final class Session {
         setNonBlocking(pipe.read)
         setNonBlocking(pipe.write)
         watchdog = Watchdog(grant: setup.grant)
+        if setup.role.role.guardEnabled != false {
+            if let why = Session.guardAvailability() {
+                throw Spawner.SpawnError(errno: EPERM, what: "guarded sessions (\(why)); role \(setup.role.name) needs the exec guard unless it says guard: off")
+            }
+        }
         state = ShellState(cwd: cwd, base: base.merging(["JITSH_SESSION": id]) { $1 }, envDeny: setup.policy.global.envDenyGlobs)
+        if setup.role.role.guardEnabled != false {
+            guardian = ExecGuard { [unowned self] pid in self.judgeExec(pid) }
+        }
     }
 
     var now: Int64 { Clock.now }

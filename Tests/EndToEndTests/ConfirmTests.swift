@@ -9,6 +9,7 @@ extension SessionTests {
     /// A directory under /tmp owned by the test user, with these files (and their directories).
     func fixture(_ files: [String]) throws -> String {
         let dir = "/tmp/jitsh-confirm-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         for f in files {
             let path = dir + "/" + f
             try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)

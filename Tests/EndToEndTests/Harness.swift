@@ -86,6 +86,22 @@ final class Harness: @unchecked Sendable {
                 phrase: yes
             confirm_limit: {count: 2, per: 10m}
             """.write(to: policies.appendingPathComponent("roles/e2e-limited.yaml"), atomically: true, encoding: .utf8)
+        // Programs with shell escapes, allowed; shells not: the exec guard must stop the escapes.
+        try """
+            role: e2e-escapes
+            description: programs with shell escapes, without a shell
+            allow:
+              - cmd: [awk, mawk, perl, python3, sed, tar, vim, vi, less, find, seq, sort, cat, mount, sleep, id, true, stty, tail, echo, cd]
+            writes: ["/tmp/**"]
+            """.write(to: policies.appendingPathComponent("roles/e2e-escapes.yaml"), atomically: true, encoding: .utf8)
+        try """
+            role: e2e-landlock
+            description: a read-only file system but for one directory
+            allow:
+              - cmd: [touch, python3, cat, mkdir]
+            writes: ["/tmp/**", "/var/tmp/**"]
+            filesystem: {read_only: true, writable: ["/tmp/jitsh-landlock"]}
+            """.write(to: policies.appendingPathComponent("roles/e2e-landlock.yaml"), atomically: true, encoding: .utf8)
         config = root.appendingPathComponent("jitsh.yaml").path
         try """
             store: \(storePath)

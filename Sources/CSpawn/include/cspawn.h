@@ -44,4 +44,29 @@ int jitsh_set_winsize(int fd, unsigned short rows, unsigned short cols);
 /// Whether the terminal behind `fd` echoes input (a password prompt turns echo off).
 int jitsh_echo_enabled(int fd);
 
+
+/// The exec guard's tracer calls (ptrace is variadic in glibc, so Swift cannot call it).
+int jitsh_trace_setoptions(pid_t pid);
+int jitsh_trace_cont(pid_t pid, int sig);
+long jitsh_trace_eventmsg(pid_t pid);
+int jitsh_trace_is_group_stop(pid_t pid);
+/// waitpid(-1, __WALL | WNOHANG), retried on EINTR.
+pid_t jitsh_wait_any(int *status);
+/// waitpid(pid, __WALL), retried on EINTR.
+pid_t jitsh_wait_pid(pid_t pid, int *status);
+
+/// The kernel's Landlock ABI version, or -1 when Landlock is unavailable.
+int jitsh_landlock_abi(void);
+/// A ruleset that handles every write access and allows it beneath `paths` only (close-on-exec).
+int jitsh_landlock_ruleset(const char *const *paths, int count, int *failed_index);
+
+/// Sets this thread's file-system group (returns the previous one): /proc of the user's own
+/// processes is readable only with the user's group, not jitsh's.
+int jitsh_setfsgid(gid_t gid);
+
+/// The job terminal's suspend key (Ctrl-Z) when it generates signals, else -1. Jobs run in a
+/// session of their own, an orphaned process group to which the kernel never delivers SIGTSTP:
+/// jitsh stops them itself.
+int jitsh_suspend_char(int fd);
+
 #endif

@@ -101,6 +101,8 @@ extension Session {
         }
         audit("confirm-token-used", line: line, decision: "allow", reason: token)
         confirmEvent("confirmed", line, decision: "allow", reason: "confirm token", data: ["count": current.count])
+        confirmedNames = Set(decision.confirmations.compactMap { $0.command.name.map(PathName.base) })
+        defer { confirmedNames = [] }
         return runPiped(line)
     }
 }

@@ -98,6 +98,8 @@ extension Session {
             say(current.reports.flatMap(\.lines).joined(separator: "\n") + "\n")
             confirmEvent("confirm-shown", line, decision: "confirm", reason: "asked for \"\(current.phrase)\"",
                          data: ["count": current.count, "round": round])
+            // Keys typed before the question was shown cannot answer it.
+            terminal.discardTypeAhead()
             say(current.prompt)
             let answer = askPhrase()
             guard case .typed(let typed) = answer else {
@@ -120,6 +122,8 @@ extension Session {
             }
             if again.fingerprints == current.fingerprints {
                 confirmEvent("confirmed", line, decision: "allow", reason: "typed \"\(typed)\"", data: ["count": again.count])
+                confirmedNames = Set(decision.confirmations.compactMap { $0.command.name.map(PathName.base) })
+                defer { confirmedNames = [] }
                 return runOnTerminal(line)
             }
             say("jitsh: the dry run changed since it was shown (\(current.count) → \(again.count) objects); look again:\n")
@@ -140,7 +144,6 @@ extension Session {
     /// Reads the phrase from the user's terminal: echoed, editable with Backspace and Ctrl-U,
     /// cancelled by Ctrl-C, Ctrl-D or the timeout. The grant is still watched meanwhile.
     func askPhrase(timeout: Double = Session.phraseTimeout) -> PhraseAnswer {
-        terminal.discardTypeAhead()
         let deadline = monotonicSeconds() + timeout
         var typed: [UInt8] = []
         while true {

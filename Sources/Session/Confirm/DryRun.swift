@@ -147,7 +147,7 @@ extension Session {
                                 environment: state.processEnvironment, directory: existingDirectory(), stdin: null,
                                 stdout: pipe.write, stderr: pipe.write)
         let pid: pid_t
-        do { pid = try Spawner.spawn(spec).pid } catch {
+        do { pid = try spawnJob(spec) } catch {
             close(pipe.read); close(pipe.write)
             return (126, Array("\(error)\n".utf8), false)
         }
@@ -158,9 +158,18 @@ extension Session {
         var truncated = false
         var timedOut = false
         while true {
-            var fd = pollfd(fd: pipe.read, events: Int16(POLLIN), revents: 0)
-            _ = poll(&fd, 1, 200)
-            if fd.revents != 0 {
+            var fds = [pollfd(fd: pipe.read, events: Int16(POLLIN), revents: 0), pollfd(fd: signals.read, events: Int16(POLLIN), revents: 0)]
+            _ = poll(&fds, 2, 200)
+            // Its execs wait for the guard's decision.
+            if fds[1].revents != 0 {
+                for sig in pendingSignals() where sig == SIGHUP || sig == SIGTERM {
+                    ended = sig == SIGHUP ? .hangup : .terminated
+                    timedOut = true
+                }
+                if timedOut { break }
+            }
+            guardian?.pump()
+            if fds[0].revents != 0 {
                 guard let bytes = readSome(pipe.read), !bytes.isEmpty else { break }
                 if output.count < limit { output += bytes.prefix(limit - output.count) } else { truncated = true }
             }
@@ -168,11 +177,17 @@ extension Session {
         }
         close(pipe.read)
         if timedOut || truncated { kill(-pid, SIGKILL) }
-        var raw: Int32 = 0
-        while waitpid(pid, &raw, 0) < 0 && errno == EINTR {}
-        if timedOut { return (nil, output, truncated) }
-        let status = (raw & 0x7f) == 0 ? (raw >> 8) & 0xff : 128 + (raw & 0x7f)
-        return (status, output, truncated)
+        var status: Int32?
+        while status == nil {
+            status = reap(pid)
+            if status == nil || status == -1 {
+                if status == -1 { kill(-pid, SIGKILL) }
+                status = nil
+                usleep(5_000)
+            }
+        }
+        guardian?.release(pid)
+        return (timedOut ? nil : status, output, truncated)
     }
 
     var decisionContext: DecisionContext {

@@ -1,0 +1,167 @@
+import CSpawn
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Traces every job so that each exec is decided when the new image is loaded and has not run
+/// one instruction (sudo's intercept idea, done with ptrace events: no per-syscall stops).
+/// Signals, group-stops (Ctrl-Z), fork and threads pass through as without a tracer.
+final class ExecGuard {
+    enum LeaderState: Equatable {
+        case running, stopped, exited(Int32)
+    }
+
+    /// Decides the program `pid` is about to run; false kills it before it runs.
+    let judge: (pid_t) -> Bool
+    private var tasks: Set<pid_t> = []
+    /// The job each task belongs to (its leader), inherited on fork.
+    private var owner: [pid_t: pid_t] = [:]
+    /// Tasks attached by a fork event whose first stop (an artificial SIGSTOP) is still due.
+    private var fresh: Set<pid_t> = []
+    /// Tasks whose first stop came before the fork event that announces them.
+    private var early: Set<pid_t> = []
+    private var groupStopped: Set<pid_t> = []
+    private var leaders: [pid_t: LeaderState] = [:]
+    /// The leader's own exec of jitsh's shell, which is not a user's program.
+    private var shellExec: Set<pid_t> = []
+    /// Exit statuses of children that were not traced (reaped here because waits take any child).
+    private(set) var untraced: [pid_t: Int32] = [:]
+
+    init(judge: @escaping (pid_t) -> Bool) { self.judge = judge }
+
+    struct AttachError: Error, CustomStringConvertible {
+        var errno: Int32
+        var description: String { "the job could not be started under the exec guard: \(String(cString: strerror(errno)))" }
+    }
+
+    /// Takes a child spawned with `trace` (stopped before its exec) under the guard and lets it run.
+    func attach(_ pid: pid_t, report: Int32) throws(AttachError) {
+        defer { close(report) }
+        var status: Int32 = 0
+        guard jitsh_wait_pid(pid, &status) == pid, ExecGuard.stopped(status) else {
+            throw AttachError(errno: childError(report) ?? EPERM)
+        }
+        guard jitsh_trace_setoptions(pid) == 0 else {
+            let e = errno
+            kill(pid, SIGKILL)
+            _ = jitsh_wait_pid(pid, &status)
+            throw AttachError(errno: e)
+        }
+        tasks.insert(pid)
+        owner[pid] = pid
+        leaders[pid] = .running
+        shellExec.insert(pid)
+        _ = jitsh_trace_cont(pid, 0)
+        // EOF: the exec happened (the report pipe closes on exec); four bytes: it failed.
+        if let e = childError(report) {
+            _ = jitsh_wait_pid(pid, &status)
+            forget(pid)
+            leaders[pid] = nil
+            throw AttachError(errno: e)
+        }
+    }
+
+    private func childError(_ report: Int32) -> Int32? {
+        var e: Int32 = 0
+        var n: Int
+        repeat { n = read(report, &e, 4) } while n < 0 && errno == EINTR
+        return n == 4 ? e : nil
+    }
+
+    func state(of leader: pid_t) -> LeaderState? { leaders[leader] }
+
+    /// Handles every pending stop and exit of every traced task.
+    func pump() {
+        var status: Int32 = 0
+        while true {
+            let pid = jitsh_wait_any(&status)
+            guard pid > 0 else { return }
+            guard ExecGuard.stopped(status) else {
+                let code = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+                if tasks.contains(pid) || leaders[pid] != nil {
+                    if leaders[pid] != nil { leaders[pid] = .exited(code) }
+                    forget(pid)
+                } else {
+                    untraced[pid] = code
+                }
+                continue
+            }
+            handleStop(pid, status)
+        }
+    }
+
+    private func handleStop(_ pid: pid_t, _ status: Int32) {
+        let signal = (status >> 8) & 0xff
+        let event = status >> 16
+        if signal == SIGTRAP && event != 0 {
+            switch event {
+            case ExecGuard.eventFork, ExecGuard.eventVfork, ExecGuard.eventClone:
+                let child = pid_t(truncatingIfNeeded: jitsh_trace_eventmsg(pid))
+                if child > 0 {
+                    tasks.insert(child)
+                    owner[child] = owner[pid] ?? pid
+                    if early.remove(child) != nil { _ = jitsh_trace_cont(child, 0) } else { fresh.insert(child) }
+                }
+            case ExecGuard.eventExec:
+                // A thread that exec'd took over the thread group's id; its old id is gone.
+                let former = pid_t(truncatingIfNeeded: jitsh_trace_eventmsg(pid))
+                if former > 0 && former != pid { forget(former) }
+                if shellExec.remove(pid) == nil && !judge(pid) {
+                    kill(pid, SIGKILL)
+                    return
+                }
+            default:
+                break
+            }
+            _ = jitsh_trace_cont(pid, 0)
+            return
+        }
+        if !tasks.contains(pid) {
+            // A new task stopping before its parent's fork event was seen.
+            tasks.insert(pid)
+            early.insert(pid)
+            return
+        }
+        if fresh.remove(pid) != nil && signal == SIGSTOP {
+            _ = jitsh_trace_cont(pid, 0)
+            return
+        }
+        if [SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU].contains(signal) && jitsh_trace_is_group_stop(pid) != 0 {
+            // Stays stopped, as it would without a tracer, until fg continues it.
+            groupStopped.insert(pid)
+            if leaders[pid] != nil { leaders[pid] = .stopped }
+            return
+        }
+        _ = jitsh_trace_cont(pid, signal)
+    }
+
+    /// After `fg` sent SIGCONT: tasks of the job held in group-stop go on.
+    func resume(_ leader: pid_t) {
+        for pid in groupStopped where owner[pid] == leader {
+            groupStopped.remove(pid)
+            _ = jitsh_trace_cont(pid, 0)
+        }
+        if leaders[leader] == .stopped { leaders[leader] = .running }
+    }
+
+    /// The job is over: what is left of it (background processes, already sent SIGHUP) is killed.
+    func release(_ leader: pid_t) {
+        for (pid, o) in owner where o == leader { kill(pid, SIGKILL) }
+        leaders[leader] = nil
+        pump()
+    }
+
+    private func forget(_ pid: pid_t) {
+        tasks.remove(pid)
+        owner[pid] = nil
+        fresh.remove(pid)
+        early.remove(pid)
+        groupStopped.remove(pid)
+    }
+
+    // <linux/ptrace.h>: the event numbers in bits 16-23 of a stop status.
+    static let eventFork: Int32 = 1, eventVfork: Int32 = 2, eventClone: Int32 = 3, eventExec: Int32 = 4
+
+    static func stopped(_ status: Int32) -> Bool { status & 0xff == 0x7f }
+}

@@ -1,0 +1,112 @@
+import Foundation
+import Store
+import Testing
+
+/// The exec guard and Landlock over sshd: what allowed programs launch is decided too.
+extension SessionTests {
+    /// GTFOBins shell escapes of programs the role allows; each would create `M` through a shell.
+    static let escapes: [(line: String, blocked: String)] = [
+        ("awk 'BEGIN {system(\"echo pwned > M\")}'", "blocked /usr/bin/dash launched by awk"),
+        ("perl -e 'system(\"echo pwned > M\")'", "blocked /usr/bin/dash launched by perl"),
+        ("perl -e 'exec \"/bin/bash\", \"-c\", \"echo pwned > M\"'", "blocked /usr/bin/bash launched by"),
+        ("python3 -c 'import os; os.system(\"echo pwned > M\")'", "blocked /usr/bin/dash launched by python3"),
+        ("sed -n '1e echo pwned > M' /etc/hostname", "blocked /usr/bin/dash launched by sed"),
+        ("tar -cf /dev/null /etc/hostname --checkpoint=1 --checkpoint-action=exec='echo pwned > M'", "blocked /usr/bin/dash launched by tar"),
+        ("vim -es -c '!echo pwned > M' -c 'qa!'", "blocked /usr/bin/bash launched by vim"),
+        ("perl -e 'exec \"/lib64/ld-linux-x86-64.so.2\", \"/usr/bin/id\"'", "it is the dynamic loader run directly"),
+        ("python3 -c 'import os; fd = os.memfd_create(\"x\"); os.write(fd, open(\"/usr/bin/id\", \"rb\").read()); os.execv(\"/proc/self/fd/%d\" % fd, [\"id\"])'",
+         "it runs from memory (memfd), not from a file"),
+    ]
+
+    @Test(arguments: escapes)
+    func aShellEscapeNeverReachesAShell(_ escape: (line: String, blocked: String)) throws {
+        try h.grant(role: "e2e-escapes")
+        let dir = try fixture([])
+        let marker = dir + "/M"
+        let c = try h.connect().exec("cd \(dir) && " + escape.line)
+        #expect(!exists(marker), "\(escape.line) created its marker")
+        #expect(c.errorText.contains(escape.blocked), "\(escape.line): \(c.errorText)")
+        let guardEvents = try events("guard")
+        #expect(guardEvents.contains { $0.decision == "deny" }, "\(escape.line)")
+        #expect(try h.lastSession().frames.contains { $0.kind == .marker && String(decoding: $0.data, as: UTF8.self).contains("\"guard\"") })
+    }
+
+    static let allowedWork: [(line: String, output: String)] = [
+        ("find /etc -maxdepth 1 -name hostname", "/etc/hostname\n"),
+        ("seq 3 | sort -r | tail -n 2", "2\n1\n"),
+        ("tar -cf - /etc/hostname 2>/dev/null | tar -tf -", "etc/hostname\n"),
+        ("python3 -c 'import threading; t = [threading.Thread(target=print, args=(k,)) for k in range(3)]; [x.start() for x in t]; [x.join() for x in t]' | sort",
+         "0\n1\n2\n"),
+        ("awk 'BEGIN {print 6 * 7}'", "42\n"),
+        ("for k in 1 2; do id -u >/dev/null && echo ok$k; done", "ok1\nok2\n"),
+    ]
+
+    @Test(arguments: allowedWork)
+    func allowedProgramsKeepWorkingUnderTheGuard(_ work: (line: String, output: String)) throws {
+        try h.grant(role: "e2e-escapes")
+        let c = try h.connect().exec(work.line)
+        #expect(c.exitStatus == 0, "\(work.line): \(c.errorText)")
+        #expect(c.text == work.output, "\(work.line)")
+        #expect(!c.errorText.contains("blocked"), "\(c.errorText)")
+    }
+
+    @Test func aShellEscapeFromAPagerIsBlockedOnTheTerminal() throws {
+        try h.grant(role: "e2e-escapes")
+        let dir = try fixture(["text"])
+        let (client, c) = try shell()
+        _ = client
+        let from = c.output.count
+        c.write("less \(dir)/text\r")
+        #expect(c.wait(for: "data of text", from: from))
+        c.write("!echo pwned > \(dir)/M\r")
+        #expect(c.wait(for: "blocked /usr/bin/dash launched by less", from: from), "\(c.text)")
+        c.write("\r")
+        usleep(200_000)
+        c.write("q")
+        #expect(c.wait(for: "] ~$ ", from: from + 10))
+        #expect(!exists(dir + "/M"))
+        c.write("exit\r")
+        c.drain(timeout: 5)
+    }
+
+    @Test func ctrlZAndFgWorkUnderTheGuard() throws {
+        try h.grant(role: "e2e-escapes")
+        let (client, c) = try shell()
+        _ = client
+        var from = c.output.count
+        c.write("sleep 100\r")
+        usleep(500_000)
+        c.write("\u{1A}")
+        #expect(c.wait(for: "Stopped", from: from, timeout: 5), "\(c.text)")
+        #expect(c.wait(for: "$ ", from: from + 20))
+        from = c.output.count
+        c.write("fg\r")
+        #expect(c.wait(for: "sleep 100", from: from))
+        usleep(300_000)
+        c.write("\u{03}")
+        #expect(c.wait(for: "[130] ", from: from, timeout: 5), "\(c.text)")
+        c.write("exit\r")
+        c.drain(timeout: 5)
+    }
+
+    @Test func aSetuidProgramIsSaidToRunWithoutItsPrivilege() throws {
+        try h.grant(role: "e2e-escapes")
+        let c = try h.connect().exec("mount > /dev/null")
+        #expect(c.errorText.contains("jitsh: mount is setuid: in a guarded session it runs without its privilege"), "\(c.errorText)")
+    }
+
+    @Test func aReadOnlyRoleCannotWriteOutsideItsPathsWithAnyProgram() throws {
+        try h.grant(role: "e2e-landlock")
+        try? FileManager.default.createDirectory(atPath: "/tmp/jitsh-landlock", withIntermediateDirectories: true)
+        try Harness.run("/bin/chown", [Harness.user, "/tmp/jitsh-landlock"])
+        let outside = "/var/tmp/jitsh-landlock-\(getpid())"
+        let touch = try h.connect().exec("touch \(outside)")
+        #expect(touch.exitStatus != 0 && touch.errorText.contains("Permission denied"), "\(touch.errorText)")
+        let python = try h.connect().exec("python3 -c 'open(\"\(outside)\", \"w\")'")
+        #expect(python.exitStatus != 0 && python.errorText.contains("PermissionError"), "\(python.errorText)")
+        #expect(!exists(outside))
+        let inside = try h.connect().exec("touch /tmp/jitsh-landlock/ok-\(getpid()) && cat /etc/hostname")
+        #expect(inside.exitStatus == 0, "\(inside.errorText)")
+        #expect(exists("/tmp/jitsh-landlock/ok-\(getpid())"))
+    }
+}
