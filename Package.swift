@@ -40,6 +40,8 @@ let package = Package(
         .testTarget(name: "ShellSyntaxTests", dependencies: ["ShellSyntax"], exclude: ["Corpus"]),
         .testTarget(name: "PolicyTests", dependencies: ["Policy"]),
         .testTarget(name: "StoreTests", dependencies: ["Store"]),
+        // jitsh doctor's rules over values, and the command on a broken setup (needs .build/debug/jitsh).
+        .testTarget(name: "DoctorTests", dependencies: ["Session"]),
         .systemLibrary(name: "CLibssh", pkgConfig: "libssh", providers: [.apt(["libssh-dev"])]),
         .testTarget(name: "EndToEndTests", dependencies: ["CLibssh", "Store"]),
     ]

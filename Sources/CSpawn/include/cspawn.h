@@ -44,4 +44,7 @@ int jitsh_set_winsize(int fd, unsigned short rows, unsigned short cols);
 /// Whether the terminal behind `fd` echoes input (a password prompt turns echo off).
 int jitsh_echo_enabled(int fd);
 
+/* jitsh doctor's kernel probes. */
+#include "probe.h"
+
 #endif
