@@ -31,7 +31,9 @@ test: prerequisites
 
 # As root: binary (root:jitsh 2755), man page, completions, /etc/jitsh, the store, and an sshd
 # drop-in that is active only with ENABLE_SSHD=1. See README, Install.
-install: release man completions
+install:
+	scripts/prerequisites.sh build
+	$(MAKE) release man completions
 	$(INSTALL_ENV) scripts/install.sh
 
 # Keeps edited configuration and the store unless PURGE=1.
@@ -45,7 +47,9 @@ completions: release
 	scripts/completions.sh .build/release/jitsh $(SHARE)
 
 # A private sshd on 127.0.0.1:2222 with jitsh as the forced command of a demo user, walked through.
-demo: prerequisites release man completions
+demo:
+	scripts/prerequisites.sh demo
+	$(MAKE) release man completions
 	scripts/demo.sh start
 
 demo-stop:

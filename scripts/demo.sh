@@ -50,8 +50,13 @@ stop() {
         userdel --remove "$DEMO_USER" 2>/dev/null || userdel "$DEMO_USER"
         say "removed user $DEMO_USER"
     fi
-    rm -rf "$DEMO_CONF" "$DEMO_STATE" "$DEMO_RUN" "$DEMO_PREFIX"
-    say "removed $DEMO_PREFIX, $DEMO_CONF, $DEMO_STATE and $DEMO_RUN"
+    local d
+    for d in "$DEMO_PREFIX" "$DEMO_CONF" "$DEMO_STATE" "$DEMO_RUN"; do
+        if [ -e "$d" ]; then
+            rm -rf "$d"
+            say "removed $d"
+        fi
+    done
 }
 
 # Prints a command as typed, runs it, and prints its exit status (a refusal is part of the show).
@@ -67,7 +72,6 @@ setup() {
     if ! demo_sshd_pid >/dev/null && (exec 3<>"/dev/tcp/127.0.0.1/$DEMO_PORT") 2>/dev/null; then
         die "port $DEMO_PORT on 127.0.0.1 is taken by something else; set DEMO_PORT"
     fi
-    stop_sshd
     PREFIX=$DEMO_PREFIX CONFDIR=$DEMO_CONF STATEDIR=$DEMO_STATE SSHD_DROPIN=none JITSH_HOST=$DEMO_HOST DESTDIR= \
         scripts/install.sh
 
@@ -150,7 +154,7 @@ EOF
 # reaches the prompt, not a running job.
 typing() {
     sleep 2
-    for line in 'id' 'ls -l /etc/hostname /etc/os-release | head -n 2' 'rm /etc/hostname' 'exit'; do
+    for line in 'id' 'rm /etc/hostname' 'ls -l /etc/hostname /etc/os-release | head -n 2' 'exit'; do
         printf '%s\r' "$line"
         sleep 1.5
     done
@@ -178,7 +182,7 @@ walkthrough() {
         "${SSH[@]}" "$DEST" 'find /etc -name hostname -exec sh -c id \;'
     echo
     echo "=== 4. An interactive session (ssh -tt, typed by this script), recorded as it happens"
-    show "ssh -tt -p $DEMO_PORT $DEST   # typing: id, ls …, rm /etc/hostname, exit" interactive "$transcript"
+    show "ssh -tt -p $DEMO_PORT $DEST   # typing: id, rm /etc/hostname, ls …, exit" interactive "$transcript"
     id=$(grep -o 'session [0-9A-Za-z-]*)' "$transcript" | head -n 1 | sed 's/session \(.*\))/\1/' || true)
     echo
     echo "=== 5. What an approver and a reviewer see"
@@ -197,6 +201,8 @@ walkthrough() {
 
 case "${1:-start}" in
     start)
+        # From scratch every time: a grant left from an earlier run would spoil step 1.
+        stop
         setup
         walkthrough
         ;;

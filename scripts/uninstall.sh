@@ -36,6 +36,11 @@ for f in bin/jitsh share/man/man1/jitsh.1 share/bash-completion/completions/jits
         say "removed $PREFIX/$f"
     fi
 done
+# Directories install may have created for them, if nothing else lives there.
+for d in share/bash-completion/completions share/bash-completion share/zsh/site-functions share/zsh \
+         share/fish/vendor_completions.d share/fish share/man/man1; do
+    rmdir "$D$PREFIX/$d" 2>/dev/null || true
+done
 
 if [ "$PURGE" = 1 ]; then
     jitsh_dir "$CONFDIR"

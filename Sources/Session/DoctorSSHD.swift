@@ -192,7 +192,9 @@ public enum SSHDRules {
                 checks.append(.fail(name, "\(f.file.path) can be changed by someone other than root, so command= can be removed",
                                     fix: "AuthorizedKeysFile /etc/ssh/authorized_keys/%u, root-owned, mode 0644"))
             }
-            if !c.isNo("passwordauthentication") || !c.isNo("kbdinteractiveauthentication") {
+            // root's passwords count only under PermitRootLogin yes (Debian: prohibit-password).
+            let passwordsOpen = !c.isNo("passwordauthentication") || !c.isNo("kbdinteractiveauthentication")
+            if passwordsOpen && (user != "root" || c.first("permitrootlogin")?.lowercased() == "yes") {
                 checks.append(.fail(name, "\(user) may log in with a password, which skips the keys' command=",
                                     fix: "PasswordAuthentication no and KbdInteractiveAuthentication no for \(user), or ForceCommand"))
             }
