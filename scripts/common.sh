@@ -16,7 +16,7 @@ jitsh_dir() {
 }
 
 # sha256 of a file, or nothing when it does not exist.
-sum_of() { [ -f "$1" ] && sha256sum <"$1" | cut -d' ' -f1 || true; }
+sum_of() { if [ -f "$1" ]; then sha256sum <"$1" | cut -d' ' -f1; fi; }
 
 # Reloads the system's sshd after `sshd -t` accepted its configuration. Never restarts it: a
 # reload keeps every open session.

@@ -72,7 +72,7 @@ setup() {
     if ! demo_sshd_pid >/dev/null && (exec 3<>"/dev/tcp/127.0.0.1/$DEMO_PORT") 2>/dev/null; then
         die "port $DEMO_PORT on 127.0.0.1 is taken by something else; set DEMO_PORT"
     fi
-    PREFIX=$DEMO_PREFIX CONFDIR=$DEMO_CONF STATEDIR=$DEMO_STATE SSHD_DROPIN=none JITSH_HOST=$DEMO_HOST DESTDIR= \
+    PREFIX=$DEMO_PREFIX CONFDIR=$DEMO_CONF STATEDIR=$DEMO_STATE SSHD_DROPIN=none JITSH_HOST=$DEMO_HOST DESTDIR='' \
         scripts/install.sh
 
     if ! getent passwd "$DEMO_USER" >/dev/null; then

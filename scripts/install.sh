@@ -66,7 +66,7 @@ say "installed the man page and bash, zsh and fish completions under $PREFIX/sha
 manifest="$D$CONFDIR/.shipped.sha256"
 install -d -m 0755 "$D$CONFDIR"
 : >"$manifest.new"
-shipped_sum() { [ -f "$manifest" ] && awk -v f="$1" '$2 == f { print $1 }' "$manifest" || true; }
+shipped_sum() { if [ -f "$manifest" ]; then awk -v f="$1" '$2 == f { print $1 }' "$manifest"; fi; }
 conf_group=$([ ${#owner[@]} -gt 0 ] && echo jitsh || echo root)
 place() { # SOURCE PATH-UNDER-CONFDIR MODE GROUP
     local src=$1 rel=$2 dest="$D$CONFDIR/$2" new old

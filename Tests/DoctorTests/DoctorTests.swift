@@ -91,6 +91,17 @@ struct SSHDRulesTests {
             .contains("/etc/ssh/authorized_keys/alice:3 logs alice in without jitsh (no command=\"…/jitsh …\")"))
     }
 
+    @Test func rootsPasswordsCountOnlyUnderPermitRootLoginYes() {
+        let keys = keysFile(#"restrict,command="/usr/local/bin/jitsh" ssh-ed25519 AAAA x"#)
+        let text = Self.stock + "\npermitrootlogin without-password"
+        func passwordFailures(_ t: String) -> Int {
+            SSHDRules.evaluate(SSHDEffectiveConfig(parsing: t), user: "root", keyFiles: [keys], sharedAccount: false)
+                .filter { $0.status == .fail && $0.message.contains("password") }.count
+        }
+        #expect(passwordFailures(text) == 0)
+        #expect(passwordFailures(Self.stock + "\npermitrootlogin yes") == 1)
+    }
+
     @Test func aSharedAccountUnderForceCommandIsWarnedAbout() {
         let checks = SSHDRules.evaluate(SSHDEffectiveConfig(parsing: Self.hardened), user: "deploy", keyFiles: [], sharedAccount: true)
         #expect(checks.contains { $0.status == .warn && $0.message.contains("shared account") })
