@@ -42,6 +42,8 @@ let package = Package(
         .testTarget(name: "PolicyTests", dependencies: ["Policy"]),
         .testTarget(name: "StoreTests", dependencies: ["Store"]),
         .testTarget(name: "SessionTests", dependencies: ["Session", "ShellSyntax", "Policy", "Store"]),
+        // jitsh doctor's rules over values, and the command on a broken setup (needs .build/debug/jitsh).
+        .testTarget(name: "DoctorTests", dependencies: ["Session"]),
         .systemLibrary(name: "CLibssh", pkgConfig: "libssh", providers: [.apt(["libssh-dev"])]),
         .testTarget(name: "EndToEndTests", dependencies: ["CLibssh", "Store"]),
     ]

@@ -1,8 +1,19 @@
 #!/usr/bin/env bash
-# Installs what the tests need on a fresh Debian machine (as root), or says what is missing:
-# packages, the jitsh group, and the unprivileged account the end-to-end tests log in as.
+# Installs what jitsh needs on a fresh Debian machine (as root), or says what is missing.
+#   scripts/prerequisites.sh          make test: packages, the jitsh group, and the unprivileged
+#                                     account the end-to-end tests log in as
+#   scripts/prerequisites.sh build    make install: what the release build needs, and the group
+#   scripts/prerequisites.sh demo     make demo: the build's packages and OpenSSH, and the group
 set -euo pipefail
-packages=(bash openssh-server openssh-client libssh-dev zlib1g-dev libsqlite3-dev python3 strace)
+mode=${1:-test}
+# The release binary links Foundation statically, whose networking needs libcurl's development files.
+build=(zlib1g-dev libsqlite3-dev libcurl4-openssl-dev python3)
+case "$mode" in
+    test) packages=(bash openssh-server openssh-client libssh-dev strace "${build[@]}") ;;
+    build) packages=("${build[@]}") ;;
+    demo) packages=(openssh-server openssh-client "${build[@]}") ;;
+    *) echo "usage: scripts/prerequisites.sh [test|build|demo]" >&2; exit 2 ;;
+esac
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -20,10 +31,10 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 if [ "$(id -u)" -eq 0 ]; then
     getent group jitsh >/dev/null || groupadd --system jitsh
-    if ! getent passwd jitsh-e2e >/dev/null; then
+    if [ "$mode" = test ] && ! getent passwd jitsh-e2e >/dev/null; then
         useradd --create-home --shell /bin/bash jitsh-e2e
         # Not locked: sshd without PAM refuses accounts whose password field starts with "!".
         usermod -p '*' jitsh-e2e
     fi
-    mkdir -p /run/sshd
+    [ "$mode" = build ] || mkdir -p /run/sshd
 fi

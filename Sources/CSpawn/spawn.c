@@ -232,10 +232,6 @@ pid_t jitsh_wait_pid(pid_t pid, int *status) {
 #define LANDLOCK_ACCESS_FS_TRUNCATE (1ULL << 14)
 #endif
 
-int jitsh_landlock_abi(void) {
-    return (int)syscall(SYS_landlock_create_ruleset, NULL, 0, LANDLOCK_CREATE_RULESET_VERSION);
-}
-
 int jitsh_landlock_ruleset(const char *const *paths, int count, int *failed_index) {
     int abi = jitsh_landlock_abi();
     if (abi < 1) return -1;

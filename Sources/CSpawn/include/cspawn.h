@@ -55,8 +55,6 @@ pid_t jitsh_wait_any(int *status);
 /// waitpid(pid, __WALL), retried on EINTR.
 pid_t jitsh_wait_pid(pid_t pid, int *status);
 
-/// The kernel's Landlock ABI version, or -1 when Landlock is unavailable.
-int jitsh_landlock_abi(void);
 /// A ruleset that handles every write access and allows it beneath `paths` only (close-on-exec).
 int jitsh_landlock_ruleset(const char *const *paths, int count, int *failed_index);
 
@@ -68,5 +66,7 @@ int jitsh_setfsgid(gid_t gid);
 /// session of their own, an orphaned process group to which the kernel never delivers SIGTSTP:
 /// jitsh stops them itself.
 int jitsh_suspend_char(int fd);
+/* jitsh doctor's kernel probes. */
+#include "probe.h"
 
 #endif

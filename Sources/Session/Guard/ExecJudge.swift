@@ -125,8 +125,9 @@ extension Session {
     /// The guard and Landlock, as the role asks; throws when a required one cannot be had.
     static func guardAvailability() -> String? {
         if let scope = try? String(contentsOfFile: "/proc/sys/kernel/yama/ptrace_scope", encoding: .utf8),
-           scope.trimmingCharacters(in: .whitespacesAndNewlines) == "3" {
-            return "ptrace is disabled on this host (kernel.yama.ptrace_scope = 3)"
+           let level = Int(scope.trimmingCharacters(in: .whitespacesAndNewlines)), level >= 2 {
+            // Scope 2 already forbids PTRACE_TRACEME to unprivileged children, as 3 forbids all ptrace.
+            return "ptrace is restricted on this host (kernel.yama.ptrace_scope = \(level))"
         }
         return nil
     }
