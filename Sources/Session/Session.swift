@@ -22,6 +22,8 @@ public struct SessionSetup: Sendable {
     public var term: String
     public var shell: String
     public var protectedPaths: [String]
+    /// Also send every audit event to syslog (`audit: {syslog: true}` in jitsh.yaml).
+    public var auditSyslog = false
 
     public init(identity: String, login: String, policy: Policy, role: CompiledRole, grant: Grant, host: HostInfo, store: SQLiteStore,
                 signingKey: SigningKey, client: String, home: String, term: String, shell: String, protectedPaths: [String]) {
@@ -100,11 +102,22 @@ public final class Session {
 
     var now: Int64 { Clock.now }
 
-    func audit(_ kind: String, line: String = "", decision: String = "", rule: String = "", reason: String = "", data: String = "{}") {
+    func audit(_ kind: String, line: String = "", decision: String = "", rule: String = "", reason: String = "", data: String = "{}",
+               alert: Bool = false) {
         let e = AuditEvent(at: Clock.microseconds, sessionID: id, identity: setup.identity, host: setup.host.name, kind: kind,
                            line: line, decision: decision, rule: rule, reason: reason, data: data)
-        try? setup.store.appendAudit([e])
+        // An alert is queued for the webhook with the event; delivery never holds up the session.
+        let notification = alert ? Notification(event: "alert", text: "jitsh alert on \(setup.host.name): \(setup.identity) (\(setup.role.name)) \(kind)"
+                                                + (decision.isEmpty ? "" : " \(decision)") + (line.isEmpty ? "" : ": \(line)") + (reason.isEmpty ? "" : " — \(reason)"),
+                                                fields: ["session": id, "identity": setup.identity, "role": setup.role.name, "kind": kind,
+                                                         "decision": decision, "rule": rule, "line": line])
+            : nil
+        try? setup.store.appendAudit([e], alert: notification)
+        if setup.auditSyslog { AuditSyslog.send(e) }
     }
+
+    /// Whether the role raises an alert for this kind of event (`alert_on: [deny, confirm, guard]`).
+    func alerts(_ event: String) -> Bool { setup.role.role.alertOn.contains(event) }
 
     /// Starts the record: session row, first audit event, recorder.
     func begin(mode: String, command: String) throws {
@@ -167,7 +180,7 @@ public final class Session {
         }
         let data = (try? JSONSerialization.data(withJSONObject: ["commands": commands, "cwd": state.cwd, "alert": d.alert],
                                                 options: [.sortedKeys])).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
-        audit("line", line: line, decision: d.verdict.rawValue, rule: d.rule?.description ?? "", reason: d.reason, data: data)
+        audit("line", line: line, decision: d.verdict.rawValue, rule: d.rule?.description ?? "", reason: d.reason, data: data, alert: d.alert)
         recorder.marker(["event": "decided", "line": line, "decision": d.verdict.rawValue, "rule": d.rule?.description ?? "",
                          "reason": d.reason])
     }

@@ -186,6 +186,7 @@ final class Harness: @unchecked Sendable {
         let out = Pipe()
         p.standardOutput = out
         p.standardError = out
+        p.standardInput = FileHandle.nullDevice
         try p.run()
         let data = out.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()

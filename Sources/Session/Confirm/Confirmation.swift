@@ -137,7 +137,7 @@ extension Session {
 
     func confirmEvent(_ kind: String, _ line: String, decision: String, reason: String, data: [String: Any] = [:]) {
         let json = (try? JSONSerialization.data(withJSONObject: data, options: [.sortedKeys])).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
-        audit(kind, line: line, decision: decision, reason: reason, data: json)
+        audit(kind, line: line, decision: decision, reason: reason, data: json, alert: kind == "confirmed" && alerts("confirm"))
         recorder.marker(["event": kind, "line": line, "reason": reason])
     }
 

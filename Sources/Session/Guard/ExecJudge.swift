@@ -93,7 +93,7 @@ extension Session {
         guardSay(text)
         audit("guard", line: program, decision: "deny", rule: rule, reason: reason,
               data: (try? JSONSerialization.data(withJSONObject: ["parent": parent], options: [.sortedKeys]))
-                .map { String(decoding: $0, as: UTF8.self) } ?? "{}")
+                .map { String(decoding: $0, as: UTF8.self) } ?? "{}", alert: alerts("guard"))
         recorder.marker(["event": "guard", "program": program, "parent": parent, "reason": reason])
         return false
     }
