@@ -72,6 +72,8 @@ public final class Session {
     var aliases: [String: [String]]?
     /// The commands of the line the user just confirmed: they may run at exec level too.
     var confirmedNames: Set<String> = []
+    /// Why the last audit event could not be stored.
+    var auditFailure: String?
 
     public init(_ setup: SessionSetup) throws {
         self.setup = setup
@@ -102,8 +104,10 @@ public final class Session {
 
     var now: Int64 { Clock.now }
 
+    /// Appends an audit event; false when the store refused it (the caller then runs nothing).
+    @discardableResult
     func audit(_ kind: String, line: String = "", decision: String = "", rule: String = "", reason: String = "", data: String = "{}",
-               alert: Bool = false) {
+               alert: Bool = false) -> Bool {
         let e = AuditEvent(at: Clock.microseconds, sessionID: id, identity: setup.identity, host: setup.host.name, kind: kind,
                            line: line, decision: decision, rule: rule, reason: reason, data: data)
         // An alert is queued for the webhook with the event; delivery never holds up the session.
@@ -112,8 +116,12 @@ public final class Session {
                                                 fields: ["session": id, "identity": setup.identity, "role": setup.role.name, "kind": kind,
                                                          "decision": decision, "rule": rule, "line": line])
             : nil
-        try? setup.store.appendAudit([e], alert: notification)
         if setup.auditSyslog { AuditSyslog.send(e) }
+        do { try setup.store.appendAudit([e], alert: notification) } catch {
+            auditFailure = "\(error)"
+            return false
+        }
+        return true
     }
 
     /// Whether the role raises an alert for this kind of event (`alert_on: [deny, confirm, guard]`).
@@ -173,16 +181,20 @@ public final class Session {
         return decider.decide(line: Array(line.utf8), environment: state.shellEnvironment, role: setup.role.name, context: context)
     }
 
-    func auditDecision(_ line: String, _ d: Decision) {
+    /// Records the decision; false when it cannot be recorded, and then the line must not run.
+    @discardableResult
+    func auditDecision(_ line: String, _ d: Decision) -> Bool {
         let commands = d.commands.map { c -> [String: Any] in
             ["argv": c.command.argv.map(\.text), "decision": c.judgement.verdict.rawValue, "rule": c.judgement.rule?.description ?? "",
              "reason": c.judgement.reason]
         }
         let data = (try? JSONSerialization.data(withJSONObject: ["commands": commands, "cwd": state.cwd, "alert": d.alert],
                                                 options: [.sortedKeys])).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
-        audit("line", line: line, decision: d.verdict.rawValue, rule: d.rule?.description ?? "", reason: d.reason, data: data, alert: d.alert)
+        let stored = audit("line", line: line, decision: d.verdict.rawValue, rule: d.rule?.description ?? "", reason: d.reason, data: data,
+                           alert: d.alert)
         recorder.marker(["event": "decided", "line": line, "decision": d.verdict.rawValue, "rule": d.rule?.description ?? "",
                          "reason": d.reason])
+        return stored
     }
 
     // MARK: Signals

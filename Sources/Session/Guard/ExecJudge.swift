@@ -91,7 +91,7 @@ extension Session {
     func blockExec(program: String, parent: String, reason: String, rule: String) -> Bool {
         let text = "jitsh: blocked \(program) launched by \(parent): \(reason)"
         guardSay(text)
-        audit("guard", line: program, decision: "deny", rule: rule, reason: reason,
+        _ = audit("guard", line: program, decision: "deny", rule: rule, reason: reason,
               data: (try? JSONSerialization.data(withJSONObject: ["parent": parent], options: [.sortedKeys]))
                 .map { String(decoding: $0, as: UTF8.self) } ?? "{}", alert: alerts("guard"))
         recorder.marker(["event": "guard", "program": program, "parent": parent, "reason": reason])
