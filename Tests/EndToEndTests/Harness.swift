@@ -92,6 +92,7 @@ final class Harness: @unchecked Sendable {
             description: programs with shell escapes, without a shell
             allow:
               - cmd: [awk, mawk, perl, python3, sed, tar, vim, vi, less, find, seq, sort, cat, mount, sleep, id, true, stty, tail, echo, cd]
+              - cmd: /tmp/jitsh-e2e-script.sh
             writes: ["/tmp/**"]
             """.write(to: policies.appendingPathComponent("roles/e2e-escapes.yaml"), atomically: true, encoding: .utf8)
         try """
