@@ -187,7 +187,9 @@ extension Session {
             case .running: return nil
             case .stopped: return -1
             case .exited(let s): return s
-            case nil: return guardian.untraced[pid] ?? 0
+            case nil:
+                // Not a traced job (a transfer, a dry run's helper): its own wait, unless the guard's took it.
+                if let s = guardian.takeUntraced(pid) { return s }
             }
         }
         var status: Int32 = 0

@@ -124,13 +124,71 @@ extension Session {
         audit("transfer", line: argv.joined(separator: " "), decision: "allow")
         var env = state.processEnvironment
         env["HOME"] = nil
-        let spec = Spawner.Spec(path: argv[0], arguments: argv, environment: env, directory: existingDirectory(), stdin: 0, stdout: 1,
-                                stderr: 2)
+        guard let input = makePipe(), let output = makePipe(), let errors = makePipe() else { return finish(.error, status: 1) }
+        let spec = Spawner.Spec(path: argv[0], arguments: argv, environment: env, directory: existingDirectory(), stdin: input.read,
+                                stdout: output.write, stderr: errors.write)
         guard let pid = try? Spawner.spawn(spec).pid else { return finish(.error, status: 1) }
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-        let code = status & 0x7F == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F)
+        for fd in [input.read, output.write, errors.write] { close(fd) }
+        let code = relayTransfer(pid, input: input.write, output: output.read, errors: errors.read)
         recorder.marker(["event": "exited", "status": Int(code)])
         return finish(.exit, status: code)
+    }
+
+    /// Moves the client's bytes to the transfer program and its answers back, recording both
+    /// ways (the files moved are in the recording too), and ends it when the grant does. Bytes
+    /// for the program wait in a buffer while its input is full, so neither side can block the other.
+    func relayTransfer(_ pid: pid_t, input: Int32, output: Int32, errors: Int32) -> Int32 {
+        setNonBlocking(input)
+        var toChild: Int32? = input
+        var pending: [UInt8] = []
+        var clientOpen = true
+        var open: [Int32: (Frame.Kind, Int32)] = [output: (.output, 1), errors: (.stderr, 2)]
+        var status: Int32?
+        while status == nil || !open.isEmpty {
+            var fds = [pollfd(fd: clientOpen && pending.isEmpty ? 0 : -1, events: Int16(POLLIN), revents: 0),
+                       pollfd(fd: open[output] == nil ? -1 : output, events: Int16(POLLIN), revents: 0),
+                       pollfd(fd: open[errors] == nil ? -1 : errors, events: Int16(POLLIN), revents: 0),
+                       pollfd(fd: !pending.isEmpty ? (toChild ?? -1) : -1, events: Int16(POLLOUT), revents: 0),
+                       pollfd(fd: signals.read, events: Int16(POLLIN), revents: 0)]
+            _ = poll(&fds, nfds_t(fds.count), status == nil ? 250 : 50)
+            if fds[0].revents != 0 {
+                if let bytes = readSome(0), !bytes.isEmpty {
+                    recorder.record(.input, bytes)
+                    pending += bytes
+                } else {
+                    clientOpen = false
+                }
+            }
+            if fds[3].revents != 0, let w = toChild {
+                let n = pending.withUnsafeBytes { write(w, $0.baseAddress, $0.count) }
+                if n > 0 { pending.removeFirst(n) } else if n < 0 && errno != EAGAIN && errno != EINTR { pending.removeAll() }
+            }
+            // The client finished sending and all of it was passed on: the program sees end of input.
+            if !clientOpen && pending.isEmpty, let w = toChild { close(w); toChild = nil }
+            for k in 1...2 where fds[k].revents != 0 {
+                let fd = fds[k].fd
+                guard let (kind, target) = open[fd] else { continue }
+                if let bytes = readSome(fd), !bytes.isEmpty {
+                    recorder.record(kind, bytes)
+                    writeAll(target, bytes)
+                } else {
+                    open[fd] = nil
+                }
+            }
+            if fds[4].revents != 0 {
+                for sig in pendingSignals() where sig == SIGHUP || sig == SIGTERM { kill(pid, SIGKILL) }
+            }
+            if status == nil, let s = reap(pid), s >= 0 { status = s }
+            recorder.flushIfDue()
+            if recorder.failure != nil { kill(pid, SIGKILL) }
+            if case .end(_, let message) = watchdog.check(setup.store, now: now) {
+                FileHandle.standardError.write(Data("jitsh: \(message)\n".utf8))
+                kill(pid, SIGKILL)
+            }
+        }
+        if let w = toChild { close(w) }
+        close(output)
+        close(errors)
+        return status ?? 1
     }
 }

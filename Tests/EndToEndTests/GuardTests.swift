@@ -124,3 +124,42 @@ extension SessionTests {
         #expect(exists("/tmp/jitsh-landlock/ok-\(getpid())"))
     }
 }
+
+/// scp, sftp and rsync through the forced command: admitted by the role, recorded both ways.
+extension SessionTests {
+    func scp(_ arguments: [String]) throws -> (status: Int32, output: String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/scp")
+        p.arguments = ["-q", "-i", h.clientKey, "-P", String(h.port), "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+                       "-o", "BatchMode=yes", "-o", "LogLevel=ERROR"] + arguments
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = out
+        p.standardInput = FileHandle.nullDevice
+        try p.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
+    @Test func aDownloadIsAllowedReadOnlyAndRecordedAnUploadIsRefused() throws {
+        try h.grant(role: "readonly")
+        let source = "/tmp/jitsh-e2e-download-\(getpid())"
+        try Data("transfer payload \(getpid())\n".utf8).write(to: URL(fileURLWithPath: source))
+        chmod(source, 0o644)
+        let target = source + ".copy"
+        defer { for f in [source, target] { try? FileManager.default.removeItem(atPath: f) } }
+        let down = try scp(["\(Harness.user)@127.0.0.1:\(source)", target])
+        #expect(down.status == 0, "\(down.output)")
+        #expect((try? String(contentsOfFile: target, encoding: .utf8)) == "transfer payload \(getpid())\n")
+        let recorded = try h.lastSession()
+        #expect(recorded.session.mode == "transfer")
+        let moved = String(decoding: recorded.frames.filter { $0.kind == .output }.flatMap(\.data), as: UTF8.self)
+        #expect(moved.contains("transfer payload \(getpid())"))
+        #expect(recorded.end?.exitReason == "exit")
+
+        let up = try scp([source, "\(Harness.user)@127.0.0.1:/tmp/jitsh-e2e-upload-\(getpid())"])
+        #expect(up.status != 0)
+        #expect(!FileManager.default.fileExists(atPath: "/tmp/jitsh-e2e-upload-\(getpid())"))
+    }
+}

@@ -71,6 +71,9 @@ final class ExecGuard {
 
     func state(of leader: pid_t) -> LeaderState? { leaders[leader] }
 
+    /// The exit status of an untraced child the guard's waits reaped, once.
+    func takeUntraced(_ pid: pid_t) -> Int32? { untraced.removeValue(forKey: pid) }
+
     /// Handles every pending stop and exit of every traced task.
     func pump() {
         var status: Int32 = 0
