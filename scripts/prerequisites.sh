@@ -9,7 +9,8 @@ mode=${1:-test}
 # The release binary links Foundation statically, whose networking needs libcurl's development files.
 build=(zlib1g-dev libsqlite3-dev libcurl4-openssl-dev python3)
 case "$mode" in
-    test) packages=(bash openssh-server openssh-client libssh-dev strace "${build[@]}") ;;
+    # The end-to-end tests also drive programs with shell escapes (less, vim, perl, tar, mawk) and asciinema.
+    test) packages=(bash openssh-server openssh-client libssh-dev strace asciinema less vim perl tar sed mawk findutils mount bsdutils procps "${build[@]}") ;;
     build) packages=("${build[@]}") ;;
     demo) packages=(openssh-server openssh-client "${build[@]}") ;;
     *) echo "usage: scripts/prerequisites.sh [test|build|demo]" >&2; exit 2 ;;

@@ -13,10 +13,20 @@ extension SessionTests {
         ("sed -n '1e echo pwned > M' /etc/hostname", "blocked /usr/bin/dash launched by sed"),
         ("tar -cf /dev/null /etc/hostname --checkpoint=1 --checkpoint-action=exec='echo pwned > M'", "blocked /usr/bin/dash launched by tar"),
         ("vim -es -c '!echo pwned > M' -c 'qa!'", "blocked /usr/bin/bash launched by vim"),
-        ("perl -e 'exec \"/lib64/ld-linux-x86-64.so.2\", \"/usr/bin/id\"'", "it is the dynamic loader run directly"),
+        ("perl -e 'exec \"\(SessionTests.loader)\", \"/usr/bin/id\"'", "it is the dynamic loader run directly"),
         ("python3 -c 'import os; fd = os.memfd_create(\"x\"); os.write(fd, open(\"/usr/bin/id\", \"rb\").read()); os.execv(\"/proc/self/fd/%d\" % fd, [\"id\"])'",
          "it runs from memory (memfd), not from a file"),
     ]
+
+    /// The dynamic loader of this machine's architecture.
+    static var loader: String {
+        for dir in ["/lib64", "/lib"] {
+            if let name = (try? FileManager.default.contentsOfDirectory(atPath: dir))?.first(where: { $0.hasPrefix("ld-linux") }) {
+                return dir + "/" + name
+            }
+        }
+        return "/lib64/ld-linux-x86-64.so.2"
+    }
 
     @Test(arguments: escapes)
     func aShellEscapeNeverReachesAShell(_ escape: (line: String, blocked: String)) throws {
