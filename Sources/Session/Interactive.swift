@@ -120,7 +120,11 @@ extension Session {
             return
         }
         let decision = decide(line)
-        auditDecision(line, decision)
+        guard auditDecision(line, decision) || decision.verdict == .deny else {
+            say("jitsh: the decision cannot be recorded (\(auditFailure ?? "store error")); nothing ran\n")
+            lastStatus = 126
+            return
+        }
         switch decision.verdict {
         case .deny:
             say("\(decision.headline(line: line))\n")
@@ -277,7 +281,10 @@ extension Session {
             return finish(reason, status: 1)
         }
         let decision = decide(line)
-        auditDecision(line, decision)
+        guard auditDecision(line, decision) || decision.verdict == .deny else {
+            say("jitsh: the decision cannot be recorded (\(auditFailure ?? "store error")); nothing ran\n", stream: withTerminal ? .output : .stderr)
+            return finish(.error, status: 126)
+        }
         switch decision.verdict {
         case .deny:
             say("\(decision.headline(line: line))\n", stream: withTerminal ? .output : .stderr)

@@ -22,6 +22,8 @@ public struct SessionSetup: Sendable {
     public var term: String
     public var shell: String
     public var protectedPaths: [String]
+    /// Also send every audit event to syslog (`audit: {syslog: true}` in jitsh.yaml).
+    public var auditSyslog = false
 
     public init(identity: String, login: String, policy: Policy, role: CompiledRole, grant: Grant, host: HostInfo, store: SQLiteStore,
                 signingKey: SigningKey, client: String, home: String, term: String, shell: String, protectedPaths: [String]) {
@@ -70,6 +72,8 @@ public final class Session {
     var aliases: [String: [String]]?
     /// The commands of the line the user just confirmed: they may run at exec level too.
     var confirmedNames: Set<String> = []
+    /// Why the last audit event could not be stored.
+    var auditFailure: String?
 
     public init(_ setup: SessionSetup) throws {
         self.setup = setup
@@ -100,11 +104,28 @@ public final class Session {
 
     var now: Int64 { Clock.now }
 
-    func audit(_ kind: String, line: String = "", decision: String = "", rule: String = "", reason: String = "", data: String = "{}") {
+    /// Appends an audit event; false when the store refused it (the caller then runs nothing).
+    @discardableResult
+    func audit(_ kind: String, line: String = "", decision: String = "", rule: String = "", reason: String = "", data: String = "{}",
+               alert: Bool = false) -> Bool {
         let e = AuditEvent(at: Clock.microseconds, sessionID: id, identity: setup.identity, host: setup.host.name, kind: kind,
                            line: line, decision: decision, rule: rule, reason: reason, data: data)
-        try? setup.store.appendAudit([e])
+        // An alert is queued for the webhook with the event; delivery never holds up the session.
+        let notification = alert ? Notification(event: "alert", text: "jitsh alert on \(setup.host.name): \(setup.identity) (\(setup.role.name)) \(kind)"
+                                                + (decision.isEmpty ? "" : " \(decision)") + (line.isEmpty ? "" : ": \(line)") + (reason.isEmpty ? "" : " — \(reason)"),
+                                                fields: ["session": id, "identity": setup.identity, "role": setup.role.name, "kind": kind,
+                                                         "decision": decision, "rule": rule, "line": line])
+            : nil
+        if setup.auditSyslog { AuditSyslog.send(e) }
+        do { try setup.store.appendAudit([e], alert: notification) } catch {
+            auditFailure = "\(error)"
+            return false
+        }
+        return true
     }
+
+    /// Whether the role raises an alert for this kind of event (`alert_on: [deny, confirm, guard]`).
+    func alerts(_ event: String) -> Bool { setup.role.role.alertOn.contains(event) }
 
     /// Starts the record: session row, first audit event, recorder.
     func begin(mode: String, command: String) throws {
@@ -160,16 +181,20 @@ public final class Session {
         return decider.decide(line: Array(line.utf8), environment: state.shellEnvironment, role: setup.role.name, context: context)
     }
 
-    func auditDecision(_ line: String, _ d: Decision) {
+    /// Records the decision; false when it cannot be recorded, and then the line must not run.
+    @discardableResult
+    func auditDecision(_ line: String, _ d: Decision) -> Bool {
         let commands = d.commands.map { c -> [String: Any] in
             ["argv": c.command.argv.map(\.text), "decision": c.judgement.verdict.rawValue, "rule": c.judgement.rule?.description ?? "",
              "reason": c.judgement.reason]
         }
         let data = (try? JSONSerialization.data(withJSONObject: ["commands": commands, "cwd": state.cwd, "alert": d.alert],
                                                 options: [.sortedKeys])).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
-        audit("line", line: line, decision: d.verdict.rawValue, rule: d.rule?.description ?? "", reason: d.reason, data: data)
+        let stored = audit("line", line: line, decision: d.verdict.rawValue, rule: d.rule?.description ?? "", reason: d.reason, data: data,
+                           alert: d.alert)
         recorder.marker(["event": "decided", "line": line, "decision": d.verdict.rawValue, "rule": d.rule?.description ?? "",
                          "reason": d.reason])
+        return stored
     }
 
     // MARK: Signals

@@ -196,6 +196,32 @@ final class Database: Sendable {
                 BEGIN SELECT RAISE(ABORT, 'chunks are append-only'); END;
                 """)
         }
+        m.registerMigration("v2 tombstones, full-text index of recordings") { db in
+            try db.execute(sql: """
+                CREATE TABLE tombstones (
+                    session_id TEXT PRIMARY KEY REFERENCES sessions(id),
+                    pruned_at INTEGER NOT NULL,
+                    actor TEXT NOT NULL,
+                    chunks INTEGER NOT NULL,
+                    first_at INTEGER NOT NULL,
+                    last_at INTEGER NOT NULL,
+                    chain_head BLOB NOT NULL,
+                    signature BLOB NOT NULL,
+                    key_id TEXT NOT NULL
+                );
+                CREATE TRIGGER tombstones_append_only_update BEFORE UPDATE ON tombstones
+                BEGIN SELECT RAISE(ABORT, 'tombstones is append-only'); END;
+                CREATE TRIGGER tombstones_append_only_delete BEFORE DELETE ON tombstones
+                BEGIN SELECT RAISE(ABORT, 'tombstones is append-only'); END;
+                CREATE VIRTUAL TABLE recording_text USING fts5(text, session_id UNINDEXED, seq UNINDEXED, at UNINDEXED);
+                CREATE TABLE recording_index (
+                    session_id TEXT NOT NULL,
+                    seq INTEGER NOT NULL,
+                    PRIMARY KEY (session_id, seq)
+                ) WITHOUT ROWID;
+                CREATE INDEX audit_kind_session ON audit_events(kind, session_id);
+                """)
+        }
         return m
     }
 }

@@ -69,8 +69,10 @@ enum ForcedCommand {
                                  term: env["TERM"] ?? "dumb", shell: config.shell,
                                  protectedPaths: [(config.storePath as NSString).deletingLastPathComponent, "/etc/jitsh",
                                                   config.signingKeyPath, executablePath()])
+        var configured = setup
+        configured.auditSyslog = config.auditSyslog
         let session: Session
-        do { session = try Session(setup) } catch { return refuse("\(error)") }
+        do { session = try Session(configured) } catch { return refuse("\(error)") }
         session.runVerb = { argv in runVerb(argv, identity: claimedIdentity, configuration: configuration) }
         if let original {
             if let words, let transfer = try? Transfer.classify(words) {

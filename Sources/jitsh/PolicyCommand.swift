@@ -11,7 +11,7 @@ struct PolicyGroup: ParsableCommand {
             Example:
               jitsh policy lint policies && jitsh policy test policies
             """,
-        subcommands: [Lint.self, Test.self]
+        subcommands: [Lint.self, Test.self, WhatIfCommand.self]
     )
 }
 

@@ -50,6 +50,20 @@ extension SessionTests {
         #expect(!c.errorText.contains("blocked"), "\(c.errorText)")
     }
 
+    @Test func aScriptARuleNamesRunsAndOneItDoesNotIsBlocked() throws {
+        try h.grant(role: "e2e-escapes")
+        for (path, text) in [("/tmp/jitsh-e2e-script.sh", "#!/bin/sh\nid -u > /dev/null && echo script ok \"$1\"\n"),
+                             ("/tmp/jitsh-e2e-other.sh", "#!/bin/sh\necho other ran\n")] {
+            try Data(text.utf8).write(to: URL(fileURLWithPath: path))
+            chmod(path, 0o755)
+        }
+        let named = try h.connect().exec("/tmp/jitsh-e2e-script.sh arg")
+        #expect(named.exitStatus == 0 && named.text == "script ok arg\n", "\(named.text) \(named.errorText)")
+        let other = try h.connect().exec("perl -e 'exec \"/tmp/jitsh-e2e-other.sh\"'")
+        #expect(!other.text.contains("other ran"))
+        #expect(other.errorText.contains("blocked /tmp/jitsh-e2e-other.sh (a script run by /usr/bin/dash) launched by bash"), "\(other.errorText)")
+    }
+
     @Test func aShellEscapeFromAPagerIsBlockedOnTheTerminal() throws {
         try h.grant(role: "e2e-escapes")
         let dir = try fixture(["text"])

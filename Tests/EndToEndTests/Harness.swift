@@ -92,6 +92,7 @@ final class Harness: @unchecked Sendable {
             description: programs with shell escapes, without a shell
             allow:
               - cmd: [awk, mawk, perl, python3, sed, tar, vim, vi, less, find, seq, sort, cat, mount, sleep, id, true, stty, tail, echo, cd]
+              - cmd: /tmp/jitsh-e2e-script.sh
             writes: ["/tmp/**"]
             """.write(to: policies.appendingPathComponent("roles/e2e-escapes.yaml"), atomically: true, encoding: .utf8)
         try """
@@ -186,6 +187,7 @@ final class Harness: @unchecked Sendable {
         let out = Pipe()
         p.standardOutput = out
         p.standardError = out
+        p.standardInput = FileHandle.nullDevice
         try p.run()
         let data = out.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()

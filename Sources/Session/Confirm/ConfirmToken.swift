@@ -61,19 +61,7 @@ extension Session {
             stderr("\(decision.headline(line: line))\njitsh: it needs a terminal to confirm: ssh -t \(setup.host.shortName) '…'; nothing ran\n")
             return .exited(126)
         }
-        if let why = throttled() {
-            stderr("jitsh: denied: \(why); nothing ran\n")
-            confirmEvent("confirm-throttled", line, decision: "deny", reason: why)
-            return .exited(126)
-        }
-        let current: ConfirmationPlan
-        switch plan(decision) {
-        case .failure(let refusal):
-            stderr("jitsh: denied: \(refusal.message); nothing ran\n")
-            confirmEvent("confirm-refused", line, decision: "deny", reason: refusal.message)
-            return .exited(126)
-        case .success(let p): current = p
-        }
+        guard let current = prepare(line, decision, stream: .stderr) else { return .exited(126) }
         let tokens = ConfirmToken(signingKey: setup.signingKey)
         guard let token else {
             let made = tokens.make(identity: setup.identity, host: setup.host.name, line: line, fingerprints: current.fingerprints,
@@ -99,8 +87,10 @@ extension Session {
         if (try? setup.store.auditExists(kind: "confirm-token-used", reason: token)) != false {
             return refuse("it was used already")
         }
-        audit("confirm-token-used", line: line, decision: "allow", reason: token)
-        confirmEvent("confirmed", line, decision: "allow", reason: "confirm token", data: ["count": current.count])
+        guard audit("confirm-token-used", line: line, decision: "allow", reason: token),
+              confirmEvent("confirmed", line, decision: "allow", reason: "confirm token", data: ["count": current.count]) else {
+            return refuse("its use cannot be recorded (\(auditFailure ?? "store error"))")
+        }
         confirmedNames = Set(decision.confirmations.compactMap { $0.command.name.map(PathName.base) })
         defer { confirmedNames = [] }
         return runPiped(line)

@@ -78,22 +78,27 @@ extension Session {
             + "the next is possible in \(Duration.describe(wait))"
     }
 
+    /// The confirm limit, then the dry runs; nil (said on `stream` and audited) when refused.
+    func prepare(_ line: String, _ decision: Decision, stream: Frame.Kind) -> ConfirmationPlan? {
+        if let why = throttled() {
+            say("jitsh: denied: \(why); nothing ran\n", stream: stream)
+            confirmEvent("confirm-throttled", line, decision: "deny", reason: why)
+            return nil
+        }
+        switch plan(decision) {
+        case .failure(let refusal):
+            say("jitsh: denied: \(refusal.message); nothing ran\n", stream: stream)
+            confirmEvent("confirm-refused", line, decision: "deny", reason: refusal.message)
+            return nil
+        case .success(let p):
+            return p
+        }
+    }
+
     /// Interactive confirmation: dry run, phrase, dry run again, then the exact line, once.
     func confirmAndRun(_ line: String, _ decision: Decision) -> JobOutcome {
         say("\(decision.headline(line: line))\n")
-        if let why = throttled() {
-            say("jitsh: denied: \(why); nothing ran\n")
-            confirmEvent("confirm-throttled", line, decision: "deny", reason: why)
-            return .exited(126)
-        }
-        var current: ConfirmationPlan
-        switch plan(decision) {
-        case .failure(let refusal):
-            say("jitsh: denied: \(refusal.message); nothing ran\n")
-            confirmEvent("confirm-refused", line, decision: "deny", reason: refusal.message)
-            return .exited(126)
-        case .success(let p): current = p
-        }
+        guard var current = prepare(line, decision, stream: .output) else { return .exited(126) }
         for round in 1...Session.confirmRounds {
             say(current.reports.flatMap(\.lines).joined(separator: "\n") + "\n")
             confirmEvent("confirm-shown", line, decision: "confirm", reason: "asked for \"\(current.phrase)\"",
@@ -121,7 +126,10 @@ extension Session {
                 return .exited(126)
             }
             if again.fingerprints == current.fingerprints {
-                confirmEvent("confirmed", line, decision: "allow", reason: "typed \"\(typed)\"", data: ["count": again.count])
+                guard confirmEvent("confirmed", line, decision: "allow", reason: "typed \"\(typed)\"", data: ["count": again.count]) else {
+                    say("jitsh: the confirmation cannot be recorded; nothing ran\n")
+                    return .exited(126)
+                }
                 confirmedNames = Set(decision.confirmations.compactMap { $0.command.name.map(PathName.base) })
                 defer { confirmedNames = [] }
                 return runOnTerminal(line)
@@ -135,10 +143,11 @@ extension Session {
         return .exited(1)
     }
 
-    func confirmEvent(_ kind: String, _ line: String, decision: String, reason: String, data: [String: Any] = [:]) {
+    @discardableResult
+    func confirmEvent(_ kind: String, _ line: String, decision: String, reason: String, data: [String: Any] = [:]) -> Bool {
         let json = (try? JSONSerialization.data(withJSONObject: data, options: [.sortedKeys])).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
-        audit(kind, line: line, decision: decision, reason: reason, data: json)
         recorder.marker(["event": kind, "line": line, "reason": reason])
+        return audit(kind, line: line, decision: decision, reason: reason, data: json, alert: kind == "confirmed" && alerts("confirm"))
     }
 
     /// Reads the phrase from the user's terminal: echoed, editable with Backspace and Ctrl-U,

@@ -108,7 +108,7 @@ extension Session {
         }
         let line = ShellWords.render(argv)
         let decision = decide(line)
-        auditDecision(line, decision)
+        guard auditDecision(line, decision) else { return .refused("its dry run cannot be recorded (\(auditFailure ?? "store error"))") }
         guard decision.verdict == .allow else {
             return .refused("its dry run `\(line)` is not allowed here: \(decision.reason)")
         }

@@ -14,6 +14,9 @@ struct ExecImage {
     var argv: [String]
     /// The name of the process that launched it.
     var parent: String
+    /// When the program is a script (`#!`): its path and its arguments, as the kernel passed them
+    /// after the interpreter.
+    var script: (path: String, arguments: [String])?
 
     static func read(_ pid: pid_t) -> ExecImage? {
         // The kernel lets a process read another's exe and cmdline only with matching groups.
@@ -31,7 +34,31 @@ struct ExecImage {
                 parent = comm.trimmingCharacters(in: .whitespacesAndNewlines)
             }
         }
-        return ExecImage(pid: pid, executable: exe, argv: argv, parent: parent)
+        var image = ExecImage(pid: pid, executable: exe, argv: argv, parent: parent)
+        image.script = script(pid: pid, exe: exe, argv: argv)
+        return image
+    }
+
+    /// The kernel runs `#!INTERPRETER [ARG]` scripts as INTERPRETER [ARG] SCRIPT ARGS…: the
+    /// script is argv[1] or argv[2] when that file starts with `#!` naming this interpreter.
+    static func script(pid: pid_t, exe: String, argv: [String]) -> (path: String, arguments: [String])? {
+        for k in [1, 2] where k < argv.count {
+            let candidate = argv[k]
+            let path = candidate.hasPrefix("/") ? candidate : "/proc/\(pid)/cwd/" + candidate
+            guard let handle = FileHandle(forReadingAtPath: path) else { continue }
+            let head = (try? handle.read(upToCount: 256)) ?? Data()
+            try? handle.close()
+            guard head.starts(with: Data("#!".utf8)) else { continue }
+            let first = String(decoding: head.prefix { $0 != 10 }.dropFirst(2), as: UTF8.self).trimmingCharacters(in: .whitespaces)
+            guard let interpreter = first.split(separator: " ").first.map(String.init), let real = realpath(interpreter, nil) else { continue }
+            defer { free(real) }
+            if String(cString: real) == exe {
+                let shown = candidate.hasPrefix("/") ? candidate : (PathName.resolved(candidate, cwd: (try? FileManager.default
+                    .destinationOfSymbolicLink(atPath: "/proc/\(pid)/cwd")) ?? "/") ?? candidate)
+                return (shown, Array(argv.dropFirst(k + 1)))
+            }
+        }
+        return nil
     }
 }
 
@@ -58,6 +85,11 @@ extension Session {
         }
         let rest = Array(image.argv.dropFirst())
         var decision = decider.decideExec(argv: [exe] + rest, role: setup.role.name, context: decisionContext)
+        if decision.judgement.verdict != .allow, let script = image.script {
+            // A script is allowed by a rule naming it; its interpreter then runs only it.
+            let d = decider.decideExec(argv: [script.path] + script.arguments, role: setup.role.name, context: decisionContext)
+            if d.judgement.verdict < decision.judgement.verdict { decision = d }
+        }
         if decision.judgement.verdict != .allow {
             // Reached through a link in a trusted directory (vi → vim.basic): the link's name counts too.
             for alias in execAliases(of: exe) {
@@ -66,16 +98,17 @@ extension Session {
             }
         }
         let name = PathName.base(exe)
+        let program = image.script.map { "\($0.path) (a script run by \(exe))" } ?? exe
         switch decision.judgement.verdict {
         case .allow:
             break
         case .confirm:
             guard confirmedNames.contains(name) || confirmedNames.contains(where: { execAliases(of: exe).map(PathName.base).contains($0) }) else {
-                return blockExec(program: exe, parent: image.parent, reason: "\(name) needs confirmation: run it as a line of its own",
+                return blockExec(program: program, parent: image.parent, reason: "\(name) needs confirmation: run it as a line of its own",
                                  rule: decision.judgement.rule?.description ?? "")
             }
         case .deny:
-            return blockExec(program: exe, parent: image.parent, reason: decision.judgement.reason,
+            return blockExec(program: program, parent: image.parent, reason: decision.judgement.reason,
                              rule: decision.judgement.rule?.description ?? "")
         }
         var st = stat()
@@ -91,9 +124,9 @@ extension Session {
     func blockExec(program: String, parent: String, reason: String, rule: String) -> Bool {
         let text = "jitsh: blocked \(program) launched by \(parent): \(reason)"
         guardSay(text)
-        audit("guard", line: program, decision: "deny", rule: rule, reason: reason,
+        _ = audit("guard", line: program, decision: "deny", rule: rule, reason: reason,
               data: (try? JSONSerialization.data(withJSONObject: ["parent": parent], options: [.sortedKeys]))
-                .map { String(decoding: $0, as: UTF8.self) } ?? "{}")
+                .map { String(decoding: $0, as: UTF8.self) } ?? "{}", alert: alerts("guard"))
         recorder.marker(["event": "guard", "program": program, "parent": parent, "reason": reason])
         return false
     }

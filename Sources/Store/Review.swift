@@ -1,0 +1,185 @@
+import Foundation
+import GRDB
+
+/// A session as a reviewer lists it.
+public struct SessionSummary: Sendable, Equatable {
+    public var session: SessionRecord
+    public var end: SessionEnd?
+    public var pruned: Bool
+    public var lines: Int
+    public var denied: Int
+    public var confirmed: Int
+    public var blocked: Int
+}
+
+/// What `jitsh sessions list` filters on; times in microseconds.
+public struct SessionFilter: Sendable {
+    public var user: String?
+    public var host: String?
+    public var role: String?
+    public var since: Int64?
+    public var until: Int64?
+    public var deniedOnly = false
+    public var command: String?
+    public var grant: Int64?
+    public var limit = 1000
+
+    public init() {}
+}
+
+/// A full-text hit: where in which recording to replay from.
+public struct TextHit: Sendable, Equatable {
+    public var sessionID: String
+    public var seq: Int64
+    /// Microseconds since the session started.
+    public var offset: Int64
+    public var snippet: String
+}
+
+extension SQLiteStore {
+    public func sessionSummaries(_ f: SessionFilter) throws -> [SessionSummary] {
+        var clauses: [String] = []
+        var args: [DatabaseValueConvertible] = []
+        if let u = f.user { clauses.append("s.identity GLOB ?"); args.append(u) }
+        if let h = f.host { clauses.append("s.host GLOB ?"); args.append(h) }
+        if let r = f.role { clauses.append("s.role GLOB ?"); args.append(r) }
+        if let t = f.since { clauses.append("s.started_at >= ?"); args.append(t) }
+        if let t = f.until { clauses.append("s.started_at <= ?"); args.append(t) }
+        if let g = f.grant { clauses.append("s.grant_id = ?"); args.append(g) }
+        if f.deniedOnly {
+            clauses.append("EXISTS (SELECT 1 FROM audit_events d WHERE d.session_id = s.id AND d.decision = 'deny')")
+        }
+        if let c = f.command {
+            clauses.append("""
+                EXISTS (SELECT 1 FROM audit_events d, json_each(d.data, '$.commands') c WHERE d.session_id = s.id AND d.kind = 'line'
+                        AND (json_extract(c.value, '$.argv[0]') GLOB ? OR json_extract(c.value, '$.argv[0]') GLOB ?))
+                """)
+            args += [c, "*/" + c]
+        }
+        let sql = """
+            SELECT s.*, e.ended_at, e.exit_reason, e.exit_status, e.chunks AS end_chunks, e.chain_head, e.signature, e.key_id,
+                   (SELECT count(*) FROM tombstones t WHERE t.session_id = s.id) AS pruned,
+                   (SELECT count(*) FROM audit_events a WHERE a.session_id = s.id AND a.kind = 'line' AND a.decision != 'builtin') AS lines,
+                   (SELECT count(*) FROM audit_events a WHERE a.session_id = s.id AND a.decision = 'deny') AS denied,
+                   (SELECT count(*) FROM audit_events a WHERE a.session_id = s.id AND a.kind = 'confirmed') AS confirmed,
+                   (SELECT count(*) FROM audit_events a WHERE a.session_id = s.id AND a.kind = 'guard') AS blocked
+            FROM sessions s LEFT JOIN session_ends e ON e.session_id = s.id
+            \(clauses.isEmpty ? "" : "WHERE " + clauses.joined(separator: " AND "))
+            ORDER BY s.started_at DESC LIMIT \(f.limit)
+            """
+        return try database.read { db in
+            try Row.fetchAll(db, sql: sql, arguments: StatementArguments(args)).map { r in
+                var end: SessionEnd?
+                if let endedAt: Int64 = r["ended_at"] {
+                    end = SessionEnd(sessionID: r["id"], endedAt: endedAt, exitReason: r["exit_reason"], exitStatus: r["exit_status"],
+                                     chunks: r["end_chunks"], chainHead: Array(r["chain_head"] as Data))
+                    end?.signature = (r["signature"] as Data?).map(Array.init)
+                    end?.keyID = r["key_id"]
+                }
+                return SessionSummary(session: Self.session(r), end: end, pruned: (r["pruned"] as Int) > 0, lines: r["lines"],
+                                      denied: r["denied"], confirmed: r["confirmed"], blocked: r["blocked"])
+            }
+        }
+    }
+
+    /// Session ids that start with `prefix` (reviewers type the first few characters).
+    public func sessionIDs(matching prefix: String) throws -> [String] {
+        try database.read { db in
+            try String.fetchAll(db, sql: "SELECT id FROM sessions WHERE id GLOB ? ORDER BY started_at DESC LIMIT 2", arguments: [prefix + "*"])
+        }
+    }
+
+    /// Audit events matching a search expression, oldest first.
+    public func auditEvents(matching q: AuditQuery, limit: Int = 1000) throws -> [AuditEvent] {
+        try database.read { db in
+            try Row.fetchAll(db, sql: "SELECT a.* FROM audit_events a WHERE \(q.sql) ORDER BY a.id DESC LIMIT \(limit)",
+                             arguments: q.statementArguments).map(Self.audit).reversed()
+        }
+    }
+
+    /// Events after `id`, oldest first: `audit tail` and its --follow.
+    public func auditEvents(after id: Int64, limit: Int) throws -> [AuditEvent] {
+        try database.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM audit_events WHERE id > ? ORDER BY id LIMIT ?", arguments: [id, limit]).map(Self.audit)
+        }
+    }
+
+    public func lastAuditID() throws -> Int64 {
+        try database.read { db in try Int64.fetchOne(db, sql: "SELECT max(id) FROM audit_events") ?? 0 }
+    }
+
+    /// Chunks after `seq` (a live session being followed).
+    public func chunks(session id: String, after seq: Int64) throws -> [Chunk] {
+        try chunks(session: id).filter { $0.seq > seq }
+    }
+
+    // MARK: Alerts
+
+    /// Audit events and, for those that alert, a webhook notification, in one transaction: the
+    /// session never waits for the webhook (`jitsh grant notify` delivers).
+    public func appendAudit(_ events: [AuditEvent], alert: Notification?) throws {
+        try database.write { db in
+            for e in events { try Self.insert(e, db) }
+            if let n = alert {
+                try db.execute(sql: "INSERT INTO outbox (created_at, event, payload, next_attempt_at) VALUES (?, ?, ?, ?)",
+                               arguments: [events.first?.at ?? 0, n.event, n.payload, (events.first?.at ?? 0) / 1_000_000])
+            }
+        }
+    }
+
+    // MARK: Full-text search of recordings
+
+    /// Indexes the recordings' text that is not indexed yet; returns how many chunks it added.
+    @discardableResult
+    public func indexRecordings(batch: Int = 500) throws -> Int {
+        var total = 0
+        while true {
+            let pending: [Chunk] = try database.read { db in
+                try Row.fetchAll(db, sql: """
+                    SELECT c.* FROM chunks c LEFT JOIN recording_index i ON i.session_id = c.session_id AND i.seq = c.seq
+                    WHERE i.seq IS NULL LIMIT ?
+                    """, arguments: [batch]).map { r in
+                    Chunk(sessionID: r["session_id"], seq: r["seq"], startedAt: r["started_at"], frames: r["frames"],
+                          rawBytes: r["raw_bytes"], data: Array(r["data"] as Data), previousHash: Array(r["prev_hash"] as Data))
+                }
+            }
+            if pending.isEmpty { return total }
+            try database.write { db in
+                for c in pending {
+                    let text = Transcript.searchableText(c.decodedFrames() ?? [])
+                    if !text.isEmpty {
+                        try db.execute(sql: "INSERT INTO recording_text (text, session_id, seq, at) VALUES (?, ?, ?, ?)",
+                                       arguments: [text, c.sessionID, c.seq, c.startedAt])
+                    }
+                    try db.execute(sql: "INSERT OR IGNORE INTO recording_index (session_id, seq) VALUES (?, ?)", arguments: [c.sessionID, c.seq])
+                }
+            }
+            total += pending.count
+        }
+    }
+
+    /// Full-text search (FTS5 syntax: words, "a phrase", prefix*, AND/OR/NOT).
+    public func searchRecordings(_ match: String, limit: Int = 100) throws -> [TextHit] {
+        try database.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT r.session_id, r.seq, r.at - s.started_at AS offset,
+                       snippet(recording_text, 0, '[', ']', '…', 12) AS snippet
+                FROM recording_text r JOIN sessions s ON s.id = r.session_id
+                WHERE recording_text MATCH ? ORDER BY r.at LIMIT ?
+                """, arguments: [match, limit]).map {
+                TextHit(sessionID: $0["session_id"], seq: $0["seq"], offset: $0["offset"], snippet: $0["snippet"])
+            }
+        }
+    }
+
+    /// Every line decided in a session since `since` (µs): line, role, host, time, cwd.
+    public func decidedLines(since: Int64) throws -> [(line: String, role: String, host: String, at: Int64, cwd: String?)] {
+        try database.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT a.line, s.role, a.host, a.at, json_extract(a.data, '$.cwd') AS cwd FROM audit_events a
+                JOIN sessions s ON s.id = a.session_id
+                WHERE a.kind = 'line' AND a.decision IN ('allow', 'deny', 'confirm') AND a.at >= ? ORDER BY a.id
+                """, arguments: [since]).map { ($0["line"], $0["role"], $0["host"], $0["at"], $0["cwd"]) }
+        }
+    }
+}

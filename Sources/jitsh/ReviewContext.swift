@@ -1,0 +1,77 @@
+import ArgumentParser
+import Crypto
+import Foundation
+import Policy
+import Session
+import Store
+
+/// What review commands share: the store, the host key, and the check that the caller may review.
+/// Recordings hold what engineers saw and typed: only root, `admins` and `auditors` read them.
+struct ReviewContext {
+    static let reviewerGroups: Set<String> = ["admins", "auditors"]
+
+    var installation: Installation
+    var store: SQLiteStore
+    var requester: Requester
+
+    init(config: String?) throws {
+        do {
+            installation = try Installation.load(override: config)
+            let policy = try installation.loadPolicy()
+            requester = try installation.requester(as: nil, policy: policy)
+            store = try SQLiteStore(path: installation.configuration.storePath, create: false)
+        } catch {
+            Console.error("\(error)")
+            throw ExitCode(ExitStatus.error)
+        }
+        guard requester.isRoot || !requester.groups.isDisjoint(with: ReviewContext.reviewerGroups) else {
+            Console.error("\(requester.identity) may not review sessions: only root and the groups admins and auditors may (policy.yaml people, or Unix groups)")
+            throw ExitCode(1)
+        }
+    }
+
+    var publicKey: Curve25519.Signing.PublicKey {
+        get throws {
+            do { return try SigningKey.load(installation.configuration.signingKeyPath).publicKey } catch {
+                Console.error("the host signing key cannot be read: \(error)")
+                throw ExitCode(ExitStatus.error)
+            }
+        }
+    }
+
+    /// A session id from its first characters; one line and exit 1 when none or several match.
+    func sessionID(_ prefix: String) throws -> String {
+        let ids = (try? store.sessionIDs(matching: prefix)) ?? []
+        guard ids.count == 1 else {
+            Console.error(ids.isEmpty ? "no session \(prefix)" : "\(prefix) names more than one session; give more of its id")
+            throw ExitCode(1)
+        }
+        return ids[0]
+    }
+
+    func run<T>(_ body: () throws -> T) throws -> T {
+        do { return try body() } catch let e as ExitCode { throw e } catch {
+            Console.error("\(error)")
+            throw ExitCode(ExitStatus.error)
+        }
+    }
+
+    /// `7d`, `2 hours ago`, an ISO time; microseconds.
+    static func time(_ text: String?, option: String) throws -> Int64? {
+        guard let text else { return nil }
+        guard let t = AuditQuery.time(text, now: Clock.now) else {
+            Console.error("--\(option) \(text): give a time like 7d, \"2 hours ago\" or 2026-11-27T10:00Z")
+            throw ExitCode(ExitStatus.error)
+        }
+        return t * 1_000_000
+    }
+
+    static func time(_ microseconds: Int64) -> String {
+        Timestamp.format(microseconds / 1_000_000).replacingOccurrences(of: "T", with: " ")
+    }
+
+    static func duration(_ microseconds: Int64) -> String {
+        let s = Int(microseconds / 1_000_000)
+        return s < 60 ? "\(s)s" : s < 3600 ? "\(s / 60)m\(String(format: "%02d", s % 60))s" : "\(s / 3600)h\(String(format: "%02d", s / 60 % 60))m"
+    }
+}

@@ -1,0 +1,63 @@
+import ArgumentParser
+import Foundation
+import Policy
+import Session
+import Store
+
+extension PolicyGroup {
+    struct WhatIfCommand: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "whatif",
+            abstract: "Re-decide every recorded line under a candidate policy and show what would change.",
+            discussion: """
+                Each line recorded since --since is decided under this host's current policy and under the \
+                candidate, with the same role, time, host and working directory; the differences are printed \
+                (newly denied, newly allowed, newly confirmed) with counts per rule. Exit status 0.
+
+                Example:
+                  jitsh policy whatif --policy-dir ./policies --since 30d
+                """
+        )
+
+        @Option(name: .customLong("policy-dir"), help: ArgumentHelp("The candidate policy directory.", valueName: "dir"))
+        var policyDirectory: String
+        @Option(help: "Lines recorded since: 30d, \"2 weeks ago\", an ISO time.") var since = "30d"
+        @Option(help: "Show at most this many changed lines.") var show = 50
+        @OptionGroup var common: SessionsGroup.Common
+        @OptionGroup var output: OutputOptions
+
+        func run() throws {
+            let ctx = try ReviewContext(config: common.config)
+            let current: Policy, candidate: Policy
+            do {
+                current = try ctx.installation.loadPolicy()
+                candidate = try PolicyDirectoryReader.load(policyDirectory)
+            } catch {
+                Console.error("policy error: \(error)")
+                throw ExitCode(ExitStatus.error)
+            }
+            let from = try ReviewContext.time(since, option: "since") ?? 0
+            let host = ctx.installation.configuration.host
+            let recorded = try ctx.run { try ctx.store.decidedLines(since: from) }.map {
+                RecordedLine(line: $0.line, role: $0.role, host: $0.host == host.name ? host : HostInfo(name: $0.host), at: $0.at / 1_000_000,
+                             cwd: $0.cwd)
+            }
+            let result = WhatIf(recorded, current: current, candidate: candidate, zones: SystemZones())
+            if output.json {
+                for c in result.changes {
+                    print(JSONOutput.string(["change": WhatIf.kind(c), "line": c.line.line, "role": c.line.role,
+                                             "before": c.before.verdict.rawValue, "after": c.after.verdict.rawValue,
+                                             "rule": c.after.rule?.description ?? "", "reason": c.after.reason]))
+                }
+                return
+            }
+            print("\(result.lines) recorded lines since \(since); \(result.changes.count) would be decided differently")
+            for row in result.counts { print("  \(row.kind): \(row.count)  \(row.rule)") }
+            for c in result.changes.prefix(show) {
+                print("\(WhatIf.kind(c)): [\(c.line.role)] \(c.line.line)")
+                print("    was \(c.before.verdict.rawValue), would be \(c.after.headline(line: c.line.line))")
+            }
+            if result.changes.count > show { print("… and \(result.changes.count - show) more (--show N)") }
+        }
+    }
+}

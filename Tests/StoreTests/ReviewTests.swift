@@ -1,0 +1,194 @@
+import Crypto
+import Foundation
+import GRDB
+import Policy
+@testable import Store
+import Testing
+
+/// Review over a store written here: verification against each kind of tampering, prune with
+/// tombstones, search expressions, full-text search, transcripts.
+@Suite struct ReviewTests {
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("jitsh-review-\(UUID().uuidString.prefix(8))")
+    let store: SQLiteStore
+    let key = SigningKey(privateKey: .init())
+    let start: Int64 = 1_790_000_000_000_000
+
+    init() throws {
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        store = try SQLiteStore(path: dir.appendingPathComponent("jitsh.db").path, create: true)
+    }
+
+    /// A session with `chunks` chunks of output, ended and signed unless `end` is false.
+    @discardableResult
+    func record(_ id: String, identity: String = "alice", role: String = "operator", chunks: Int = 3, end: Bool = true,
+                lines: [(String, String, String)] = []) throws -> String {
+        try store.startSession(SessionRecord(id: id, identity: identity, login: identity, role: role, grantID: nil, host: "prod-1",
+                                             client: "10.0.0.1", mode: "interactive", command: "", startedAt: start),
+                               event: AuditEvent(at: start, sessionID: id, identity: identity, host: "prod-1", kind: "session-start"))
+        var head = Chunk.genesis(id)
+        for k in 0..<chunks {
+            var raw: [UInt8] = []
+            FrameCodec.encode(Frame(.output, offset: UInt64(k) * 1_000_000, data: Array("chunk \(k) says needle\(k)\r\n".utf8)), into: &raw)
+            FrameCodec.encode(Frame(.marker, offset: UInt64(k) * 1_000_000 + 1, data: Array("{\"event\":\"decided\",\"line\":\"ls\"}".utf8)), into: &raw)
+            let c = Chunk(sessionID: id, seq: Int64(k), startedAt: start + Int64(k) * 1_000_000, frames: 2, rawBytes: raw.count,
+                          data: Deflate.compress(raw), previousHash: head)
+            try store.appendChunk(c)
+            head = c.hash
+        }
+        for (k, (line, decision, cwd)) in lines.enumerated() {
+            let argv0 = line.split(separator: " ").first.map(String.init) ?? ""
+            try store.appendAudit([AuditEvent(at: start + Int64(k) * 1_000, sessionID: id, identity: identity, host: "prod-1", kind: "line",
+                                              line: line, decision: decision, rule: "roles/\(role).yaml:3", reason: "r",
+                                              data: "{\"commands\":[{\"argv\":[\"\(argv0)\"]}],\"cwd\":\"\(cwd)\"}")])
+        }
+        if end {
+            var e = SessionEnd(sessionID: id, endedAt: start + 10_000_000, exitReason: "exit", exitStatus: 0, chunks: Int64(chunks), chainHead: head)
+            e.signature = Array(try key.sign(e.signedMessage))
+            e.keyID = key.id
+            try store.endSession(e, event: AuditEvent(at: e.endedAt, sessionID: id, identity: identity, host: "prod-1", kind: "session-end"))
+        }
+        return id
+    }
+
+    /// What an attacker with the database file can do: the append-only triggers do not stop them.
+    func tamper(_ sql: String) throws {
+        let q = try DatabaseQueue(path: dir.appendingPathComponent("jitsh.db").path)
+        try q.write { db in
+            for t in ["chunks_append_only_update", "session_ends_append_only_update"] { try db.execute(sql: "DROP TRIGGER IF EXISTS \(t)") }
+            try db.execute(sql: sql)
+        }
+    }
+
+    func problems(_ id: String) throws -> [String] { try store.verify(id, key: key.publicKey).problems }
+
+    @Test func anIntactRecordingVerifies() throws {
+        try record("s1")
+        let v = try store.verify("s1", key: key.publicKey)
+        #expect(v.ok, "\(v.problems)")
+        #expect(v.summary.hasPrefix("3 chunks, hash chain and signature"))
+    }
+
+    @Test func aChangedByteIsFound() throws {
+        try record("s1")
+        try tamper("UPDATE chunks SET data = zeroblob(length(data)) WHERE session_id = 's1' AND seq = 1")
+        #expect(try problems("s1").contains("altered chunk 1: its content does not match its hash"))
+    }
+
+    @Test func aDroppedChunkIsFound() throws {
+        try record("s1")
+        try tamper("DELETE FROM chunks WHERE session_id = 's1' AND seq = 1")
+        let p = try problems("s1")
+        #expect(p.contains("missing chunk 1"), "\(p)")
+        #expect(p.contains("missing chunk: the end says 3 chunks, 2 are stored"))
+    }
+
+    @Test func aReorderedChunkIsFound() throws {
+        try record("s1")
+        try tamper("UPDATE chunks SET seq = seq + 10 WHERE session_id = 's1' AND seq IN (0, 1)")
+        try tamper("UPDATE chunks SET seq = 1 WHERE session_id = 's1' AND seq = 10")
+        try tamper("UPDATE chunks SET seq = 0 WHERE session_id = 's1' AND seq = 11")
+        #expect(try problems("s1").contains { $0.contains("does not follow the chunk before it") })
+    }
+
+    @Test func aReplacedSignatureIsFound() throws {
+        try record("s1")
+        let other = SigningKey(privateKey: .init())
+        try tamper("UPDATE session_ends SET signature = x'\(Array(try other.sign(Data("x".utf8))).map { String(format: "%02x", $0) }.joined())' WHERE session_id = 's1'")
+        #expect(try problems("s1").contains { $0.hasPrefix("bad signature") })
+    }
+
+    @Test func aKilledSessionIsUnsignedButItsChainChecks() throws {
+        try record("s1", end: false)
+        #expect(try problems("s1") == ["unsigned: the session has no end (jitsh was killed, or it is still running); 3 chunks chain correctly up to there"])
+    }
+
+    @Test func pruningLeavesASignedTombstoneThatVerifies() throws {
+        try record("old")
+        #expect(try store.prunable(before: start + 1) == ["old"])
+        let t = try store.prune("old", actor: "root", key: key, now: 1_800_000_000)
+        #expect(t.chunks == 3)
+        #expect(try store.chunks(session: "old").isEmpty)
+        let v = try store.verify("old", key: key.publicKey)
+        #expect(v.ok, "\(v.problems)")
+        #expect(v.summary.contains("3 chunks accounted for"))
+        #expect(try store.prunable(before: start + 1).isEmpty)
+        #expect(!(try store.verify("old", key: SigningKey(privateKey: .init()).publicKey).ok))
+    }
+
+    static let queries: [(String, [String])] = [
+        ("command rm", ["rm -rf /tmp/x"]),
+        ("command rm and user alice", ["rm -rf /tmp/x"]),
+        ("command rm and user bob", []),
+        ("decision deny", ["cat /etc/shadow"]),
+        ("decision deny or command rm", ["rm -rf /tmp/x", "cat /etc/shadow"]),
+        ("not decision allow and kind line", ["rm -rf /tmp/x", "cat /etc/shadow"]),
+        ("cwd /var/lib/*", ["ls"]),
+        ("(role operator) and line 'ls*'", ["ls"]),
+        ("since '2 hours ago'", ["ls", "rm -rf /tmp/x", "cat /etc/shadow"]),
+        ("until '2 hours ago'", []),
+        ("until 2030-01-01", ["ls", "rm -rf /tmp/x", "cat /etc/shadow"]),
+    ]
+
+    @Test(arguments: queries)
+    func searchExpressions(_ expression: String, _ expected: [String]) throws {
+        try record("s1", lines: [("ls", "allow", "/var/lib/app"), ("rm -rf /tmp/x", "confirm", "/tmp"), ("cat /etc/shadow", "deny", "/")])
+        let q = try AuditQuery([expression], now: start / 1_000_000 + 60)
+        #expect(try store.auditEvents(matching: q).filter { $0.kind == "line" }.map(\.line) == expected, "\(expression)")
+    }
+
+    @Test func malformedExpressionsSayWhy() {
+        for (e, message) in [("colour red", "unknown field `colour`"), ("user", "`user` needs a value"), ("(user a", "a `(` without its `)`"),
+                             ("decision maybe", "decision is allow, deny or confirm"), ("since yesterdayish", "is not a time")] {
+            #expect(throws: AuditQuery.SyntaxError.self) { try AuditQuery([e], now: 0) }
+            do { _ = try AuditQuery([e], now: 0) } catch { #expect(error.description.contains(message), "\(e): \(error)") }
+        }
+    }
+
+    @Test func fullTextFindsWhatWasShownWithItsOffset() throws {
+        try record("s1")
+        try record("s2", identity: "bob")
+        #expect(try store.indexRecordings() == 6)
+        #expect(try store.indexRecordings() == 0)
+        let hits = try store.searchRecordings("needle2")
+        #expect(hits.count == 2)
+        #expect(hits.first?.offset == 2_000_000)
+        #expect(hits.first?.snippet.contains("[needle2]") == true)
+    }
+
+    static let renders: [(String, String)] = [
+        ("plain\r\n", "plain\n"),
+        ("abc\rX\r\n", "Xbc\n"),
+        ("prompt$ ls\u{1B}[K\rprompt$ ls -l\u{1B}[K\r\n", "prompt$ ls -l\n"),
+        ("ab\u{8}\u{8}cd\r\n", "cd\n"),
+        ("\u{1B}[31mred\u{1B}[0m\r\n", "red\n"),
+        ("before\r\n\u{1B}[?1049hFULL SCREEN\r\nmore\u{1B}[?1049lafter\r\n", "before\nafter\n"),
+        ("\u{1B}]0;title\u{7}text\r\n", "text\n"),
+        ("tab\there\r\n", "tab     here\n"),
+        ("é ✓ 漢\r\n", "é ✓ 漢\n"),
+    ]
+
+    @Test(arguments: renders)
+    func transcriptsResolveControlSequences(_ output: String, _ text: String) {
+        // Fed byte by byte too: a sequence or a character may be split between frames.
+        let whole = [Frame(.output, offset: 0, data: Array(output.utf8))]
+        let split = Array(output.utf8).enumerated().map { Frame(.output, offset: UInt64($0.offset), data: [$0.element]) }
+        #expect(Transcript.render(whole) == text)
+        #expect(Transcript.render(split) == text)
+    }
+
+    @Test func asciicastHasAHeaderAndEventsWithSplitCharactersWhole() throws {
+        let r = SessionRecord(id: "s", identity: "alice", login: "alice", role: "ops", grantID: 1, host: "h", client: "c", mode: "interactive",
+                              command: "", startedAt: 1_700_000_000_000_000, width: 100, height: 30)
+        let e = Array("é".utf8)
+        let frames = [Frame(.output, offset: 500_000, data: [e[0]]), Frame(.output, offset: 600_000, data: [e[1]]),
+                      Frame(.input, offset: 700_000, data: Array("ls\r".utf8)), Frame.resize(rows: 40, cols: 120, offset: 800_000),
+                      Frame(.marker, offset: 900_000, data: Array("{\"event\":\"decided\",\"decision\":\"deny\",\"line\":\"rm -rf /\"}".utf8))]
+        let lines = Transcript.asciicast(r, frames).split(separator: "\n").map(String.init)
+        let header = try #require(try JSONSerialization.jsonObject(with: Data(lines[0].utf8)) as? [String: Any])
+        #expect(header["version"] as? Int == 2 && header["width"] as? Int == 100 && header["height"] as? Int == 30)
+        #expect(lines[1] == "[0.6,\"o\",\"é\"]")
+        #expect(lines[2] == "[0.7,\"i\",\"ls\\r\"]")
+        #expect(lines[3] == "[0.8,\"r\",\"120x40\"]")
+        #expect(lines[4] == "[0.9,\"m\",\"decided deny: rm -rf /\"]")
+    }
+}
