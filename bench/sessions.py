@@ -129,6 +129,22 @@ writes: ["/tmp/**"]
     with open(os.path.join(root, "env.json"), "w") as f:
         json.dump({"jitsh": jitsh, "tools": tools, "config": config, "store": store, "work": os.path.join(root, "work")}, f)
     log("test bed in %s (store %s)" % (root, store))
+    emit({"section": "versions", "versions": versions(jitsh)})
+
+
+def versions(jitsh):
+    """What ran: the peers' own version lines."""
+    def first(argv):
+        try:
+            p = subprocess.run(argv, capture_output=True, text=True, timeout=10)
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        lines = (p.stdout or p.stderr).strip().splitlines()
+        return lines[0].strip() if lines else None
+    found = {"jitsh": first([jitsh, "--version"]), "bash": first(["bash", "--version"]),
+             "script": first(["script", "--version"]), "tlog-rec": first(["tlog-rec", "--version"]),
+             "asciinema": first(["asciinema", "--version"]), "strace": first(["strace", "-V"])}
+    return {k: v for k, v in found.items() if v}
 
 
 # MARK: a program on a pseudo-terminal of ours
@@ -631,7 +647,7 @@ def load(args):
     procs = []
     t0 = time.monotonic()
     for k in range(args.sessions):
-        line = "%s %d %d %s/s%d.sum" % (bed.tool("loggen"), per_session, args.rate, work, k)
+        line = "%s %d %d %s/s%d.sum %d" % (bed.tool("loggen"), per_session, args.rate, work, k, args.seconds)
         err = open(os.path.join(work, "s%d.err" % k), "wb")
         procs.append((k, subprocess.Popen(bed.jitsh_argv("bench"), env=dict(env, SSH_ORIGINAL_COMMAND=line),
                                           stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err), err))
@@ -647,17 +663,19 @@ def load(args):
     lost = 0
     errors = []
     recorded = 0
+    expected = 0
     db = sqlite3.connect(bed.store)
     sessions = dict((command, sid) for sid, command in db.execute(
         "SELECT id, command FROM sessions WHERE command LIKE ?", ("%" + work + "/s%",)))
     for k, p, _ in procs:
-        line = "%s %d %d %s/s%d.sum" % (bed.tool("loggen"), per_session, args.rate, work, k)
+        line = "%s %d %d %s/s%d.sum %d" % (bed.tool("loggen"), per_session, args.rate, work, k, args.seconds)
         stderr = open(os.path.join(work, "s%d.err" % k), "rb").read().decode(errors="replace").strip()
         if statuses[k] != 0 or stderr:
             errors.append("session %d: exit %d %s" % (k, statuses[k], stderr[:200]))
         try:
             written, digest = open(os.path.join(work, "s%d.sum" % k)).read().split()
             written = int(written)
+            expected += written
         except OSError:
             written, digest = per_session, None
             errors.append("session %d: the writer did not finish" % k)
@@ -684,7 +702,7 @@ def load(args):
         log("load: " + e)
     record = {"section": "load", "sessions": args.sessions, "seconds": args.seconds, "rate": args.rate,
               "offered_mb_s": args.sessions * args.rate / MB, "wall_s": wall,
-              "achieved_mb_s": recorded / MB / wall, "expected_bytes": per_session * args.sessions, "recorded_bytes": recorded,
+              "achieved_mb_s": recorded / MB / wall, "expected_bytes": expected, "recorded_bytes": recorded,
               "lost_bytes": lost, "errors": len(errors), "error_samples": errors[:10], "commits": len(commits),
               "commit_p50_us": percentile(commits, 0.5), "commit_p99_us": percentile(commits, 0.99),
               "commit_max_us": max(commits) if commits else 0, "cpu_busy": busy, "store_growth": store1 - store0}

@@ -1,9 +1,11 @@
 /* Log-like output for the recording benchmarks: short lines (timestamp, level, component,
  * request id, message), each written with its own write(2) as a logging program does.
  *   loggen BYTES                    BYTES of lines as fast as the reader takes them
- *   loggen BYTES RATE SUMFILE       paced to RATE bytes a second, in writes of up to 4 KiB as
- *                                   stdio does on a pipe; then writes "BYTES SHA256" of
- *                                   everything written to SUMFILE (the store check)
+ *   loggen BYTES RATE SUMFILE [SECONDS]
+ *                                   paced to RATE bytes a second, in writes of up to 4 KiB as
+ *                                   stdio does on a pipe, stopping after SECONDS too (a reader
+ *                                   that cannot keep up slows it); then writes "BYTES SHA256"
+ *                                   of everything written to SUMFILE (the store check)
  * The lines are deterministic (a fixed seed), so two runs write the same bytes. */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -110,12 +112,13 @@ static double now(void) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 2 && argc != 4) {
-        fprintf(stderr, "usage: loggen BYTES [RATE SUMFILE]\n");
+    if (argc < 2 || argc == 3 || argc > 5) {
+        fprintf(stderr, "usage: loggen BYTES [RATE SUMFILE [SECONDS]]\n");
         return 2;
     }
     uint64_t total = strtoull(argv[1], NULL, 10);
-    double rate = argc == 4 ? atof(argv[2]) : 0;
+    double rate = argc >= 4 ? atof(argv[2]) : 0;
+    double seconds = argc == 5 ? atof(argv[4]) : 0;
     sha256 sum;
     sha_init(&sum);
     char buf[256], out[4096];
@@ -125,7 +128,7 @@ int main(int argc, char **argv) {
     while (written < total) {
         size_t n = line(buf, k++);
         if (n > total - written) { n = (size_t)(total - written); buf[n - 1] = '\n'; }
-        if (argc == 4) sha_update(&sum, (const uint8_t *)buf, n);
+        if (argc >= 4) sha_update(&sum, (const uint8_t *)buf, n);
         written += n;
         if (rate == 0) {
             if (write_all(buf, n) < 0) return 1;
@@ -137,7 +140,9 @@ int main(int argc, char **argv) {
         }
         memcpy(out + used, buf, n);
         used += n;
-        double ahead = written / rate - (now() - start);
+        double elapsed = now() - start;
+        if (seconds > 0 && elapsed >= seconds) break;
+        double ahead = written / rate - elapsed;
         if (ahead > 0.005) {
             if (write_all(out, used) < 0) return 1;
             used = 0;
@@ -145,7 +150,7 @@ int main(int argc, char **argv) {
         }
     }
     if (used && write_all(out, used) < 0) return 1;
-    if (argc == 4) {
+    if (argc >= 4) {
         char hex[65];
         sha_hex(&sum, hex);
         FILE *f = fopen(argv[3], "w");
