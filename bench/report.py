@@ -230,7 +230,7 @@ if "search" in section:
                                                                          info["runs"]))
         print()
     rows = [(r["query"], t(r["p50_ns"]), t(r["max_ns"]), "{:,}".format(r["results"])) for r in rs if r.get("query")]
-    table(("search", "p50", "max", "results"), rows)
+    table(("search", "p50", "max", "results (at most 1,000: the default --limit)"), rows)
 
 if goals:
     print("**Goals of issue 10**")

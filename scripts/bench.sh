@@ -61,8 +61,9 @@ if [ ! -x bench/peers/venv/bin/python ]; then
     python3 -m venv bench/peers/venv >&2
 fi
 bench/peers/venv/bin/pip install -q bashlex >&2
+cc=${CC:-$(command -v cc || command -v gcc || command -v clang)}
 for tool in relay loggen stamp; do
-    cc -O2 -Wall -o "bench/peers/bin/$tool" "bench/tools/$tool.c" -lutil
+    "$cc" -O2 -Wall -o "bench/peers/bin/$tool" "bench/tools/$tool.c" -lutil
 done
 
 root=$(mktemp -d /tmp/jitsh-bench.XXXXXX)
