@@ -1,26 +1,113 @@
 #!/usr/bin/env bash
 # make bench: every measurement side by side with its peer, in one run on this machine.
-# Peers come from Debian and PyPI and are installed here, under bench/peers (not committed).
-# Bounded: well under 15 minutes on 2 cores. Never part of `make test`.
+# Peers come from Debian and PyPI and are installed here (PyPI ones under bench/peers, not
+# committed). Bounded: under 15 minutes on 2 cores. Never part of `make test`. Run as root:
+# jitsh runs as sshd's forced command would, with a private configuration, store and grants.
+#
+# Sizes (defaults are the published run; BENCH_QUICK=1 makes everything tiny, for development):
+#   BENCH_MIB=256 BENCH_RUNS=3          3. recording throughput: MiB of output, runs per tool
+#   BENCH_KEYS=1000                     4. keystrokes per case
+#   BENCH_STARTS=100                    5. session starts per tool
+#   BENCH_EXECS=2000 BENCH_GUARD_RUNS=5 6. execs per run, runs per tool
+#   BENCH_LOAD="50:30 200:15"           7. sessions:seconds of each load step
+#   BENCH_SEARCH="10000:1000000"        8. sessions:events of the search store
+#   BENCH_ONLY="3 4"                    only these parts (1 is parse, 2 decide)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+began=$(date +%s)
+if [ "${BENCH_QUICK:-0}" = 1 ]; then
+    : "${BENCH_MIB:=8}" "${BENCH_RUNS:=1}" "${BENCH_KEYS:=100}" "${BENCH_STARTS:=10}" "${BENCH_EXECS:=200}"
+    : "${BENCH_GUARD_RUNS:=2}" "${BENCH_LOAD:=5:3 20:3}" "${BENCH_SEARCH:=500:50000}" "${BENCH_PARSE_ITERATIONS:=20}"
+fi
+mib=${BENCH_MIB:-256}
+runs=${BENCH_RUNS:-3}
+keys=${BENCH_KEYS:-1000}
+starts=${BENCH_STARTS:-100}
+execs=${BENCH_EXECS:-2000}
+guard_runs=${BENCH_GUARD_RUNS:-5}
+load=${BENCH_LOAD:-50:30 200:15}
+search=${BENCH_SEARCH:-10000:1000000}
+parse_iterations=${BENCH_PARSE_ITERATIONS:-300}
+only=${BENCH_ONLY:-1 2 3 4 5 6 7 8}
+part() { [[ " $only " == *" $1 "* ]]; }
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "bench: run as root (jitsh runs as the forced command, with its own store and grants)" >&2
+    exit 1
+fi
 out=bench/results/run
 rm -rf "$out"
-mkdir -p "$out" bench/peers
+mkdir -p "$out" bench/peers/bin
 
 echo "bench: building release binaries" >&2
 swift build -c release --static-swift-stdlib --product jitsh-bench >&2
+swift build -c release --static-swift-stdlib --product jitsh >&2
+jitsh=.build/release/jitsh
 
+echo "bench: peers" >&2
+missing=()
+for p in asciinema tlog strace util-linux; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y --no-install-recommends "${missing[@]}" >/dev/null 2>&1 || {
+        apt-get update >/dev/null 2>&1 && apt-get install -y --no-install-recommends "${missing[@]}" >/dev/null 2>&1
+    } || echo "bench: could not install ${missing[*]}; the table says which peers are missing" >&2
+fi
+# tlog-rec registers its session in utmp; a booted Debian has /run/utmp, a container may not.
+[ -e /run/utmp ] || install -m 664 -g utmp /dev/null /run/utmp
 if [ ! -x bench/peers/venv/bin/python ]; then
     python3 -m venv bench/peers/venv >&2
 fi
 bench/peers/venv/bin/pip install -q bashlex >&2
+cc=${CC:-$(command -v cc || command -v gcc || command -v clang)}
+for tool in relay loggen stamp; do
+    "$cc" -O2 -Wall -o "bench/peers/bin/$tool" "bench/tools/$tool.c" -lutil
+done
 
-echo "bench: 1. parse + extract per line (jitsh vs bashlex)" >&2
-.build/release/jitsh-bench parse bench/lines.txt 300 > "$out/parse-jitsh.json"
-bench/peers/venv/bin/python bench/bashlex_parse.py bench/lines.txt 10 > "$out/parse-bashlex.json"
+root=$(mktemp -d /tmp/jitsh-bench.XXXXXX)
+trap 'rm -rf "$root"' EXIT
+sessions() { python3 bench/sessions.py "$@" --root "$root/bed"; }
+if part 3 || part 4 || part 5 || part 6 || part 7; then
+    python3 bench/sessions.py setup --root "$root/bed" --jitsh "$jitsh" --tools bench/peers/bin > "$out/versions.json"
+fi
 
-echo "bench: 2. decision latency (parse + decide) at 10 … 10,000 rules" >&2
-.build/release/jitsh-bench decide bench/lines.txt 100 > "$out/decide-jitsh.json"
+if part 1; then
+    echo "bench: 1. parse + extract per line (jitsh vs bashlex)" >&2
+    .build/release/jitsh-bench parse bench/lines.txt "$parse_iterations" > "$out/parse-jitsh.json"
+    bench/peers/venv/bin/python bench/bashlex_parse.py bench/lines.txt 10 > "$out/parse-bashlex.json"
+fi
+if part 2; then
+    echo "bench: 2. decision latency (parse + decide) at 10 … 10,000 rules" >&2
+    .build/release/jitsh-bench decide bench/lines.txt 100 > "$out/decide-jitsh.json"
+fi
+if part 3; then
+    echo "bench: 3. recording throughput, $mib MiB, $runs runs (jitsh vs bare relay, script, tlog-rec, asciinema)" >&2
+    sessions throughput --mib "$mib" --runs "$runs" > "$out/throughput.json"
+fi
+if part 4; then
+    echo "bench: 4. keystroke latency, $keys keys (jitsh vs bare relay)" >&2
+    sessions latency --keys "$keys" > "$out/latency.json"
+fi
+if part 5; then
+    echo "bench: 5. session start, $starts runs (jitsh vs sh -c)" >&2
+    sessions start --runs "$starts" > "$out/start.json"
+fi
+if part 6; then
+    echo "bench: 6. exec guard, $execs execs (guarded vs guard: off vs strace)" >&2
+    sessions guard --execs "$execs" --runs "$guard_runs" > "$out/guard.json"
+fi
+if part 7; then
+    for step in $load; do
+        echo "bench: 7. store under load, ${step%%:*} sessions for ${step##*:} s" >&2
+        sessions load --sessions "${step%%:*}" --seconds "${step##*:}" >> "$out/load.json"
+    done
+fi
+if part 8; then
+    echo "bench: 8. search over ${search%%:*} sessions and ${search##*:} events" >&2
+    python3 bench/search.py --root "$root/search" --jitsh "$jitsh" --sessions "${search%%:*}" --events "${search##*:}" \
+        > "$out/search.json"
+fi
 
-python3 bench/report.py "$out"
+python3 bench/report.py "$out" "$(( $(date +%s) - began ))"

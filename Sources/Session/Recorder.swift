@@ -1,5 +1,8 @@
 import Foundation
 import Store
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Records a session into the store as it happens: frames are gathered and committed as a
 /// compressed, hash-chained chunk every 250 ms or 32 KiB, so a killed jitsh loses at most that.
@@ -17,6 +20,10 @@ final class Recorder {
     private var pendingSince: Int64?
     /// Set when a chunk could not be written; the session must stop.
     private(set) var failure: Error?
+    /// make bench only: `JITSH_BENCH_COMMIT_LOG=FILE` (honoured for root alone, never for a setgid
+    /// jitsh run by a user) appends each chunk's commit time in µs to FILE when the session ends.
+    private let commitLog = getuid() == 0 ? ProcessInfo.processInfo.environment["JITSH_BENCH_COMMIT_LOG"] : nil
+    private var commitTimes: [Int64] = []
 
     init(store: SQLiteStore, sessionID: String, startedAt: Int64, flushBytes: Int = 32 * 1024, flushMicroseconds: Int64 = 250_000) {
         self.store = store
@@ -71,7 +78,9 @@ final class Recorder {
         let chunk = Chunk(sessionID: sessionID, seq: seq, startedAt: pendingSince ?? Clock.microseconds, frames: pendingFrames,
                           rawBytes: pending.count, data: compressed, previousHash: head)
         do {
+            let t0 = commitLog == nil ? 0 : Clock.microseconds
             try store.appendChunk(chunk)
+            if commitLog != nil { commitTimes.append(Clock.microseconds - t0) }
             head = chunk.hash
             seq += 1
             pending.removeAll(keepingCapacity: true)
@@ -85,6 +94,13 @@ final class Recorder {
     /// Commits what is left and signs the chain head.
     func finish(reason: String, status: Int?, key: SigningKey?, identity: String, host: String) throws {
         flush()
+        if let commitLog, !commitTimes.isEmpty {
+            let fd = open(commitLog, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o600)
+            if fd >= 0 {
+                writeAll(fd, Array(commitTimes.map { "\($0)\n" }.joined().utf8))
+                close(fd)
+            }
+        }
         if let failure { throw failure }
         var end = SessionEnd(sessionID: sessionID, endedAt: Clock.microseconds, exitReason: reason, exitStatus: status, chunks: seq,
                              chainHead: head)
