@@ -7,7 +7,7 @@
 set -euo pipefail
 mode=${1:-test}
 # The release binary links Foundation statically, whose networking needs libcurl's development files.
-build=(zlib1g-dev libsqlite3-dev libcurl4-openssl-dev python3)
+build=(zlib1g-dev libsqlite3-dev libcurl4-openssl-dev python3 curl)
 case "$mode" in
     # The end-to-end tests also drive programs with shell escapes (less, vim, perl, tar, mawk) and asciinema.
     test) packages=(bash openssh-server openssh-client libssh-dev strace asciinema less vim perl tar sed mawk findutils mount bsdutils procps "${build[@]}") ;;

@@ -182,7 +182,13 @@ extension Session {
     /// The job's exit status (128+signal when killed), -1 when it stopped, nil while it runs.
     func reap(_ pid: pid_t) -> Int32? {
         if let guardian {
-            guardian.pump()
+            // Waits only when a child changed state (or now and then): not on every pass of the relay.
+            let t = monotonicSeconds()
+            if childSignalled || t - lastPump > 0.1 {
+                childSignalled = false
+                lastPump = t
+                guardian.pump()
+            }
             switch guardian.state(of: pid) {
             case .running: return nil
             case .stopped: return -1

@@ -4,34 +4,29 @@ import Store
 import Glibc
 #endif
 
-/// Records a session into the store as it happens: frames are gathered and committed as a
-/// compressed, hash-chained chunk every 250 ms or 32 KiB, so a killed jitsh loses at most that.
-/// Memory stays flat: nothing is kept after it is committed.
+/// Records a session into the store as it happens: frames are gathered and handed over as a
+/// chunk every 250 ms or 32 KiB; a writer thread compresses, chains and commits them, so the
+/// relay never waits for zlib or the disk. At most a few chunks wait (then the relay does), so a
+/// killed jitsh loses at most those and memory stays flat.
 final class Recorder {
-    let store: SQLiteStore
     let sessionID: String
     let startedAt: Int64
     let flushBytes: Int
     let flushMicroseconds: Int64
-    private(set) var seq: Int64 = 0
-    private(set) var head: [UInt8]
+    private let writer: ChunkWriter
     private var pending: [UInt8] = []
     private var pendingFrames = 0
     private var pendingSince: Int64?
+
     /// Set when a chunk could not be written; the session must stop.
-    private(set) var failure: Error?
-    /// make bench only: `JITSH_BENCH_COMMIT_LOG=FILE` (honoured for root alone, never for a setgid
-    /// jitsh run by a user) appends each chunk's commit time in µs to FILE when the session ends.
-    private let commitLog = getuid() == 0 ? ProcessInfo.processInfo.environment["JITSH_BENCH_COMMIT_LOG"] : nil
-    private var commitTimes: [Int64] = []
+    var failure: Error? { writer.failure }
 
     init(store: SQLiteStore, sessionID: String, startedAt: Int64, flushBytes: Int = 32 * 1024, flushMicroseconds: Int64 = 250_000) {
-        self.store = store
         self.sessionID = sessionID
         self.startedAt = startedAt
         self.flushBytes = flushBytes
         self.flushMicroseconds = flushMicroseconds
-        head = Chunk.genesis(sessionID)
+        writer = ChunkWriter(store: store, sessionID: sessionID)
     }
 
     var offset: UInt64 { UInt64(max(0, Clock.microseconds - startedAt)) }
@@ -74,42 +69,124 @@ final class Recorder {
 
     func flush() {
         guard failure == nil, !pending.isEmpty else { return }
-        let compressed = Deflate.compress(pending)
-        let chunk = Chunk(sessionID: sessionID, seq: seq, startedAt: pendingSince ?? Clock.microseconds, frames: pendingFrames,
-                          rawBytes: pending.count, data: compressed, previousHash: head)
-        do {
-            let t0 = commitLog == nil ? 0 : Clock.microseconds
-            try store.appendChunk(chunk)
-            if commitLog != nil { commitTimes.append(Clock.microseconds - t0) }
-            head = chunk.hash
-            seq += 1
-            pending.removeAll(keepingCapacity: true)
-            pendingFrames = 0
-            pendingSince = nil
-        } catch {
-            failure = error
-        }
+        writer.submit(ChunkWriter.Item(raw: pending, frames: pendingFrames, startedAt: pendingSince ?? Clock.microseconds))
+        pending = []
+        pending.reserveCapacity(flushBytes + 4096)
+        pendingFrames = 0
+        pendingSince = nil
     }
 
     /// Commits what is left and signs the chain head.
     func finish(reason: String, status: Int?, key: SigningKey?, identity: String, host: String) throws {
         flush()
-        if let commitLog, !commitTimes.isEmpty {
-            let fd = open(commitLog, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o600)
-            if fd >= 0 {
-                writeAll(fd, Array(commitTimes.map { "\($0)\n" }.joined().utf8))
-                close(fd)
-            }
-        }
-        if let failure { throw failure }
+        let (seq, head) = try writer.finish()
         var end = SessionEnd(sessionID: sessionID, endedAt: Clock.microseconds, exitReason: reason, exitStatus: status, chunks: seq,
                              chainHead: head)
         if let key {
             end.signature = Array(try key.sign(end.signedMessage))
             end.keyID = key.id
         }
-        try store.endSession(end, event: AuditEvent(at: end.endedAt, sessionID: sessionID, identity: identity, host: host,
-                                                    kind: "session-end", reason: reason,
-                                                    data: "{\"chunks\":\(seq),\"status\":\(status.map(String.init) ?? "null")}"))
+        try writer.store.endSession(end, event: AuditEvent(at: end.endedAt, sessionID: sessionID, identity: identity, host: host,
+                                                           kind: "session-end", reason: reason,
+                                                           data: "{\"chunks\":\(seq),\"status\":\(status.map(String.init) ?? "null")}"))
+    }
+}
+
+/// The recorder's writer thread: chunks in order, compressed, chained to the one before, committed.
+final class ChunkWriter: @unchecked Sendable {
+    struct Item {
+        var raw: [UInt8]
+        var frames: Int
+        var startedAt: Int64
+    }
+
+    /// How many chunks may wait for the disk before the relay waits too.
+    static let depth = 4
+
+    let store: SQLiteStore
+    let sessionID: String
+    private let condition = NSCondition()
+    private var queue: [Item] = []
+    private var busy = false
+    private var done = false
+    private var error: Error?
+    private var seq: Int64 = 0
+    private var head: [UInt8]
+    /// make bench only: `JITSH_BENCH_COMMIT_LOG=FILE` (honoured for root alone, never for a setgid
+    /// jitsh run by a user) appends each chunk's commit time in µs to FILE when the session ends.
+    private let commitLog = getuid() == 0 ? ProcessInfo.processInfo.environment["JITSH_BENCH_COMMIT_LOG"] : nil
+    private var commitTimes: [Int64] = []
+
+    init(store: SQLiteStore, sessionID: String) {
+        self.store = store
+        self.sessionID = sessionID
+        head = Chunk.genesis(sessionID)
+        let thread = Thread { [self] in run() }
+        thread.name = "jitsh-recorder"
+        thread.start()
+    }
+
+    var failure: Error? {
+        condition.lock()
+        defer { condition.unlock() }
+        return error
+    }
+
+    func submit(_ item: Item) {
+        condition.lock()
+        while queue.count >= ChunkWriter.depth && error == nil { condition.wait() }
+        if error == nil { queue.append(item) }
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    /// Waits until everything submitted is committed, stops the thread; the chunk count and head.
+    func finish() throws -> (Int64, [UInt8]) {
+        condition.lock()
+        while (!queue.isEmpty || busy) && error == nil { condition.wait() }
+        done = true
+        condition.broadcast()
+        let result = (seq, head, error)
+        let times = commitTimes
+        condition.unlock()
+        if let commitLog, !times.isEmpty {
+            let fd = open(commitLog, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o600)
+            if fd >= 0 {
+                writeAll(fd, Array(times.map { "\($0)\n" }.joined().utf8))
+                close(fd)
+            }
+        }
+        if let failure = result.2 { throw failure }
+        return (result.0, result.1)
+    }
+
+    private func run() {
+        condition.lock()
+        while true {
+            while queue.isEmpty && !done { condition.wait() }
+            if queue.isEmpty { break }
+            let item = queue.removeFirst()
+            busy = true
+            let (seq, head) = (self.seq, self.head)
+            condition.unlock()
+            let chunk = Chunk(sessionID: sessionID, seq: seq, startedAt: item.startedAt, frames: item.frames, rawBytes: item.raw.count,
+                              data: Deflate.compress(item.raw), previousHash: head)
+            let t0 = commitLog == nil ? 0 : Clock.microseconds
+            var failed: Error?
+            do { try store.appendChunk(chunk) } catch { failed = error }
+            let took = Clock.microseconds - t0
+            condition.lock()
+            busy = false
+            if let failed {
+                error = failed
+                queue.removeAll()
+            } else {
+                self.head = chunk.hash
+                self.seq += 1
+                if commitLog != nil { commitTimes.append(took) }
+            }
+            condition.broadcast()
+        }
+        condition.unlock()
     }
 }

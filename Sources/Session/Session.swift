@@ -74,6 +74,9 @@ public final class Session {
     var confirmedNames: Set<String> = []
     /// Why the last audit event could not be stored.
     var auditFailure: String?
+    /// A SIGCHLD arrived since the guard last looked at its tasks.
+    var childSignalled = true
+    var lastPump = 0.0
 
     public init(_ setup: SessionSetup) throws {
         self.setup = setup
@@ -202,6 +205,7 @@ public final class Session {
     /// Reads pending signal numbers from the self-pipe.
     func pendingSignals() -> [Int32] {
         guard let bytes = readSome(signals.read, max: 64) else { return [] }
+        if bytes.contains(UInt8(SIGCHLD)) { childSignalled = true }
         return bytes.map { Int32($0) }
     }
 }

@@ -63,12 +63,16 @@ func writeAll(_ fd: Int32, _ bytes: [UInt8]) -> Bool {
 
 /// Reads what is available now (up to `max`); nil at end of file or on error.
 func readSome(_ fd: Int32, max: Int = 65536) -> [UInt8]? {
-    var buffer = [UInt8](repeating: 0, count: max)
     while true {
-        let n = buffer.withUnsafeMutableBufferPointer { read(fd, $0.baseAddress, max) }
-        if n > 0 { return Array(buffer.prefix(n)) }
-        if n < 0 && errno == EINTR { continue }
-        if n < 0 && errno == EAGAIN { return [] }
+        // Read straight into the array's storage: no zero-filling, no second copy (output relays at line rate).
+        var result = 0
+        let bytes = [UInt8](unsafeUninitializedCapacity: max) { buffer, count in
+            result = read(fd, buffer.baseAddress, max)
+            count = Swift.max(0, result)
+        }
+        if result > 0 { return bytes }
+        if result < 0 && errno == EINTR { continue }
+        if result < 0 && errno == EAGAIN { return [] }
         return nil
     }
 }

