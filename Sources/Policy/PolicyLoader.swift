@@ -11,7 +11,9 @@ public enum PolicyLoader {
     static let contractKeys = ["contract", "description", "role", "requesters", "hosts", "default_duration", "max_duration",
                                "reason", "approval", "windows", "pending_ttl", "confirm_tokens"]
 
-    public static func load(_ files: [PolicyFile]) throws(PolicyError) -> Policy {
+    /// `lint: false` skips the warnings (what a session needs is the policy, fast; `policy lint` and
+    /// `doctor` ask for them).
+    public static func load(_ files: [PolicyFile], lint: Bool = true) throws(PolicyError) -> Policy {
         var diagnostics: [Diagnostic] = []
         var global = GlobalSettings()
         var roles: [String: Role] = [:]
@@ -56,7 +58,7 @@ public enum PolicyLoader {
         let errors = diagnostics.filter { $0.severity == .error }
         if !errors.isEmpty { throw PolicyError(diagnostics: diagnostics) }
         var policy = Policy(global: global, roles: compiled, contracts: contracts, warnings: diagnostics)
-        policy.warnings += Lint.warnings(policy)
+        if lint { policy.warnings += Lint.warnings(policy) }
         return policy
     }
 

@@ -63,7 +63,9 @@ public struct YAMLReader {
     /// Parses the document; nil (with a diagnostic) when it is not YAML.
     public mutating func document(_ text: String) -> Node? {
         do {
-            guard let node = try Yams.compose(yaml: text) else {
+            // The basic resolver: values are read as text here, so the default's regular expressions
+            // (compiled on every start of jitsh) would only cost time.
+            guard let node = try Yams.compose(yaml: text, .basic) else {
                 error(nil, "the file is empty")
                 return nil
             }

@@ -14,9 +14,10 @@ public struct Installation: Sendable {
 
     /// Reads jitsh.yaml (defaults when it does not exist). A path other than the default is
     /// honoured only for root or an unprivileged jitsh.
-    public static func load(override: String?, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> Installation {
+    public static func load(override: String?, environment: [String: String]? = nil) throws -> Installation {
         var path = HostConfiguration.defaultPath
-        if let chosen = override ?? environment["JITSH_CONFIG"] {
+        let fromEnvironment = environment.map { $0["JITSH_CONFIG"] } ?? getenv("JITSH_CONFIG").map { String(cString: $0) }
+        if let chosen = override ?? fromEnvironment {
             guard Privilege.mayUseConfiguration(chosen) else {
                 throw SetupError("configuration \(chosen) is not administered (owned by root, writable by nobody else); a user may not point jitsh at a configuration of their own")
             }
@@ -60,8 +61,8 @@ public struct Installation: Sendable {
         try SQLiteStore(path: configuration.storePath, create: false)
     }
 
-    public func loadPolicy() throws -> Policy {
-        try PolicyDirectoryReader.load(configuration.policiesPath)
+    public func loadPolicy(lint: Bool = false) throws -> Policy {
+        try PolicyDirectoryReader.load(configuration.policiesPath, lint: lint)
     }
 }
 
@@ -96,8 +97,8 @@ public enum PolicyDirectoryReader {
         return files
     }
 
-    public static func load(_ root: String) throws -> Policy {
-        try PolicyLoader.load(try read(root).filter { !$0.path.hasPrefix("tests/") })
+    public static func load(_ root: String, lint: Bool = true) throws -> Policy {
+        try PolicyLoader.load(try read(root).filter { !$0.path.hasPrefix("tests/") }, lint: lint)
     }
 }
 

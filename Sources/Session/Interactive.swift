@@ -148,7 +148,7 @@ extension Session {
 
     func runBuiltin(_ argv: [String], line: String) {
         audit("line", line: line, decision: "builtin")
-        recorder.marker(["event": "builtin", "line": line])
+        recorder.marker(["event": "builtin", "line": .string(line)])
         switch argv[0] {
         case "exit", "logout":
             lastStatus = argv.count > 1 ? Int32(argv[1]) ?? 0 : lastStatus

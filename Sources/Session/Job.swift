@@ -47,7 +47,7 @@ extension Session {
         close(pipe.write)
         setNonBlocking(master)
         setNonBlocking(pipe.read)
-        recorder.marker(["event": "started", "line": line, "pid": Int(pid)])
+        recorder.marker(["event": "started", "line": .string(line), "pid": .int(Int(pid))])
         let job = SuspendedJob(pid: pid, master: master, stateRead: pipe.read, line: line, state: [])
         return relay(job)
     }
@@ -169,7 +169,7 @@ extension Session {
                 kill(-job.pid, SIGHUP)
                 state.absorb(job.state)
                 guardian?.release(job.pid)
-                recorder.marker(["event": "exited", "status": Int(status)])
+                recorder.marker(["event": "exited", "status": .int(Int(status))])
                 terminal.discardTypeAhead()
                 if let endReason { ended = endReason; return .ended(endReason) }
                 return .exited(status)
@@ -208,7 +208,7 @@ extension Session {
 
     func suspend(_ job: SuspendedJob) -> JobOutcome {
         suspended.append(job)
-        recorder.marker(["event": "stopped", "line": job.line])
+        recorder.marker(["event": "stopped", "line": .string(job.line)])
         say("\r\n[\(suspended.count)]+  Stopped                 \(job.line)\r\n")
         return .stopped
     }
@@ -222,7 +222,7 @@ extension Session {
         say("\(job.line)\r\n")
         let size = terminal.size()
         _ = jitsh_set_winsize(job.master, UInt16(size.rows), UInt16(size.cols))
-        recorder.marker(["event": "resumed", "line": job.line])
+        recorder.marker(["event": "resumed", "line": .string(job.line)])
         kill(-job.pid, SIGCONT)
         guardian?.resume(job.pid)
         return relay(job)
@@ -241,7 +241,7 @@ extension Session {
         }
         for fd in [out.write, err.write, statePipe.write] { close(fd) }
         for fd in [out.read, err.read, statePipe.read] { setNonBlocking(fd) }
-        recorder.marker(["event": "started", "line": line, "pid": Int(pid)])
+        recorder.marker(["event": "started", "line": .string(line), "pid": .int(Int(pid))])
         var open: [Int32: Frame.Kind] = [out.read: .output, err.read: .stderr]
         var exitStatus: Int32?
         var endReason: EndReason?
@@ -285,7 +285,7 @@ extension Session {
         while let bytes = readSome(statePipe.read, max: 1 << 20), !bytes.isEmpty { stateBytes += bytes }
         close(statePipe.read)
         state.absorb(stateBytes)
-        recorder.marker(["event": "exited", "status": Int(exitStatus ?? 1)])
+        recorder.marker(["event": "exited", "status": .int(Int(exitStatus ?? 1))])
         if let endReason { ended = endReason; return .ended(endReason) }
         return .exited(exitStatus ?? 1)
     }

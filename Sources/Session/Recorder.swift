@@ -52,9 +52,8 @@ final class Recorder {
         pendingFrames += 1
     }
 
-    func marker(_ fields: [String: Any]) {
-        guard let data = try? JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys]) else { return }
-        record(.marker, Array(data))
+    func marker(_ fields: [String: JSONText]) {
+        record(.marker, Array(JSONText.object(fields).text.utf8))
     }
 
     /// Microseconds until the next chunk is due (nil: nothing pending).

@@ -148,7 +148,7 @@ public final class Session {
     func finish(_ reason: EndReason, status: Int32?) -> Int32 {
         ended = ended ?? reason
         for job in suspended { kill(-job.pid, SIGKILL) }
-        recorder.marker(["event": "session-end", "reason": (ended ?? reason).rawValue])
+        recorder.marker(["event": "session-end", "reason": .string((ended ?? reason).rawValue)])
         do {
             try recorder.finish(reason: (ended ?? reason).rawValue, status: status.map(Int.init), key: setup.signingKey,
                                 identity: setup.identity, host: setup.host.name)
@@ -187,16 +187,14 @@ public final class Session {
     /// Records the decision; false when it cannot be recorded, and then the line must not run.
     @discardableResult
     func auditDecision(_ line: String, _ d: Decision) -> Bool {
-        let commands = d.commands.map { c -> [String: Any] in
-            ["argv": c.command.argv.map(\.text), "decision": c.judgement.verdict.rawValue, "rule": c.judgement.rule?.description ?? "",
-             "reason": c.judgement.reason]
+        let commands = d.commands.map { c -> JSONText in
+            ["argv": .array(c.command.argv.map { .string($0.text) }), "decision": .string(c.judgement.verdict.rawValue),
+             "rule": .string(c.judgement.rule?.description ?? ""), "reason": .string(c.judgement.reason)]
         }
-        let data = (try? JSONSerialization.data(withJSONObject: ["commands": commands, "cwd": state.cwd, "alert": d.alert],
-                                                options: [.sortedKeys])).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+        let data = JSONText.object(["commands": .array(commands), "cwd": .string(state.cwd), "alert": .bool(d.alert)]).text
         let stored = audit("line", line: line, decision: d.verdict.rawValue, rule: d.rule?.description ?? "", reason: d.reason, data: data,
                            alert: d.alert)
-        recorder.marker(["event": "decided", "line": line, "decision": d.verdict.rawValue, "rule": d.rule?.description ?? "",
-                         "reason": d.reason])
+        recorder.marker(["event": "decided", "line": .string(line), "decision": .string(d.verdict.rawValue), "rule": .string(d.rule?.description ?? ""), "reason": .string(d.reason)])
         return stored
     }
 

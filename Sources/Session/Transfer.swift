@@ -120,7 +120,7 @@ extension Session {
             FileHandle.standardError.write(Data("jitsh: the session cannot be recorded: \(error)\n".utf8))
             return 1
         }
-        recorder.marker(["event": "transfer", "kind": request.kind.rawValue, "argv": argv])
+        recorder.marker(["event": "transfer", "kind": .string(request.kind.rawValue), "argv": .array(argv.map(JSONText.string))])
         audit("transfer", line: argv.joined(separator: " "), decision: "allow")
         var env = state.processEnvironment
         env["HOME"] = nil
@@ -130,7 +130,7 @@ extension Session {
         guard let pid = try? Spawner.spawn(spec).pid else { return finish(.error, status: 1) }
         for fd in [input.read, output.write, errors.write] { close(fd) }
         let code = relayTransfer(pid, input: input.write, output: output.read, errors: errors.read)
-        recorder.marker(["event": "exited", "status": Int(code)])
+        recorder.marker(["event": "exited", "status": .int(Int(code))])
         return finish(.exit, status: code)
     }
 

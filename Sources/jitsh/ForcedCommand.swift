@@ -8,9 +8,10 @@ import Store
 /// What sshd runs instead of a shell: `ForceCommand /usr/local/bin/jitsh` (or `jitsh --as NAME`).
 enum ForcedCommand {
     static func run(claimedIdentity: String?, configuration: String?) -> Int32 {
-        let env = ProcessInfo.processInfo.environment
-        var original = env["SSH_ORIGINAL_COMMAND"]
-        let client = env["SSH_CONNECTION"].flatMap { $0.split(separator: " ").first.map(String.init) } ?? "local"
+        // getenv, not ProcessInfo: building the whole environment dictionary costs a start-up.
+        func env(_ name: String) -> String? { getenv(name).map { String(cString: $0) } }
+        var original = env("SSH_ORIGINAL_COMMAND")
+        let client = env("SSH_CONNECTION").flatMap { $0.split(separator: " ").first.map(String.init) } ?? "local"
         func refuse(_ message: String) -> Int32 {
             FileHandle.standardError.write(Data("jitsh: \(message)\n".utf8))
             return 1
@@ -66,7 +67,7 @@ enum ForcedCommand {
         let login = Account.loginName() ?? requester.identity
         let setup = SessionSetup(identity: requester.identity, login: login, policy: policy, role: role, grant: grant, host: config.host,
                                  store: store, signingKey: key, client: client, home: Account.home(of: login) ?? "/",
-                                 term: env["TERM"] ?? "dumb", shell: config.shell,
+                                 term: env("TERM") ?? "dumb", shell: config.shell,
                                  protectedPaths: [(config.storePath as NSString).deletingLastPathComponent, "/etc/jitsh",
                                                   config.signingKeyPath, executablePath()])
         var configured = setup

@@ -191,4 +191,13 @@ import Testing
         #expect(lines[3] == "[0.8,\"r\",\"120x40\"]")
         #expect(lines[4] == "[0.9,\"m\",\"decided deny: rm -rf /\"]")
     }
+
+    @Test func jsonTextIsJSONThatReadsBackToTheSameValues() throws {
+        let tricky = "quote \" backslash \\ newline \n tab \t bell \u{7} é ✓ \u{1F600}"
+        let value: JSONText = ["z": .string(tricky), "a": [1, true, .null, ["k": "v"]], "m": .int(-42)]
+        #expect(value.text.hasPrefix("{\"a\":[1,true,null,{\"k\":\"v\"}],\"m\":-42,\"z\":"))
+        let back = try #require(try JSONSerialization.jsonObject(with: Data(value.text.utf8)) as? [String: Any])
+        #expect(back["z"] as? String == tricky)
+        #expect(back["m"] as? Int == -42)
+    }
 }

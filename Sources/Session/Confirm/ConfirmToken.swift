@@ -69,7 +69,7 @@ extension Session {
             stderr("\(decision.headline(line: line))\n" + current.reports.flatMap(\.lines).joined(separator: "\n") + "\n"
                    + "jitsh: nothing ran. To run exactly this line once, within 5 minutes:\n"
                    + "  ssh \(setup.host.shortName) confirm \(made) \(ShellState.quote(line))\n")
-            confirmEvent("confirm-shown", line, decision: "confirm", reason: "token issued", data: ["count": current.count])
+            confirmEvent("confirm-shown", line, decision: "confirm", reason: "token issued", data: ["count": .int(current.count)])
             return .exited(126)
         }
         let refuse = { (why: String) -> JobOutcome in
@@ -88,7 +88,7 @@ extension Session {
             return refuse("it was used already")
         }
         guard audit("confirm-token-used", line: line, decision: "allow", reason: token),
-              confirmEvent("confirmed", line, decision: "allow", reason: "confirm token", data: ["count": current.count]) else {
+              confirmEvent("confirmed", line, decision: "allow", reason: "confirm token", data: ["count": .int(current.count)]) else {
             return refuse("its use cannot be recorded (\(auditFailure ?? "store error"))")
         }
         confirmedNames = Set(decision.confirmations.compactMap { $0.command.name.map(PathName.base) })

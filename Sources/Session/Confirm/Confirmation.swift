@@ -102,7 +102,7 @@ extension Session {
         for round in 1...Session.confirmRounds {
             say(current.reports.flatMap(\.lines).joined(separator: "\n") + "\n")
             confirmEvent("confirm-shown", line, decision: "confirm", reason: "asked for \"\(current.phrase)\"",
-                         data: ["count": current.count, "round": round])
+                         data: ["count": .int(current.count), "round": .int(round)])
             // Keys typed before the question was shown cannot answer it.
             terminal.discardTypeAhead()
             say(current.prompt)
@@ -126,7 +126,7 @@ extension Session {
                 return .exited(126)
             }
             if again.fingerprints == current.fingerprints {
-                guard confirmEvent("confirmed", line, decision: "allow", reason: "typed \"\(typed)\"", data: ["count": again.count]) else {
+                guard confirmEvent("confirmed", line, decision: "allow", reason: "typed \"\(typed)\"", data: ["count": .int(again.count)]) else {
                     say("jitsh: the confirmation cannot be recorded; nothing ran\n")
                     return .exited(126)
                 }
@@ -144,9 +144,9 @@ extension Session {
     }
 
     @discardableResult
-    func confirmEvent(_ kind: String, _ line: String, decision: String, reason: String, data: [String: Any] = [:]) -> Bool {
-        let json = (try? JSONSerialization.data(withJSONObject: data, options: [.sortedKeys])).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
-        recorder.marker(["event": kind, "line": line, "reason": reason])
+    func confirmEvent(_ kind: String, _ line: String, decision: String, reason: String, data: [String: JSONText] = [:]) -> Bool {
+        let json = JSONText.object(data).text
+        recorder.marker(["event": .string(kind), "line": .string(line), "reason": .string(reason)])
         return audit(kind, line: line, decision: decision, reason: reason, data: json, alert: kind == "confirmed" && alerts("confirm"))
     }
 

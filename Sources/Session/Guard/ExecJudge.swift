@@ -1,6 +1,7 @@
 import CSpawn
 import Foundation
 import Policy
+import Store
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -142,9 +143,8 @@ extension Session {
         let text = "jitsh: blocked \(program) launched by \(parent): \(reason)"
         guardSay(text)
         _ = audit("guard", line: program, decision: "deny", rule: rule, reason: reason,
-              data: (try? JSONSerialization.data(withJSONObject: ["parent": parent], options: [.sortedKeys]))
-                .map { String(decoding: $0, as: UTF8.self) } ?? "{}", alert: alerts("guard"))
-        recorder.marker(["event": "guard", "program": program, "parent": parent, "reason": reason])
+              data: JSONText.object(["parent": .string(parent)]).text, alert: alerts("guard"))
+        recorder.marker(["event": "guard", "program": .string(program), "parent": .string(parent), "reason": .string(reason)])
         return false
     }
 
