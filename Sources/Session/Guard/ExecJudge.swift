@@ -13,8 +13,8 @@ struct ExecImage {
     var executable: String
     /// `/proc/PID/cmdline`.
     var argv: [String]
-    /// The name of the process that launched it.
-    var parent: String
+    /// The name of the process that launched it (read only when it is blocked: messages need it).
+    var parent: String { ExecImage.parentName(pid) }
     /// When the program is a script (`#!`): its path and its arguments, as the kernel passed them
     /// after the interpreter.
     var script: (path: String, arguments: [String])?
@@ -28,17 +28,19 @@ struct ExecImage {
         let cmdline = contents("/proc/\(pid)/cmdline")
         var argv = cmdline.split(separator: 0, omittingEmptySubsequences: false).map { String(decoding: $0, as: UTF8.self) }
         if argv.last == "" { argv.removeLast() }
-        var parent = "?"
-        let stat = String(decoding: contents("/proc/\(pid)/stat"), as: UTF8.self)
-        if let close = stat.lastIndex(of: ")") {
-            let fields = stat[stat.index(after: close)...].split(separator: " ")
-            if fields.count > 1, let ppid = Int32(fields[1]) {
-                parent = String(decoding: contents("/proc/\(ppid)/comm"), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-            }
-        }
-        var image = ExecImage(pid: pid, executable: exe, argv: argv, parent: parent)
+        var image = ExecImage(pid: pid, executable: exe, argv: argv)
         image.script = script(pid: pid, exe: exe, argv: argv)
         return image
+    }
+
+    static func parentName(_ pid: pid_t) -> String {
+        let previous = jitsh_setfsgid(getgid())
+        defer { _ = jitsh_setfsgid(gid_t(previous)) }
+        let stat = String(decoding: contents("/proc/\(pid)/stat"), as: UTF8.self)
+        guard let close = stat.lastIndex(of: ")") else { return "?" }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        guard fields.count > 1, let ppid = Int32(fields[1]) else { return "?" }
+        return String(decoding: contents("/proc/\(ppid)/comm"), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     static func link(_ path: String) -> String? {
