@@ -138,18 +138,8 @@ extension SessionTests {
 /// scp, sftp and rsync through the forced command: admitted by the role, recorded both ways.
 extension SessionTests {
     func scp(_ arguments: [String]) throws -> (status: Int32, output: String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/scp")
-        p.arguments = ["-q", "-i", h.clientKey, "-P", String(h.port), "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-                       "-o", "BatchMode=yes", "-o", "LogLevel=ERROR"] + arguments
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = out
-        p.standardInput = FileHandle.nullDevice
-        try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+        try Harness.execute("/usr/bin/scp", ["-q", "-i", h.clientKey, "-P", String(h.port), "-o", "StrictHostKeyChecking=no",
+                                             "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes", "-o", "LogLevel=ERROR"] + arguments)
     }
 
     @Test func aDownloadIsAllowedReadOnlyAndRecordedAnUploadIsRefused() throws {

@@ -181,6 +181,13 @@ final class Harness: @unchecked Sendable {
 
     @discardableResult
     static func run(_ path: String, _ arguments: [String]) throws -> String {
+        let (status, text) = try execute(path, arguments)
+        guard status == 0 else { throw Failure(description: "\(path) \(arguments.joined(separator: " ")): \(text)") }
+        return text
+    }
+
+    /// Runs a program to its end: its exit status, and its output and errors together.
+    static func execute(_ path: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: path)
         p.arguments = arguments
@@ -191,9 +198,7 @@ final class Harness: @unchecked Sendable {
         try p.run()
         let data = out.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
-        let text = String(decoding: data, as: UTF8.self)
-        guard p.terminationStatus == 0 else { throw Failure(description: "\(path) \(arguments.joined(separator: " ")): \(text)") }
-        return text
+        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
     }
 
     static func freePort() throws -> Int {
