@@ -163,6 +163,16 @@ public enum DoctorRules {
         return .fail(name, "Landlock is \(why), but roles \(rolesNeedingIt.joined(separator: ", ")) need it (filesystem:)", fix: fix)
     }
 
+    /// Webhook notifications are sent with curl(1); without it they wait in the outbox.
+    public static func webhook(_ url: String?, curl: String?) -> DoctorCheck {
+        guard let url else { return .skip("webhook", "no webhook in jitsh.yaml: grant changes and alerts are not sent anywhere") }
+        guard let curl else {
+            return .fail("webhook", "\(url) is set but curl is not installed, so notifications only queue up",
+                         fix: "apt-get install curl")
+        }
+        return .ok("webhook", "notifications go to \(url) through \(curl)")
+    }
+
     /// The clock must not run behind this build or behind the newest event in the store:
     /// grants expire by it.
     public static func clock(now: Int64, buildTime: Int64, newestEvent: Int64?) -> DoctorCheck {

@@ -48,9 +48,14 @@ public struct Outbox: Sendable {
     /// POSTs with curl(1) rather than URLSession: linking FoundationNetworking would load libcurl
     /// and thirty libraries more on every SSH connection (8 ms of jitsh's start), for a webhook
     /// that grant commands alone send. curl runs without jitsh's group, the payload on its stdin.
-    static func post(_ payload: String, to url: URL, timeout: TimeInterval) -> PostResult {
+    /// Where curl(1) is, if installed.
+    public static var curlPath: String? {
         let candidates: [String] = ["/usr/bin/curl", "/usr/local/bin/curl", "/bin/curl"]
-        guard let curl = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
+        return candidates.first { FileManager.default.isExecutableFile(atPath: $0) }
+    }
+
+    static func post(_ payload: String, to url: URL, timeout: TimeInterval) -> PostResult {
+        guard let curl = curlPath else {
             return .failure("curl is not installed; webhook notifications wait in the outbox until it is")
         }
         let argv = [curl, "--silent", "--show-error", "--output", "/dev/null", "--write-out", "%{http_code}",

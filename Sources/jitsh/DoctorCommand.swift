@@ -64,6 +64,7 @@ struct Doctor: ParsableCommand {
             newestEvent = checkStore(c, group: group, into: &checks)
             let key = DoctorProbe.file(c.signingKeyPath)
             checks.append(DoctorRules.signingKey(key, jitshGroup: group, loads: key.exists && (try? SigningKey.load(c.signingKeyPath)) != nil))
+            checks.append(DoctorRules.webhook(c.webhook, curl: Outbox.curlPath))
         }
         checks += checkSSHD(installation: installation, jitsh: me, group: group)
         let probeErrno = DoctorProbe.ptraceProbe()

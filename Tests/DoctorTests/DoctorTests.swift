@@ -49,6 +49,12 @@ struct SSHDRulesTests {
                            keys: AuthorizedKey.parse(text))
     }
 
+    @Test func aWebhookNeedsCurl() {
+        #expect(DoctorRules.webhook(nil, curl: nil).status == .skip)
+        #expect(DoctorRules.webhook("https://hooks.example/x", curl: nil).status == .fail)
+        #expect(DoctorRules.webhook("https://hooks.example/x", curl: "/usr/bin/curl").status == .ok)
+    }
+
     @Test func aMatchBlockWithForceCommandAndNoForwardingPasses() {
         #expect(failures(Self.hardened).isEmpty)
     }
