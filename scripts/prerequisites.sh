@@ -6,7 +6,8 @@
 #   scripts/prerequisites.sh demo     make demo: the build's packages and OpenSSH, and the group
 set -euo pipefail
 mode=${1:-test}
-# The release binary links Foundation statically, whose networking needs libcurl's development files.
+# libcurl's development files: the static Foundation of some toolchains asks the linker for -lcurl.
+# curl: webhook notifications are sent with it.
 build=(zlib1g-dev libsqlite3-dev libcurl4-openssl-dev python3 curl)
 case "$mode" in
     # The end-to-end tests also drive programs with shell escapes (less, vim, perl, tar, mawk) and asciinema.
