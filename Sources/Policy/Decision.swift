@@ -67,11 +67,20 @@ public struct Decision: Sendable {
 }
 
 extension Decision {
+    /// A line as a message shows it: newlines visible, and at most 200 characters (a 64 KiB line
+    /// must not become a 64 KiB message).
+    public static func shortened(_ text: String, limit: Int = 200) -> String {
+        let flat = text.replacingOccurrences(of: "\n", with: "⏎")
+        guard flat.count > limit else { return flat }
+        return String(flat.prefix(limit)) + "… (\(text.utf8.count) bytes)"
+    }
+
     /// One line that starts with what happened: `denied: rm -rf /var/log — roles/readonly.yaml:14: …`.
     public func headline(line: String) -> String {
         func words(_ c: ExtractedCommand) -> String {
-            c.argv.map(\.text).joined(separator: " ")
+            Decision.shortened(c.argv.map(\.text).joined(separator: " "))
         }
+        let line = Decision.shortened(line)
         let rulePart = rule.map { "\($0): " } ?? ""
         switch verdict {
         case .allow:

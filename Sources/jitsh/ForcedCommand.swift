@@ -35,6 +35,15 @@ enum ForcedCommand {
         do { store = try SQLiteStore(path: config.storePath) } catch { return refuse("\(error); nothing can run unrecorded") }
         let now = Clock.now
         let service = GrantService(store: store, policy: policy, host: config.host, zones: SystemZones())
+        // Invalid UTF-8 would reach bash changed (replacement characters): refuse rather than run
+        // something other than what was sent.
+        if let raw = getenv("SSH_ORIGINAL_COMMAND"), String(validatingCString: raw) == nil {
+            try? store.appendAudit([AuditEvent(at: Clock.microseconds, sessionID: nil, identity: requester.identity, host: config.host.name,
+                                               kind: "session-refused", line: original ?? "", decision: "deny",
+                                               reason: "the command is not valid UTF-8")])
+            FileHandle.standardError.write(Data("jitsh: the command is not valid UTF-8; jitsh runs only lines it can show and record exactly\n".utf8))
+            return ExitStatus.deniedExec
+        }
 
         var words: [String]?
         // `confirm TOKEN LINE`: a line confirmed with the token its dry run printed (automation).
