@@ -74,4 +74,28 @@ import Testing
             #expect(throws: Globber.Unsupported.self, "\(line)") { try globber.expand(field) }
         }
     }
+
+    /// Random words from glob pieces, each expanded by jitsh and by bash on the same tree.
+    @Test func randomPatternsExpandAsBashDoes() throws {
+        let tree = try GlobberTests.makeTree()
+        defer { try? FileManager.default.removeItem(at: tree.deletingLastPathComponent()) }
+        let pieces = ["*", "?", "[a-c]", "[!.]", "[^d]", ".", "a", "d", "i", "r", "1", "/", "\\*", "'*'", "{a,b}", "[", "]", "t", "x", "-",
+                      "[[:digit:]]", "h"]
+        var state: UInt64 = 2026
+        func next(_ n: Int) -> Int {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return Int((state >> 33) % UInt64(n))
+        }
+        var compared = 0
+        for _ in 0..<150 {
+            let word = (0..<(1 + next(5))).map { _ in pieces[next(pieces.count)] }.joined()
+            guard let ours = try? GlobberTests.jitsh(word, cwd: tree) else { continue }
+            let theirs = try GlobberTests.bash(word, cwd: tree)
+            // bash reports a syntax error for some of these (an unmatched quote): nothing to compare.
+            if theirs.isEmpty { continue }
+            #expect(ours == theirs, "\(word)")
+            compared += 1
+        }
+        #expect(compared > 100)
+    }
 }
