@@ -74,4 +74,51 @@ extension SessionTests {
         let alerts = try h.store().dueNotifications(now: Int64(Date().timeIntervalSince1970) + 5, limit: 1000).filter { $0.event == "alert" }
         #expect(alerts.contains { $0.payload.contains("killall nginx") }, "\(alerts)")
     }
+
+    @Test func aLiveSessionCanBeFollowedAsItIsRecorded() throws {
+        try h.grant(role: "readonly")
+        let (client, c) = try shell()
+        _ = client
+        type(c, "echo before-follow")
+        let id = try h.lastSession().session.id
+        let follower = Process()
+        follower.executableURL = URL(fileURLWithPath: h.binary)
+        follower.arguments = ["sessions", "replay", id, "--follow", "--speed", "1000", "--config", h.config]
+        let out = Pipe()
+        follower.standardOutput = out
+        follower.standardInput = FileHandle.nullDevice
+        try follower.run()
+        usleep(500_000)
+        type(c, "echo during-follow")
+        c.write("exit\r")
+        c.drain(timeout: 5)
+        // The follower ends by itself once the session's end is recorded.
+        let deadline = Date().addingTimeInterval(10)
+        while follower.isRunning && Date() < deadline { usleep(100_000) }
+        #expect(!follower.isRunning)
+        if follower.isRunning { kill(follower.processIdentifier, SIGKILL) }
+        let seen = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(seen.contains("before-follow") && seen.contains("during-follow"), "\(seen)")
+    }
+
+    @Test func replayKeysPauseAndQuitOnATerminal() throws {
+        let id = try recordedSession("keysme")
+        // script gives the replay a terminal; at speed 0.001 the session would take hours to play.
+        let player = Process()
+        player.executableURL = URL(fileURLWithPath: "/usr/bin/script")
+        player.arguments = ["-qec", "\(h.binary) sessions replay \(id) --speed 0.001 --config \(h.config)", "/dev/null"]
+        let input = Pipe(), out = Pipe()
+        player.standardInput = input
+        player.standardOutput = out
+        try player.run()
+        usleep(700_000)
+        input.fileHandleForWriting.write(Data(" ".utf8))   // pause
+        usleep(300_000)
+        input.fileHandleForWriting.write(Data("q".utf8))   // quit
+        let deadline = Date().addingTimeInterval(5)
+        while player.isRunning && Date() < deadline { usleep(100_000) }
+        #expect(!player.isRunning, "q did not end the replay")
+        if player.isRunning { kill(player.processIdentifier, SIGKILL) }
+        #expect(player.terminationStatus == 0)
+    }
 }
