@@ -25,6 +25,8 @@ final class ExecGuard {
     private var leaders: [pid_t: LeaderState] = [:]
     /// The leader's own exec of jitsh's shell, which is not a user's program.
     private var shellExec: Set<pid_t> = []
+    /// When each job was last continued by `fg`.
+    private var resumedAt: [pid_t: Double] = [:]
     /// Exit statuses of children that were not traced (reaped here because waits take any child).
     private(set) var untraced: [pid_t: Int32] = [:]
 
@@ -131,6 +133,10 @@ final class ExecGuard {
             return
         }
         if [SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU].contains(signal) && jitsh_trace_is_group_stop(pid) != 0 {
+            if let leader = owner[pid], leaders[leader] == .running, let at = resumedAt[leader], monotonicSeconds() - at < 0.5 {
+                _ = jitsh_trace_cont(pid, 0)
+                return
+            }
             // Stays stopped, as it would without a tracer, until fg continues it.
             groupStopped.insert(pid)
             if leaders[pid] != nil { leaders[pid] = .stopped }
@@ -139,8 +145,12 @@ final class ExecGuard {
         _ = jitsh_trace_cont(pid, signal)
     }
 
-    /// After `fg` sent SIGCONT: tasks of the job held in group-stop go on.
+    /// After `fg` sent SIGCONT: tasks of the job held in group-stop go on. A task whose stop is
+    /// reported only now (the leader's stop suspended the job before its children's arrived)
+    /// goes on too when it is reported, within half a second.
     func resume(_ leader: pid_t) {
+        pump()
+        resumedAt[leader] = monotonicSeconds()
         for pid in groupStopped where owner[pid] == leader {
             groupStopped.remove(pid)
             _ = jitsh_trace_cont(pid, 0)
@@ -152,6 +162,7 @@ final class ExecGuard {
     func release(_ leader: pid_t) {
         for (pid, o) in owner where o == leader { kill(pid, SIGKILL) }
         leaders[leader] = nil
+        resumedAt[leader] = nil
         pump()
     }
 
