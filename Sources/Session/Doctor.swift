@@ -166,11 +166,14 @@ public enum DoctorRules {
     /// Webhook notifications are sent with curl(1); without it they wait in the outbox.
     public static func webhook(_ url: String?, curl: String?) -> DoctorCheck {
         guard let url else { return .skip("webhook", "no webhook in jitsh.yaml: grant changes and alerts are not sent anywhere") }
+        // Only the host: a webhook URL often carries its secret in the path.
+        let afterScheme = url.split(separator: "/", maxSplits: 3, omittingEmptySubsequences: false)
+        let host = afterScheme.count > 2 && !afterScheme[2].isEmpty ? String(afterScheme[2].split(separator: "@").last ?? afterScheme[2]) : "the webhook"
         guard let curl else {
-            return .fail("webhook", "\(url) is set but curl is not installed, so notifications only queue up",
+            return .fail("webhook", "a webhook (\(host)) is set but curl is not installed, so notifications only queue up",
                          fix: "apt-get install curl")
         }
-        return .ok("webhook", "notifications go to \(url) through \(curl)")
+        return .ok("webhook", "notifications go to \(host) through \(curl)")
     }
 
     /// The clock must not run behind this build or behind the newest event in the store:

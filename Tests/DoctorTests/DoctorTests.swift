@@ -52,7 +52,9 @@ struct SSHDRulesTests {
     @Test func aWebhookNeedsCurl() {
         #expect(DoctorRules.webhook(nil, curl: nil).status == .skip)
         #expect(DoctorRules.webhook("https://hooks.example/x", curl: nil).status == .fail)
-        #expect(DoctorRules.webhook("https://hooks.example/x", curl: "/usr/bin/curl").status == .ok)
+        let ok = DoctorRules.webhook("https://hooks.example/services/T0/SECRET", curl: "/usr/bin/curl")
+        #expect(ok.status == .ok)
+        #expect(ok.message == "notifications go to hooks.example through /usr/bin/curl")
     }
 
     @Test func aMatchBlockWithForceCommandAndNoForwardingPasses() {
