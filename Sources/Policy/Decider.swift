@@ -265,11 +265,8 @@ public struct Decider: Sendable {
         }
         if Decider.harmlessWrites.contains(path) || path.hasPrefix("/dev/fd/") { return Judgement(.allow, "writes \(path)") }
         if let owned = protectedOwner(path, ctx) { return Judgement(.deny, "`\(r.op.rawValue) \(r.target.text)` writes jitsh's \(owned)") }
-        for pattern in role.writes {
-            let expanded = pattern.hasPrefix("~") ? (ctx.home.map { $0 + pattern.dropFirst() } ?? pattern) : pattern
-            if let glob = try? Glob(expanded, path: true), glob.matches(path) {
-                return Judgement(.allow, "role \(role.name) may write \(pattern)", rule: role.role.ref)
-            }
+        if let pattern = role.writesPattern(covering: path, home: ctx.home) {
+            return Judgement(.allow, "role \(role.name) may write \(pattern)", rule: role.role.ref)
         }
         let allowed = role.writes.isEmpty ? "none" : role.writes.joined(separator: ", ")
         return Judgement(.deny, "writes \(path), outside the paths role \(role.name) may write (\(allowed))")

@@ -161,6 +161,7 @@ public struct Policy: Sendable {
 
 /// A role with what it inherits, ready to decide: rules indexed by the name or path they name.
 public struct CompiledRole: Sendable {
+
     public var role: Role
     /// The role's own rules and those of the roles it extends, parents first.
     public var rules: [Rule]
@@ -186,4 +187,14 @@ public struct CompiledRole: Sendable {
     }
 
     public var name: String { role.name }
+}
+
+extension CompiledRole {
+    /// The first of the role's `writes` patterns that covers `path` (`~` is `home`), or nil.
+    public func writesPattern(covering path: String, home: String?) -> String? {
+        writes.first { pattern in
+            let expanded = pattern.hasPrefix("~") ? (home.map { $0 + pattern.dropFirst() } ?? pattern) : pattern
+            return (try? Glob(expanded, path: true))?.matches(path) ?? false
+        }
+    }
 }

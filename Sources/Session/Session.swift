@@ -179,9 +179,13 @@ public final class Session {
 
     /// Decides a line, with everything the session knows.
     func decide(_ line: String) -> Decision {
-        let context = DecisionContext(host: setup.host, epochSeconds: now, zones: SystemZones(), cwd: state.cwd, home: setup.home,
-                                      protectedPaths: setup.protectedPaths)
-        return decider.decide(line: Array(line.utf8), environment: state.shellEnvironment, role: setup.role.name, context: context)
+        decider.decide(line: Array(line.utf8), environment: state.shellEnvironment, role: setup.role.name, context: decisionContext)
+    }
+
+    /// What a decision needs to know of the session now: host, time, working directory, home.
+    var decisionContext: DecisionContext {
+        DecisionContext(host: setup.host, epochSeconds: now, zones: SystemZones(), cwd: state.cwd, home: setup.home,
+                        protectedPaths: setup.protectedPaths)
     }
 
     /// Records the decision; false when it cannot be recorded, and then the line must not run.

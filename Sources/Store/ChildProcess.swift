@@ -1,11 +1,10 @@
-import CSpawn
 import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// Runs a helper program to completion with bounded time: its input given, its output and errors
-/// collected. It is started as the jobs are (CSpawn): without jitsh's group, nothing inherited.
+/// collected. It is started as the jobs are (Spawner): without jitsh's group, nothing inherited.
 enum ChildProcess {
     struct Result {
         /// nil when it did not finish in time (it was killed).
@@ -23,26 +22,14 @@ enum ChildProcess {
             for fd in pipes[(2 * k)...(2 * k + 1)] { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
         }
         let (inRead, inWrite, outRead, outWrite, errRead, errWrite) = (pipes[0], pipes[1], pipes[2], pipes[3], pipes[4], pipes[5])
-        var cArgs = argv.map { strdup($0) } + [nil]
-        let environment: [String] = ["PATH=/usr/bin:/bin", "LANG=C.UTF-8"]
-        var cEnv = environment.map { strdup($0) } + [nil]
-        defer { for p in cArgs + cEnv { free(p) } }
-        var error: Int32 = 0, pending: Int32 = -1
-        let pid = argv[0].withCString { path in
-            cArgs.withUnsafeMutableBufferPointer { a in
-                cEnv.withUnsafeMutableBufferPointer { e in
-                    var spec = jitsh_spawn_spec(path: path, argv: a.baseAddress, envp: e.baseAddress, cwd: nil, stdin_fd: inRead,
-                                                stdout_fd: outWrite, stderr_fd: errWrite, ctty_fd: -1, extra_fd: -1, new_session: 1,
-                                                trace: 0, landlock_fd: -1)
-                    return jitsh_spawn(&spec, &error, &pending)
-                }
-            }
+        let spec = Spawner.Spec(path: argv[0], arguments: argv, environment: ["PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"],
+                                stdin: inRead, stdout: outWrite, stderr: errWrite)
+        let pid: pid_t
+        do { pid = try Spawner.spawn(spec).pid } catch {
+            for fd in pipes { close(fd) }
+            return Result(status: nil, output: [], errors: Array("\(error)".utf8))
         }
         for fd in [inRead, outWrite, errWrite] { close(fd) }
-        guard pid > 0 else {
-            for fd in [inWrite, outRead, errRead] { close(fd) }
-            return Result(status: nil, output: [], errors: Array(String(cString: strerror(error)).utf8))
-        }
         signal(SIGPIPE, SIG_IGN)
         _ = input.withUnsafeBytes { write(inWrite, $0.baseAddress, $0.count) }
         close(inWrite)

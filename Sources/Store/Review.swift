@@ -108,11 +108,6 @@ extension SQLiteStore {
         try database.read { db in try Int64.fetchOne(db, sql: "SELECT max(id) FROM audit_events") ?? 0 }
     }
 
-    /// Chunks after `seq` (a live session being followed).
-    public func chunks(session id: String, after seq: Int64) throws -> [Chunk] {
-        try chunks(session: id).filter { $0.seq > seq }
-    }
-
     // MARK: Alerts
 
     /// Audit events and, for those that alert, a webhook notification, in one transaction: the

@@ -134,9 +134,10 @@ extension SQLiteStore {
         }
     }
 
-    public func chunks(session id: String) throws -> [Chunk] {
+    /// The session's chunks in order; with `after`, only those past that sequence number.
+    public func chunks(session id: String, after seq: Int64 = -1) throws -> [Chunk] {
         try database.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM chunks WHERE session_id = ? ORDER BY seq", arguments: [id]).map { r in
+            try Row.fetchAll(db, sql: "SELECT * FROM chunks WHERE session_id = ? AND seq > ? ORDER BY seq", arguments: [id, seq]).map { r in
                 var c = Chunk(sessionID: r["session_id"], seq: r["seq"], startedAt: r["started_at"], frames: r["frames"],
                               rawBytes: r["raw_bytes"], data: Array(r["data"] as Data), previousHash: Array(r["prev_hash"] as Data))
                 // Keep the stored hash: verification compares it with the recomputed one.

@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import Policy
 import ShellSyntax
+import Store
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -79,11 +80,8 @@ extension Session {
     }
 
     static func mayWrite(_ path: String, role: CompiledRole, home: String) -> Bool {
-        role.writes.contains { pattern in
-            let expanded = pattern.hasPrefix("~") ? home + pattern.dropFirst() : pattern
-            guard let glob = try? Glob(expanded, path: true) else { return false }
-            return glob.matches(path) || glob.matches(path + "/")
-        }
+        // A directory target counts as inside `dir/**` too.
+        role.writesPattern(covering: path, home: home) != nil || role.writesPattern(covering: path + "/", home: home) != nil
     }
 
     /// `{argv}` is the whole command, `{argN}` one argument, `{argN...}` the arguments from N on.
@@ -188,11 +186,6 @@ extension Session {
         }
         guardian?.release(pid)
         return (timedOut ? nil : status, output, truncated)
-    }
-
-    var decisionContext: DecisionContext {
-        DecisionContext(host: setup.host, epochSeconds: now, zones: SystemZones(), cwd: state.cwd, home: setup.home,
-                        protectedPaths: setup.protectedPaths)
     }
 }
 

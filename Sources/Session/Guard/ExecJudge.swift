@@ -123,7 +123,8 @@ extension Session {
         case .allow:
             break
         case .confirm:
-            guard confirmedNames.contains(name) || confirmedNames.contains(where: { execAliases(of: exe).map(PathName.base).contains($0) }) else {
+            let names = [name] + execAliases(of: exe).map(PathName.base)
+            guard names.contains(where: confirmedNames.contains) else {
                 return blockExec(program: program, parent: image.parent, reason: "\(name) needs confirmation: run it as a line of its own",
                                  rule: decision.judgement.rule?.description ?? "")
             }
@@ -176,8 +177,7 @@ extension Session {
 
     /// The guard and Landlock, as the role asks; throws when a required one cannot be had.
     static func guardAvailability() -> String? {
-        if let scope = try? String(contentsOfFile: "/proc/sys/kernel/yama/ptrace_scope", encoding: .utf8),
-           let level = Int(scope.trimmingCharacters(in: .whitespacesAndNewlines)), level >= 2 {
+        if let level = DoctorProbe.ptraceScope(), level >= 2 {
             // Scope 2 already forbids PTRACE_TRACEME to unprivileged children, as 3 forbids all ptrace.
             return "ptrace is restricted on this host (kernel.yama.ptrace_scope = \(level))"
         }

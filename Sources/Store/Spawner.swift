@@ -6,30 +6,48 @@ import Glibc
 
 /// Starts programs for the user: a new session, the job's terminal as controlling terminal, a
 /// clean environment, and the jitsh group dropped before exec (C does the part after fork).
-struct Spawner {
-    struct Spec {
-        var path: String
-        var arguments: [String]
-        var environment: [String: String]
-        var directory: String?
-        var stdin: Int32 = -1
-        var stdout: Int32 = -1
-        var stderr: Int32 = -1
-        var controllingTerminal: Int32 = -1
-        var extra: Int32 = -1
-        var newSession = true
-        var trace = false
-        var landlock: Int32 = -1
+public struct Spawner {
+    public struct Spec {
+        public var path: String
+        public var arguments: [String]
+        public var environment: [String: String]
+        public var directory: String?
+        public var stdin: Int32 = -1
+        public var stdout: Int32 = -1
+        public var stderr: Int32 = -1
+        public var controllingTerminal: Int32 = -1
+        public var extra: Int32 = -1
+        public var newSession = true
+        public var trace = false
+        public var landlock: Int32 = -1
+
+        public init(path: String, arguments: [String], environment: [String: String], directory: String? = nil, stdin: Int32 = -1,
+                    stdout: Int32 = -1, stderr: Int32 = -1, controllingTerminal: Int32 = -1, extra: Int32 = -1) {
+            self.path = path
+            self.arguments = arguments
+            self.environment = environment
+            self.directory = directory
+            self.stdin = stdin
+            self.stdout = stdout
+            self.stderr = stderr
+            self.controllingTerminal = controllingTerminal
+            self.extra = extra
+        }
     }
 
-    struct SpawnError: Error, CustomStringConvertible {
-        var errno: Int32
-        var what: String
-        var description: String { "cannot start \(what): \(String(cString: strerror(errno)))" }
+    public struct SpawnError: Error, CustomStringConvertible {
+        public var errno: Int32
+        public var what: String
+        public var description: String { "cannot start \(what): \(String(cString: strerror(errno)))" }
+
+        public init(errno: Int32, what: String) {
+            self.errno = errno
+            self.what = what
+        }
     }
 
     /// The child's pid; with `trace`, also the descriptor that reports whether exec happened.
-    static func spawn(_ spec: Spec) throws -> (pid: pid_t, pendingReport: Int32) {
+    public static func spawn(_ spec: Spec) throws -> (pid: pid_t, pendingReport: Int32) {
         var cArgs = (spec.arguments.map { strdup($0) } + [nil])
         var cEnv = (spec.environment.sorted { $0.key < $1.key }.map { strdup("\($0.key)=\($0.value)") } + [nil])
         defer {
