@@ -7,6 +7,9 @@
 #   CONFDIR/policies            the shipped roles, contracts and policy.yaml (not the tests)
 #   STATEDIR                    root:jitsh 0770; `jitsh init` creates the store and signing key there
 #   sshd drop-in                written disabled unless ENABLE_SSHD=1
+#   /etc/shells                 lists PREFIX/bin/jitsh; with ENABLE_SSHD=1 LOGIN_SHELL=1 it becomes
+#                               the login shell of SSH_GROUP's members (no start-up file of another
+#                               shell then runs before jitsh: see README, Trust model)
 # A configuration file someone edited is never overwritten: the new version goes next to it as
 # FILE.dist. CONFDIR/.shipped.sha256 remembers what was shipped, to tell edited from old.
 # Re-running is safe. With DESTDIR (packaging), nothing outside DESTDIR is touched: no group is
@@ -21,6 +24,7 @@ CONFDIR=${CONFDIR:-/etc/jitsh}
 STATEDIR=${STATEDIR:-/var/lib/jitsh}
 ENABLE_SSHD=${ENABLE_SSHD:-0}
 SSH_GROUP=${SSH_GROUP:-prod-access}
+LOGIN_SHELL=${LOGIN_SHELL:-0}
 SSHD_DROPIN=${SSHD_DROPIN:-/etc/ssh/sshd_config.d/jitsh.conf}   # "none": no drop-in (make demo)
 BINARY=${BINARY:-.build/release/jitsh}
 SHARE_SRC=${SHARE_SRC:-.build/share}
@@ -196,6 +200,14 @@ EOF
                 die "sshd -t rejects the configuration with the drop-in, so it is now $SSHD_DROPIN.disabled: $(head -n 3 <<<"$out")"
             fi
             reload_sshd
+            if [ "$LOGIN_SHELL" = 1 ]; then
+                for member in $(getent group "$SSH_GROUP" | cut -d: -f4 | tr , ' '); do
+                    usermod -s "$PREFIX/bin/jitsh" "$member" && say "login shell of $member is now $PREFIX/bin/jitsh"
+                done
+            else
+                say "the login shell of $SSH_GROUP's members still runs before jitsh (bash reads ~/.bashrc):"
+                say "  make install ENABLE_SSHD=1 LOGIN_SHELL=1 makes jitsh their login shell (jitsh doctor checks it)"
+            fi
         fi
     elif [ -f "$dropin" ]; then
         say "left the active $SSHD_DROPIN as it is"
@@ -212,6 +224,12 @@ EOF
         chmod 0644 "$dropin.disabled"
         say "wrote $SSHD_DROPIN.disabled (not active; make install ENABLE_SSHD=1 enables it)"
     fi
+fi
+
+# jitsh can be a login shell (sshd then runs `jitsh -c COMMAND`); chsh wants it listed.
+if [ -z "$D" ] && [ -f /etc/shells ] && ! grep -qx "$PREFIX/bin/jitsh" /etc/shells; then
+    echo "$PREFIX/bin/jitsh" >>/etc/shells
+    say "listed $PREFIX/bin/jitsh in /etc/shells"
 fi
 
 if [ "$SSHD_DROPIN" = none ]; then

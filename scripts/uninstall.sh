@@ -29,6 +29,16 @@ if [ "$SSHD_DROPIN" != none ]; then
     fi
 fi
 
+# Accounts whose login shell is jitsh would be locked out once it is gone: say who they are.
+if [ -z "$D" ]; then
+    users=$(getent passwd | awk -F: -v s="$PREFIX/bin/jitsh" '$7 == s {print $1}' | tr '\n' ' ')
+    [ -n "$users" ] && say "warning: jitsh is the login shell of: $users(usermod -s /bin/bash NAME to change it back)"
+    if [ -f /etc/shells ] && grep -qx "$PREFIX/bin/jitsh" /etc/shells; then
+        sed -i "\\|^$PREFIX/bin/jitsh\$|d" /etc/shells
+        say "removed $PREFIX/bin/jitsh from /etc/shells"
+    fi
+fi
+
 for f in bin/jitsh share/man/man1/jitsh.1 share/bash-completion/completions/jitsh share/zsh/site-functions/_jitsh \
          share/fish/vendor_completions.d/jitsh.fish; do
     if [ -e "$D$PREFIX/$f" ]; then

@@ -84,6 +84,9 @@ pid_t jitsh_spawn(const jitsh_spawn_spec *s, int *error, int *pending_report) {
         }
         if (s->trace) {
             if (ptrace(PTRACE_TRACEME, 0, NULL, NULL) != 0) child_fail(moved, errno);
+            /* Before the tracer lets it run: nothing the job starts can leave the tracer (the
+               filter refuses ptrace itself, so it comes after TRACEME). */
+            if (jitsh_job_filter_install() != 0) child_fail(moved, errno);
             raise(SIGSTOP);
         }
         execve(s->path, s->argv, s->envp);
@@ -184,7 +187,8 @@ int jitsh_echo_enabled(int fd) {
 /* ---- The exec guard's tracer side: ptrace is variadic in glibc, so Swift calls these. ---- */
 
 int jitsh_trace_setoptions(pid_t pid) {
-    long options = PTRACE_O_TRACEEXEC | PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK | PTRACE_O_TRACECLONE | PTRACE_O_EXITKILL;
+    long options = PTRACE_O_TRACEEXEC | PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK | PTRACE_O_TRACECLONE | PTRACE_O_EXITKILL |
+                   PTRACE_O_TRACESECCOMP;
     return (int)ptrace(PTRACE_SETOPTIONS, pid, NULL, (void *)options);
 }
 

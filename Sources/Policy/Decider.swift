@@ -120,7 +120,7 @@ public struct Decider: Sendable {
         guard let name = command.name else {
             return result(Judgement(.deny, "cannot tell which command runs: \(command.dynamicReason ?? "its name is not static")"))
         }
-        if let why = protection(command, name, ctx) { return result(Judgement(.deny, why)) }
+        if let why = protection(command, name, ctx) ?? LoginFiles.protection(command, name, ctx) { return result(Judgement(.deny, why)) }
         let (keys, trusted) = self.keys(for: name)
         var candidates = keys.flatMap { role.index[$0] ?? [] } + role.anyCommand
         candidates.sort()
@@ -265,6 +265,9 @@ public struct Decider: Sendable {
         }
         if Decider.harmlessWrites.contains(path) || path.hasPrefix("/dev/fd/") { return Judgement(.allow, "writes \(path)") }
         if let owned = protectedOwner(path, ctx) { return Judgement(.deny, "`\(r.op.rawValue) \(r.target.text)` writes jitsh's \(owned)") }
+        if let file = LoginFiles.covering(path, home: ctx.home) {
+            return Judgement(.deny, "`\(r.op.rawValue) \(r.target.text)` writes \(file), which runs at login outside jitsh: never allowed")
+        }
         if let pattern = role.writesPattern(covering: path, home: ctx.home) {
             return Judgement(.allow, "role \(role.name) may write \(pattern)", rule: role.role.ref)
         }

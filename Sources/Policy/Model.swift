@@ -135,6 +135,13 @@ public struct GlobalSettings: Sendable {
         "LD_*", "BASH_ENV", "ENV", "BASH_FUNC_*", "PATH", "IFS", "PS4", "PROMPT_COMMAND", "SHELLOPTS", "BASHOPTS",
         "PAGER", "MANPAGER", "SYSTEMD_PAGER", "LESSOPEN", "LESSCLOSE", "GIT_*", "KUBECONFIG", "PYTHON*", "PERL5*",
         "NODE_OPTIONS",
+        // Variables that make a program load code or configuration from a file the user names:
+        // code run inside an allowed program, where the exec guard does not look.
+        "OPENSSL_*", "GCONV_PATH", "LOCPATH", "NLSPATH", "GLIBC_TUNABLES", "PERLLIB", "RUBYOPT", "RUBYLIB", "NODE_PATH",
+        "LUA_INIT*", "LUA_PATH*", "LUA_CPATH*", "TCLLIBPATH", "JAVA_TOOL_OPTIONS", "_JAVA_OPTIONS", "JDK_JAVA_OPTIONS",
+        "CLASSPATH", "GTK_MODULES", "GTK_PATH", "GST_PLUGIN_*", "GIO_MODULE_DIR", "QT_PLUGIN_PATH", "SASL_PATH",
+        "AWKLIBPATH", "BASH_LOADABLES_PATH", "PSQLRC", "PSQL_PAGER", "PSQL_EDITOR", "CURL_HOME", "WGETRC", "SSLKEYLOGFILE",
+        "VIMINIT", "EXINIT", "MYVIMRC", "MANOPT", "ZDOTDIR", "XDG_CONFIG_HOME", "SSH_ASKPASS", "SUDO_ASKPASS",
     ]
 
     /// `envDeny` compiled (patterns were checked when the policy loaded).

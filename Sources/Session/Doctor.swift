@@ -163,6 +163,26 @@ public enum DoctorRules {
         return .fail(name, "Landlock is \(why), but roles \(rolesNeedingIt.joined(separator: ", ")) need it (filesystem:)", fix: fix)
     }
 
+    /// sshd starts the forced command through the login shell: a start-up file the user can
+    /// write (or create, in a home they own) runs before jitsh, with no grant and no guard.
+    public static func loginShell(user: String, uid: UInt32, shell: String, home: FileFacts, files: [FileFacts], jitsh: String) -> DoctorCheck {
+        let name = "login shell \(user)"
+        let fix = "chsh -s \(jitsh) \(user) (jitsh then runs sshd's command itself; list it in /etc/shells), "
+            + "or make \(user)'s home and these files root's and not writable by \(user)"
+        guard let known = LoginShell.startupFiles(of: shell) else {
+            return .warn(name, "\(shell) is a login shell jitsh does not know: make sure it reads no file \(user) can write", fix: fix)
+        }
+        if known.isEmpty { return .ok(name, "\(shell) reads no start-up file before jitsh") }
+        func writable(_ f: FileFacts) -> Bool { f.uid == uid || f.mode & 0o022 != 0 }
+        let changeable = files.filter { $0.exists ? writable($0) : home.exists && writable(home) }
+        guard let first = changeable.first else {
+            return .ok(name, "\(shell)'s start-up files are not writable by \(user)")
+        }
+        let how = first.exists ? "\(user) can write \(first.path)" : "\(user) can create \(first.path) (the home is theirs)"
+        return .fail(name, "\(shell) reads start-up files before jitsh runs: \(how), and what it holds runs unguarded at every login",
+                     fix: fix)
+    }
+
     /// Webhook notifications are sent with curl(1); without it they wait in the outbox.
     public static func webhook(_ url: String?, curl: String?) -> DoctorCheck {
         guard let url else { return .skip("webhook", "no webhook in jitsh.yaml: grant changes and alerts are not sent anywhere") }

@@ -21,6 +21,14 @@ public enum DoctorProbe {
     }
 
     public static func ptraceProbe() -> Int32 { jitsh_probe_ptrace() }
+
+    /// The user's login shell (symlinks resolved) and the facts of the start-up files it reads
+    /// when sshd runs it as `SHELL -c COMMAND`, with the home directory they would be made in.
+    public static func loginShell(_ user: UserInfo) -> (shell: String, home: FileFacts, files: [FileFacts]) {
+        let real = realpath(user.shell, nil).map { p in defer { free(p) }; return String(cString: p) } ?? user.shell
+        let files = (LoginShell.startupFiles(of: real) ?? []).map { file(user.home + "/" + $0) }
+        return (real, file(user.home), files)
+    }
     public static func landlockABI() -> Int32 { jitsh_landlock_abi() }
     public static var buildTime: Int64 { Int64(jitsh_build_time()) }
 
@@ -28,11 +36,13 @@ public enum DoctorProbe {
         public var name: String
         public var uid: UInt32
         public var home: String
+        public var shell: String = ""
     }
 
     public static func user(_ name: String) -> UserInfo? {
         guard let pw = getpwnam(name) else { return nil }
-        return UserInfo(name: name, uid: pw.pointee.pw_uid, home: String(cString: pw.pointee.pw_dir))
+        return UserInfo(name: name, uid: pw.pointee.pw_uid, home: String(cString: pw.pointee.pw_dir),
+                        shell: String(cString: pw.pointee.pw_shell))
     }
 
     /// The members of a group: listed ones and those whose primary group it is.

@@ -169,6 +169,7 @@ extension Session {
                 kill(-job.pid, SIGHUP)
                 state.absorb(job.state)
                 guardian?.release(job.pid)
+                endOrphans()
                 recorder.marker(["event": "exited", "status": .int(Int(status))])
                 terminal.discardTypeAhead()
                 if let endReason { ended = endReason; return .ended(endReason) }
@@ -269,7 +270,13 @@ extension Session {
                     endReason = sig == SIGHUP ? .hangup : .terminated
                 }
             }
-            if exitStatus == nil, let s = reap(pid), s >= 0 { exitStatus = s }
+            if exitStatus == nil, let s = reap(pid), s >= 0 {
+                exitStatus = s
+                // The line is over: what it left running (holding its pipes or not) ends now,
+                // as on a terminal; the pipes then reach their end.
+                guardian?.release(pid)
+                endOrphans()
+            }
             recorder.flushIfDue()
             if recorder.failure != nil, endReason == nil {
                 kill(-pid, SIGKILL)

@@ -71,7 +71,7 @@ public final class Session {
     /// Links in trusted directories by the file they lead to, for exec decisions.
     var aliases: [String: [String]]?
     /// The commands of the line the user just confirmed: they may run at exec level too.
-    var confirmedNames: Set<String> = []
+    var confirmed: [ConfirmedCommand] = []
     /// Why the last audit event could not be stored.
     var auditFailure: String?
     /// A SIGCHLD arrived since the guard last looked at its tasks.
@@ -101,7 +101,7 @@ public final class Session {
         }
         state = ShellState(cwd: cwd, base: base.merging(["JITSH_SESSION": id]) { $1 }, envDeny: setup.policy.global.envDenyGlobs)
         if setup.role.role.guardEnabled != false {
-            guardian = ExecGuard { [unowned self] pid in self.judgeExec(pid) }
+            guardian = ExecGuard(delegate: self)
         }
     }
 
@@ -139,6 +139,8 @@ public final class Session {
         try setup.store.startSession(record, event: AuditEvent(at: startedAt, sessionID: id, identity: setup.identity,
                                                                host: setup.host.name, kind: "session-start", line: command,
                                                                data: "{\"mode\":\"\(mode)\",\"grant\":\(setup.grant.id),\"client\":\"\(setup.client)\"}"))
+        // Orphans of jobs (daemons, setsid) come back to jitsh, so nothing outlives its line.
+        guard Family.adoptOrphans() else { throw Spawner.SpawnError(errno: errno, what: "the session (jitsh cannot be its jobs' subreaper)") }
         recorder = Recorder(store: setup.store, sessionID: id, startedAt: startedAt)
         if terminal.isTerminal { recorder.resize(rows: size.rows, cols: size.cols) }
         _ = jitsh_signals_install(signals.write)
@@ -148,6 +150,8 @@ public final class Session {
     func finish(_ reason: EndReason, status: Int32?) -> Int32 {
         ended = ended ?? reason
         for job in suspended { kill(-job.pid, SIGKILL) }
+        suspended = []
+        endOrphans()
         recorder.marker(["event": "session-end", "reason": .string((ended ?? reason).rawValue)])
         do {
             try recorder.finish(reason: (ended ?? reason).rawValue, status: status.map(Int.init), key: setup.signingKey,
@@ -159,6 +163,17 @@ public final class Session {
         }
         terminal.restore()
         return status ?? 0
+    }
+
+    /// Kills whatever is left of finished jobs (untraced, daemonised, in a session of its own),
+    /// keeping the jobs stopped with Ctrl-Z and what belongs to them.
+    func endOrphans() {
+        var keep = Set(suspended.map(\.pid))
+        if let guardian { for job in suspended { keep.formUnion(guardian.members(of: job.pid)) } }
+        let killed = Family.end(keeping: keep) { guardian?.pump() }
+        if killed > 0 {
+            recorder?.marker(["event": "orphans-ended", "count": .int(killed)])
+        }
     }
 
     // MARK: Output
@@ -179,7 +194,36 @@ public final class Session {
 
     /// Decides a line, with everything the session knows.
     func decide(_ line: String) -> Decision {
-        decider.decide(line: Array(line.utf8), environment: state.shellEnvironment, role: setup.role.name, context: decisionContext)
+        var d = decider.decide(line: Array(line.utf8), environment: state.shellEnvironment, role: setup.role.name, context: decisionContext)
+        if d.verdict != .deny, let why = loginFileThroughLink(d) {
+            d.verdict = .deny
+            d.reason = why
+            d.rule = nil
+        }
+        return d
+    }
+
+    /// The policy sees paths as written; a symlink the user made can still lead a write to a
+    /// login file. Checked here, on the file system, as the user.
+    func loginFileThroughLink(_ d: Decision) -> String? {
+        let cwd = state.cwd
+        var targets = d.redirects.filter { $0.redirect.writes && $0.redirect.target.isStatic }.compactMap {
+            PathName.resolved($0.redirect.target.text, cwd: cwd)
+        }
+        for c in d.commands {
+            guard let name = c.command.name else { continue }
+            targets += LoginFiles.writtenPaths(PathName.base(name), Array(c.command.argv.dropFirst()), cwd: cwd)
+        }
+        guard !targets.isEmpty else { return nil }
+        let previous = jitsh_setfsgid(getgid())
+        defer { _ = jitsh_setfsgid(gid_t(previous)) }
+        let home = Session.followed(setup.home)
+        for t in targets {
+            if let file = LoginFiles.covering(Session.followed(t), home: home) {
+                return "\(t) leads to \(file), which runs at login outside jitsh: never written"
+            }
+        }
+        return nil
     }
 
     /// What a decision needs to know of the session now: host, time, working directory, home.

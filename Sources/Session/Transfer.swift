@@ -79,6 +79,30 @@ public enum Transfer {
         return nil
     }
 
+    /// Why an upload may not go where it goes: a login file, or a directory above one, where
+    /// the client names the files (scp's and rsync's protocols carry the names, not the command).
+    public static func loginFileDestination(_ r: Request, home: String, cwd: String) -> String? {
+        guard r.writes, r.kind != .sftp else { return nil }
+        let operands = r.argv.dropFirst().filter { !$0.hasPrefix("-") && $0 != "." || $0 == "." }
+        let destinations = r.kind == .rsync ? Array(operands.suffix(1)) : operands.filter { $0 != "--" }
+        let homes = Set([home, Session.followed(home)])
+        for d in destinations {
+            let lexical = PathName.resolved(d, cwd: cwd) ?? d
+            for p in Set([lexical, Session.followed(lexical)]) {
+                for h in homes {
+                    if let file = LoginFiles.covering(p, home: h) {
+                        return "\(r.kind.rawValue) would write \(file), which runs at login outside jitsh"
+                    }
+                    if let file = LoginFiles.inside(p, home: h) {
+                        return "\(r.kind.rawValue) into \(p) could write \(file), which runs at login outside jitsh; "
+                            + "upload into a subdirectory, or name the file (or use sftp)"
+                    }
+                }
+            }
+        }
+        return nil
+    }
+
     static let rsyncShortOptions = Set("vlogDtprzcHAXSxuWIbLkKOJRCmnhiq")
     static let rsyncLongOptions: Set<String> = [
         "--server", "--sender", "--delete", "--delete-before", "--delete-during", "--delete-after", "--delete-delay",
@@ -129,7 +153,9 @@ extension Session {
                                 stdout: output.write, stderr: errors.write)
         guard let pid = try? Spawner.spawn(spec).pid else { return finish(.error, status: 1) }
         for fd in [input.read, output.write, errors.write] { close(fd) }
-        let code = relayTransfer(pid, input: input.write, output: output.read, errors: errors.read)
+        // A read-write sftp-server is watched: no request may change a login file.
+        let filter = request.kind == .sftp && !argv.contains("-R") ? loginFileFilter() : nil
+        let code = relayTransfer(pid, input: input.write, output: output.read, errors: errors.read, filter: filter)
         recorder.marker(["event": "exited", "status": .int(Int(code))])
         return finish(.exit, status: code)
     }
@@ -137,8 +163,12 @@ extension Session {
     /// Moves the client's bytes to the transfer program and its answers back, recording both
     /// ways (the files moved are in the recording too), and ends it when the grant does. Bytes
     /// for the program wait in a buffer while its input is full, so neither side can block the other.
-    func relayTransfer(_ pid: pid_t, input: Int32, output: Int32, errors: Int32) -> Int32 {
+    func relayTransfer(_ pid: pid_t, input: Int32, output: Int32, errors: Int32, filter start: SFTPFilter? = nil) -> Int32 {
         setNonBlocking(input)
+        var filter = start
+        var framer = SFTPFramer()
+        var answers: [UInt8] = []
+        var reported = 0
         var toChild: Int32? = input
         var pending: [UInt8] = []
         var clientOpen = true
@@ -154,7 +184,18 @@ extension Session {
             if fds[0].revents != 0 {
                 if let bytes = readSome(0), !bytes.isEmpty {
                     recorder.record(.input, bytes)
-                    pending += bytes
+                    if filter != nil {
+                        let (toServer, toClient) = filter!.feed(bytes)
+                        pending += toServer
+                        answers += toClient
+                        reportRefusals(filter!, from: &reported)
+                        if filter!.broken {
+                            refuseTransfer("the sftp stream is not one jitsh can read")
+                            kill(pid, SIGKILL)
+                        }
+                    } else {
+                        pending += bytes
+                    }
                 } else {
                     clientOpen = false
                 }
@@ -169,11 +210,19 @@ extension Session {
                 let fd = fds[k].fd
                 guard let (kind, target) = open[fd] else { continue }
                 if let bytes = readSome(fd), !bytes.isEmpty {
-                    recorder.record(kind, bytes)
-                    writeAll(target, bytes)
+                    let passed = filter != nil && kind == .output ? framer.feed(bytes) : bytes
+                    recorder.record(kind, passed)
+                    writeAll(target, passed)
                 } else {
+                    if filter != nil && kind == .output { writeAll(target, framer.rest()) }
                     open[fd] = nil
                 }
+            }
+            // jitsh's own answers (refusals) go to the client between two whole packets.
+            if !answers.isEmpty {
+                recorder.record(.output, answers)
+                writeAll(1, answers)
+                answers = []
             }
             if fds[4].revents != 0 {
                 for sig in pendingSignals() where sig == SIGHUP || sig == SIGTERM { kill(pid, SIGKILL) }
@@ -190,5 +239,38 @@ extension Session {
         close(output)
         close(errors)
         return status ?? 1
+    }
+}
+
+extension Session {
+    /// The filter for a read-write sftp-server: login files (shell start-up files, ~/.ssh, user
+    /// units) are never changed, by their path or through a symlink that leads to them.
+    func loginFileFilter() -> SFTPFilter {
+        let homes = Set([setup.home, Session.followed(setup.home)])
+        let cwd = existingDirectory()
+        return SFTPFilter { path, ancestors in
+            let lexical = PathName.resolved(path, cwd: cwd) ?? path
+            for p in Set([lexical, Session.physical(lexical), Session.followed(lexical)]) {
+                for home in homes {
+                    if let file = ancestors ? LoginFiles.inside(p, home: home) : LoginFiles.covering(p, home: home) {
+                        return "\(file) runs at login outside jitsh: it cannot be changed here"
+                    }
+                }
+            }
+            return nil
+        }
+    }
+
+    func reportRefusals(_ filter: SFTPFilter, from reported: inout Int) {
+        for r in filter.refused.dropFirst(reported) {
+            audit("transfer-refused", line: "\(r.request) \(r.path)", decision: "deny", reason: r.why, alert: alerts("guard"))
+            recorder.marker(["event": "transfer-refused", "request": .string(r.request), "path": .string(r.path), "reason": .string(r.why)])
+        }
+        reported = filter.refused.count
+    }
+
+    func refuseTransfer(_ why: String) {
+        audit("transfer-refused", line: "", decision: "deny", reason: why)
+        FileHandle.standardError.write(Data("jitsh: \(why)\n".utf8))
     }
 }

@@ -153,6 +153,9 @@ struct Doctor: ParsableCommand {
                 checks.append(.fail("sshd \(name)", "there is no user \(name)", fix: "check the name"))
                 continue
             }
+            let login = DoctorProbe.loginShell(user)
+            checks.append(DoctorRules.loginShell(user: name, uid: user.uid, shell: login.shell, home: login.home, files: login.files,
+                                                 jitsh: jitsh))
             do {
                 let effective = try DoctorProbe.sshdEffective(sshd: sshd, config: sshdConfig, user: name, address: address)
                 let keys = DoctorProbe.authorizedKeys(effective, user: user)

@@ -87,7 +87,14 @@ enum ForcedCommand {
         if let original {
             if let words, let transfer = try? Transfer.classify(words) {
                 switch Transfer.admit(transfer, rules: role.role.transfers) {
-                case .success(let argv): return session.runTransfer(transfer, argv: argv)
+                case .success(let argv):
+                    if let why = Transfer.loginFileDestination(transfer, home: setup.home, cwd: setup.home) {
+                        try? store.appendAudit([AuditEvent(at: Clock.microseconds, sessionID: nil, identity: requester.identity,
+                                                           host: config.host.name, kind: "session-refused", line: original,
+                                                           decision: "deny", reason: why)])
+                        return refuse(why)
+                    }
+                    return session.runTransfer(transfer, argv: argv)
                 case .failure(let e): return refuse("\(e)")
                 }
             } else if let words, (words.first.map { ["scp", "rsync", "internal-sftp"].contains(PathName.base($0)) } ?? false) {

@@ -37,10 +37,32 @@ struct Jitsh: ParsableCommand {
 enum Entry {
     static func main() {
         let args = Array(CommandLine.arguments.dropFirst())
+        // jitsh as the login shell: sshd runs `jitsh -c COMMAND`, and no start-up file of
+        // another shell runs before it.
+        if args.count == 2, args[0] == "-c" { exit(loginShell(args[1])) }
         if let forced = forcedCommandOptions(args) {
             exit(ForcedCommand.run(claimedIdentity: forced.identity, configuration: forced.config))
         }
         Jitsh.main()
+    }
+
+    /// `jitsh -c COMMAND` from sshd. COMMAND is the ForceCommand (or a key's command=) when it
+    /// runs this jitsh with forced-command options; then the client's command, if any, is in
+    /// SSH_ORIGINAL_COMMAND as usual. Otherwise COMMAND is what the client asked to run.
+    static func loginShell(_ command: String) -> Int32 {
+        if let words = ForcedCommand.staticWords(command), let first = words.first, isThisJitsh(first),
+           let forced = forcedCommandOptions(Array(words.dropFirst())) {
+            return ForcedCommand.run(claimedIdentity: forced.identity, configuration: forced.config)
+        }
+        // The exact bytes, so that invalid UTF-8 is refused as in a forced command.
+        if let raw = CommandLine.unsafeArgv[2] { setenv("SSH_ORIGINAL_COMMAND", raw, 1) }
+        return ForcedCommand.run(claimedIdentity: nil, configuration: nil)
+    }
+
+    static func isThisJitsh(_ path: String) -> Bool {
+        guard path.hasPrefix("/"), let named = realpath(path, nil), let me = realpath("/proc/self/exe", nil) else { return false }
+        defer { free(named); free(me) }
+        return strcmp(named, me) == 0
     }
 
     static func forcedCommandOptions(_ args: [String]) -> (identity: String?, config: String?)? {

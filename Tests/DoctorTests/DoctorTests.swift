@@ -226,3 +226,37 @@ struct DoctorCommandTests {
         #expect(text.hasSuffix("check failed\n") || text.contains("checks failed"))
     }
 }
+
+/// The login path: which login shells let a user's own files run before jitsh.
+struct LoginShellRuleTests {
+    static let uid: UInt32 = 1000
+    static let home = FileFacts(path: "/home/u", exists: true, isDirectory: true, uid: uid, mode: 0o755)
+    static let rootHome = FileFacts(path: "/home/u", exists: true, isDirectory: true, uid: 0, mode: 0o755)
+
+    static func file(_ name: String, uid: UInt32 = 0, mode: UInt32 = 0o644, exists: Bool = true) -> FileFacts {
+        FileFacts(path: "/home/u/" + name, exists: exists, uid: uid, mode: mode)
+    }
+
+    static let cases: [(shell: String, home: FileFacts, files: [FileFacts], status: DoctorCheck.Status)] = [
+        ("/usr/bin/bash", home, [file(".bashrc", uid: uid)], .fail),
+        ("/usr/bin/bash", home, [file(".bashrc", exists: false)], .fail),
+        ("/usr/bin/bash", rootHome, [file(".bashrc"), file(".profile", exists: false)], .ok),
+        ("/usr/bin/bash", rootHome, [file(".bashrc", mode: 0o666)], .fail),
+        ("/usr/bin/zsh", home, [file(".zshenv", exists: false)], .fail),
+        ("/usr/local/bin/jitsh", home, [], .ok),
+        ("/usr/sbin/nologin", home, [], .ok),
+        ("/usr/bin/dash", home, [], .ok),
+        ("/opt/odd/shell", home, [], .warn),
+    ]
+
+    @Test(arguments: cases)
+    func aLoginShellIsJudgedByWhatItReads(_ c: (shell: String, home: FileFacts, files: [FileFacts], status: DoctorCheck.Status)) {
+        let files = (LoginShell.startupFiles(of: c.shell) ?? []).map { name in
+            c.files.first { $0.path.hasSuffix("/" + name) } ?? LoginShellRuleTests.file(name, exists: false)
+        }
+        let check = DoctorRules.loginShell(user: "u", uid: LoginShellRuleTests.uid, shell: c.shell, home: c.home, files: files,
+                                           jitsh: "/usr/local/bin/jitsh")
+        #expect(check.status == c.status, "\(c.shell): \(check.message)")
+        if check.status == .fail { #expect(check.fix?.contains("chsh -s /usr/local/bin/jitsh u") == true) }
+    }
+}

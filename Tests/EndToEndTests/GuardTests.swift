@@ -49,6 +49,10 @@ extension SessionTests {
          "0\n1\n2\n"),
         ("awk 'BEGIN {print 6 * 7}'", "42\n"),
         ("for k in 1 2; do id -u >/dev/null && echo ok$k; done", "ok1\nok2\n"),
+        // Forks and threads pass the job filter: only a clone that asks not to be traced stops.
+        ("perl -e 'if (fork) { wait; print \"parent\\n\" } else { exec \"echo\", \"child\" }'", "child\nparent\n"),
+        ("python3 -c 'import os, subprocess; pid = os.fork(); os._exit(0) if pid == 0 else os.waitpid(pid, 0); print(subprocess.run([\"id\", \"-u\"], capture_output=True).returncode)'",
+         "0\n"),
     ]
 
     @Test(arguments: allowedWork)

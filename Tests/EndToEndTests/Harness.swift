@@ -19,6 +19,7 @@ final class Harness: @unchecked Sendable {
     let clientKey: String
     let port: Int
     let host = "e2e-host"
+    var sshdConfig: String { root.appendingPathComponent("sshd_config").path }
 
     private init() throws {
         guard getuid() == 0 else {
@@ -95,6 +96,26 @@ final class Harness: @unchecked Sendable {
               - cmd: /tmp/jitsh-e2e-script.sh
             writes: ["/tmp/**"]
             """.write(to: policies.appendingPathComponent("roles/e2e-escapes.yaml"), atomically: true, encoding: .utf8)
+        // The escapes of the guard issue: a confirmable rm beside an interpreter, and no guard at all.
+        try """
+            role: e2e-confirm-escape
+            description: confirmed deletes beside an interpreter that could exec another rm
+            extends: [e2e-escapes]
+            confirm:
+              - cmd: rm
+                dry_run: builtin
+                phrase: count
+            writes: ["/tmp/**", "~/**"]
+            transfers: {sftp: read-write, scp: read-write, rsync: read-write}
+            """.write(to: policies.appendingPathComponent("roles/e2e-confirm-escape.yaml"), atomically: true, encoding: .utf8)
+        try """
+            role: e2e-unguarded
+            description: no exec guard; jobs still end with their line
+            guard: off
+            allow:
+              - cmd: [python3, sleep, echo, true, cat]
+            writes: ["/tmp/**"]
+            """.write(to: policies.appendingPathComponent("roles/e2e-unguarded.yaml"), atomically: true, encoding: .utf8)
         try """
             role: e2e-landlock
             description: a read-only file system but for one directory

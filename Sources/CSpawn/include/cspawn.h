@@ -66,6 +66,21 @@ int jitsh_setfsgid(gid_t gid);
 /// session of their own, an orphaned process group to which the kernel never delivers SIGTSTP:
 /// jitsh stops them itself.
 int jitsh_suspend_char(int fd);
+/// Installs the job filter (seccomp, with no_new_privs) in the calling process: every refused
+/// system call and why is listed in seccomp.c. Called in a traced job's child before its exec.
+int jitsh_job_filter_install(void);
+/// The event message of the seccomp stop for a clone that asked not to be traced.
+#define JITSH_SECCOMP_UNTRACED_CLONE 1
+
+/// Makes this process the reaper of its orphaned descendants (PR_SET_CHILD_SUBREAPER).
+int jitsh_become_subreaper(void);
+
+/// The session's whole family: fills `pids` (and each one's parent in `parents`) with up to
+/// `capacity` descendants of this process (children of every thread, then theirs), read from
+/// /proc/PID/task/TID/children, or from a scan of /proc/*/stat where that file does not exist.
+/// Returns how many were found.
+int jitsh_descendants(pid_t *pids, pid_t *parents, int capacity);
+
 /* jitsh doctor's kernel probes. */
 #include "probe.h"
 

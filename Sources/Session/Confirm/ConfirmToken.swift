@@ -91,8 +91,8 @@ extension Session {
               confirmEvent("confirmed", line, decision: "allow", reason: "confirm token", data: ["count": .int(current.count)]) else {
             return refuse("its use cannot be recorded (\(auditFailure ?? "store error"))")
         }
-        confirmedNames = Set(decision.confirmations.compactMap { $0.command.name.map(PathName.base) })
-        defer { confirmedNames = [] }
+        confirmed = confirmedCommands(decision)
+        defer { confirmed = [] }
         return runPiped(line)
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Policy
+import ShellSyntax
 import Store
 #if canImport(Glibc)
 import Glibc
@@ -23,8 +24,36 @@ struct ConfirmationPlan {
     var count: Int { reports.reduce(0) { $0 + $1.count } }
 }
 
+/// A command the user confirmed: at exec time only this program with exactly these arguments
+/// (expanded as the dry run expanded them) passes, not every program of that name.
+struct ConfirmedCommand: Equatable {
+    var name: String
+    /// The arguments after argv[0]; nil when they could not be known before the line ran
+    /// (a substitution, xargs): then the name alone, as the confirmation said.
+    var arguments: [String]?
+
+    func admits(names: [String], arguments given: [String]) -> Bool {
+        guard names.contains(name) else { return false }
+        return arguments.map { $0 == given } ?? true
+    }
+}
+
 extension Session {
     static let phraseTimeout = 60.0
+
+    /// What the confirmation of `decision` lets run at exec time.
+    func confirmedCommands(_ decision: Decision) -> [ConfirmedCommand] {
+        let globber = Globber(cwd: existingDirectory())
+        return decision.confirmations.compactMap { c in
+            guard let name = c.command.name.map(PathName.base) else { return nil }
+            // xargs and find -exec add arguments only the running line knows.
+            let known = !c.command.context.contains(.xargs) && !c.command.context.contains(.findExec)
+                && !c.command.argv.contains { $0.kind == .dynamic }
+            guard known, let words = try? c.command.argv.dropFirst().flatMap({ (f: Field) throws(Globber.Unsupported) in try globber.expand(f) })
+            else { return ConfirmedCommand(name: name, arguments: nil) }
+            return ConfirmedCommand(name: name, arguments: words.map { String(decoding: $0, as: UTF8.self) })
+        }
+    }
     static let confirmRounds = 3
 
     /// Dry runs for every confirmable command of the line; a refusal when one cannot be made
@@ -130,8 +159,8 @@ extension Session {
                     say("jitsh: the confirmation cannot be recorded; nothing ran\n")
                     return .exited(126)
                 }
-                confirmedNames = Set(decision.confirmations.compactMap { $0.command.name.map(PathName.base) })
-                defer { confirmedNames = [] }
+                confirmed = confirmedCommands(decision)
+                defer { confirmed = [] }
                 return runOnTerminal(line)
             }
             say("jitsh: the dry run changed since it was shown (\(current.count) → \(again.count) objects); look again:\n")

@@ -79,6 +79,25 @@ extension Session {
         return r == "/" ? "/" + base : r + "/" + base
     }
 
+    /// `path` with every symlink followed, the last one too (what an open for writing reaches).
+    /// A dangling link leads where a write would create its target.
+    static func followed(_ path: String) -> String {
+        if let r = realpath(path, nil) {
+            defer { free(r) }
+            return String(cString: r)
+        }
+        var p = physical(path)
+        for _ in 0..<40 {
+            var buffer = [CChar](repeating: 0, count: 4096)
+            let n = readlink(p, &buffer, buffer.count - 1)
+            guard n > 0 else { return p }
+            let target = String(decoding: buffer.prefix(n).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            let next = target.hasPrefix("/") ? target : PathName.directory(p) + "/" + target
+            p = physical(PathName.resolved(next, cwd: "/") ?? next)
+        }
+        return p
+    }
+
     static func mayWrite(_ path: String, role: CompiledRole, home: String) -> Bool {
         // A directory target counts as inside `dir/**` too.
         role.writesPattern(covering: path, home: home) != nil || role.writesPattern(covering: path + "/", home: home) != nil

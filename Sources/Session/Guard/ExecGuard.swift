@@ -4,16 +4,29 @@ import Foundation
 import Glibc
 #endif
 
+/// What the exec guard asks of the session it guards.
+protocol ExecGuardDelegate: AnyObject {
+    /// Decides the program `pid` is about to run; false kills it before it runs.
+    func judgeExec(_ pid: pid_t) -> Bool
+    /// `pid` tried to leave the guard's sight (the job filter's trace stop); it is killed after this.
+    func refuseEscape(_ pid: pid_t, _ attempt: ExecGuard.Escape)
+}
+
 /// Traces every job so that each exec is decided when the new image is loaded and has not run
 /// one instruction (sudo's intercept idea, done with ptrace events: no per-syscall stops).
-/// Signals, group-stops (Ctrl-Z), fork and threads pass through as without a tracer.
+/// Signals, group-stops (Ctrl-Z), fork and threads pass through as without a tracer; the job
+/// filter (seccomp.c) stops only a clone that asks not to be traced.
 final class ExecGuard {
+    enum Escape: Equatable {
+        case untracedClone
+        var reason: String { "it tried to start a process the exec guard would not see (clone with CLONE_UNTRACED)" }
+    }
+
     enum LeaderState: Equatable {
         case running, stopped, exited(Int32)
     }
 
-    /// Decides the program `pid` is about to run; false kills it before it runs.
-    let judge: (pid_t) -> Bool
+    unowned let delegate: ExecGuardDelegate
     private var tasks: Set<pid_t> = []
     /// The job each task belongs to (its leader), inherited on fork.
     private var owner: [pid_t: pid_t] = [:]
@@ -30,7 +43,7 @@ final class ExecGuard {
     /// Exit statuses of children that were not traced (reaped here because waits take any child).
     private(set) var untraced: [pid_t: Int32] = [:]
 
-    init(judge: @escaping (pid_t) -> Bool) { self.judge = judge }
+    init(delegate: ExecGuardDelegate) { self.delegate = delegate }
 
     struct AttachError: Error, CustomStringConvertible {
         var errno: Int32
@@ -112,7 +125,13 @@ final class ExecGuard {
                 // A thread that exec'd took over the thread group's id; its old id is gone.
                 let former = pid_t(truncatingIfNeeded: jitsh_trace_eventmsg(pid))
                 if former > 0 && former != pid { forget(former) }
-                if shellExec.remove(pid) == nil && !judge(pid) {
+                if shellExec.remove(pid) == nil && !delegate.judgeExec(pid) {
+                    kill(pid, SIGKILL)
+                    return
+                }
+            case ExecGuard.eventSeccomp:
+                if jitsh_trace_eventmsg(pid) == JITSH_SECCOMP_UNTRACED_CLONE {
+                    delegate.refuseEscape(pid, .untracedClone)
                     kill(pid, SIGKILL)
                     return
                 }
@@ -166,6 +185,11 @@ final class ExecGuard {
         pump()
     }
 
+    /// The tasks of a job (its leader's, however far they forked), to be kept while it is stopped.
+    func members(of leader: pid_t) -> Set<pid_t> {
+        Set(owner.filter { $0.value == leader }.map(\.key))
+    }
+
     private func forget(_ pid: pid_t) {
         tasks.remove(pid)
         owner[pid] = nil
@@ -176,6 +200,7 @@ final class ExecGuard {
 
     // <linux/ptrace.h>: the event numbers in bits 16-23 of a stop status.
     static let eventFork: Int32 = 1, eventVfork: Int32 = 2, eventClone: Int32 = 3, eventExec: Int32 = 4
+    static let eventSeccomp: Int32 = 7
 
     static func stopped(_ status: Int32) -> Bool { status & 0xff == 0x7f }
 }

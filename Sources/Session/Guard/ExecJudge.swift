@@ -17,7 +17,7 @@ struct ExecImage {
     var parent: String { ExecImage.parentName(pid) }
     /// When the program is a script (`#!`): its path and its arguments, as the kernel passed them
     /// after the interpreter.
-    var script: (path: String, arguments: [String])?
+    var script: ExecScript?
 
     static func read(_ pid: pid_t) -> ExecImage? {
         // The kernel lets a process read another's exe and cmdline only with matching groups.
@@ -59,30 +59,101 @@ struct ExecImage {
         return out
     }
 
-    /// The kernel runs `#!INTERPRETER [ARG]` scripts as INTERPRETER [ARG] SCRIPT ARGS…: the
-    /// script is argv[1] or argv[2] when that file starts with `#!` naming this interpreter.
-    static func script(pid: pid_t, exe: String, argv: [String]) -> (path: String, arguments: [String])? {
-        for k in [1, 2] where k < argv.count {
-            let candidate = argv[k]
-            let path = candidate.hasPrefix("/") ? candidate : "/proc/\(pid)/cwd/" + candidate
-            guard let handle = FileHandle(forReadingAtPath: path) else { continue }
-            let head = (try? handle.read(upToCount: 256)) ?? Data()
-            try? handle.close()
-            guard head.starts(with: Data("#!".utf8)) else { continue }
-            let first = String(decoding: head.prefix { $0 != 10 }.dropFirst(2), as: UTF8.self).trimmingCharacters(in: .whitespaces)
-            guard let interpreter = first.split(separator: " ").first.map(String.init), let real = realpath(interpreter, nil) else { continue }
-            defer { free(real) }
-            if String(cString: real) == exe {
-                let shown = candidate.hasPrefix("/") ? candidate : (PathName.resolved(candidate, cwd: (try? FileManager.default
-                    .destinationOfSymbolicLink(atPath: "/proc/\(pid)/cwd")) ?? "/") ?? candidate)
-                return (shown, Array(argv.dropFirst(k + 1)))
-            }
+    /// The script the kernel ran, if this exec was one: AT_EXECFN (the file named to execve)
+    /// is another file than the image loaded. Its path as given and as resolved, whether nobody
+    /// but root can change what that path leads to, and its arguments (after it in argv).
+    /// `sh -c STRING` is never a script, however STRING reads: its exec named the shell.
+    static func script(pid: pid_t, exe: String, argv: [String]) -> ExecScript? {
+        guard let named = execFilename(pid), !named.isEmpty else { return nil }
+        var given = named
+        if given.hasPrefix("/dev/fd/") {
+            given = "/proc/\(pid)/fd/" + given.dropFirst("/dev/fd/".count)
+        } else if !given.hasPrefix("/") {
+            guard let cwd = link("/proc/\(pid)/cwd") else { return nil }
+            given = cwd + "/" + given
         }
-        return nil
+        var a = stat(), b = stat()
+        guard stat(given, &a) == 0, stat("/proc/\(pid)/exe", &b) == 0 else { return nil }
+        if a.st_dev == b.st_dev && a.st_ino == b.st_ino { return nil }
+        guard let k = argv.indices.dropFirst().first(where: { argv[$0] == named }) else { return nil }
+        let real = realpath(given, nil).map { p in defer { free(p) }; return String(cString: p) } ?? given
+        let shown = given.hasPrefix("/proc/") ? real : (PathName.resolved(given, cwd: "/") ?? given)
+        return ExecScript(path: shown, realPath: real, fixed: PathTrust.fixed(given), arguments: Array(argv.dropFirst(k + 1)))
+    }
+
+    /// The filename the exec was called with, read from the stopped task's auxiliary vector.
+    static func execFilename(_ pid: pid_t) -> String? {
+        let auxv = contents("/proc/\(pid)/auxv", limit: 8192)
+        let word = MemoryLayout<UInt>.size
+        var address: UInt?
+        var k = 0
+        while k + 2 * word <= auxv.count {
+            let type = auxv[k..<k + word].reversed().reduce(UInt(0)) { $0 << 8 | UInt($1) }
+            let value = auxv[k + word..<k + 2 * word].reversed().reduce(UInt(0)) { $0 << 8 | UInt($1) }
+            if type == 31 { address = value; break } // AT_EXECFN
+            if type == 0 { break }
+            k += 2 * word
+        }
+        guard let address else { return nil }
+        let fd = open("/proc/\(pid)/mem", O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        let n = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, 4096, off_t(Int64(bitPattern: UInt64(address)))) }
+        guard n > 0, let end = buffer.prefix(n).firstIndex(of: 0) else { return nil }
+        return String(decoding: buffer[..<end], as: UTF8.self)
     }
 }
 
-extension Session {
+/// A script the kernel ran (`#!`), as the exec guard judges it.
+struct ExecScript {
+    var path: String
+    var realPath: String
+    /// Only root can change which file the path leads to and what it holds: a rule naming the
+    /// script may allow it. Otherwise the script could be swapped after the decision, so only
+    /// its interpreter's rule counts.
+    var fixed: Bool
+    var arguments: [String]
+}
+
+/// Whether a path leads, whoever asks, to a file only root controls.
+enum PathTrust {
+    /// Every directory on the way (symlinks followed) is root's and not writable by others (or
+    /// sticky with a root-owned entry), every link is root's, and the file is root's and not
+    /// writable by group or others.
+    static func fixed(_ path: String) -> Bool {
+        var pending = path.split(separator: "/").map(String.init)
+        var current = "/"
+        var hops = 0
+        while !pending.isEmpty {
+            let name = pending.removeFirst()
+            if name == "." || name.isEmpty { continue }
+            if name == ".." { current = PathName.directory(current); continue }
+            let next = current == "/" ? "/" + name : current + "/" + name
+            var entry = stat(), directory = stat()
+            guard lstat(next, &entry) == 0, lstat(current, &directory) == 0, directory.st_uid == 0 else { return false }
+            let shared = directory.st_mode & 0o022 != 0
+            if shared && !(directory.st_mode & S_ISVTX != 0 && entry.st_uid == 0) { return false }
+            if entry.st_mode & S_IFMT == S_IFLNK {
+                hops += 1
+                guard entry.st_uid == 0, hops < 40, let target = ExecImage.link(next) else { return false }
+                if target.hasPrefix("/") { current = "/" }
+                pending = target.split(separator: "/").map(String.init) + pending
+                continue
+            }
+            current = next
+        }
+        var file = stat()
+        return stat(current, &file) == 0 && file.st_mode & S_IFMT == S_IFREG && file.st_uid == 0 && file.st_mode & 0o022 == 0
+    }
+}
+
+extension Session: ExecGuardDelegate {
+    func refuseEscape(_ pid: pid_t, _ attempt: ExecGuard.Escape) {
+        let program = ExecImage.read(pid)?.executable ?? "process \(pid)"
+        _ = blockExec(program: program, parent: ExecImage.parentName(pid), reason: attempt.reason, rule: "")
+    }
+
     /// Why an image may never run whatever the policy says, or nil.
     static func forbiddenImage(_ exe: String) -> String? {
         if exe.hasPrefix("/memfd:") { return "it runs from memory (memfd), not from a file" }
@@ -105,10 +176,13 @@ extension Session {
         }
         let rest = Array(image.argv.dropFirst())
         var decision = decider.decideExec(argv: [exe] + rest, role: setup.role.name, context: decisionContext)
-        if decision.judgement.verdict != .allow, let script = image.script {
-            // A script is allowed by a rule naming it; its interpreter then runs only it.
-            let d = decider.decideExec(argv: [script.path] + script.arguments, role: setup.role.name, context: decisionContext)
-            if d.judgement.verdict < decision.judgement.verdict { decision = d }
+        if decision.judgement.verdict != .allow, let script = image.script, script.fixed {
+            // A script is allowed by a rule naming it (by the path run or the file it leads to);
+            // its interpreter then runs only it.
+            for path in Set([script.path, script.realPath]) {
+                let d = decider.decideExec(argv: [path] + script.arguments, role: setup.role.name, context: decisionContext)
+                if d.judgement.verdict < decision.judgement.verdict { decision = d }
+            }
         }
         if decision.judgement.verdict != .allow {
             // Reached through a link in a trusted directory (vi → vim.basic): the link's name counts too.
@@ -118,13 +192,13 @@ extension Session {
             }
         }
         let name = PathName.base(exe)
-        let program = image.script.map { "\($0.path) (a script run by \(exe))" } ?? exe
+        let program = image.script.map { "\($0.path) (a script run by \(exe)\($0.fixed ? "" : ", which others than root can change"))" } ?? exe
         switch decision.judgement.verdict {
         case .allow:
             break
         case .confirm:
-            let names = [name] + execAliases(of: exe).map(PathName.base)
-            guard names.contains(where: confirmedNames.contains) else {
+            let names = [name] + execAliases(of: exe).map(PathName.base) + (image.argv.first.map { [PathName.base($0)] } ?? [])
+            guard confirmed.contains(where: { $0.admits(names: names, arguments: rest) }) else {
                 return blockExec(program: program, parent: image.parent, reason: "\(name) needs confirmation: run it as a line of its own",
                                  rule: decision.judgement.rule?.description ?? "")
             }
@@ -191,7 +265,14 @@ extension Session {
             throw Spawner.SpawnError(errno: ENOSYS, what: "role \(setup.role.name)'s read-only file system (this kernel has no Landlock)")
         }
         let terminals = ["/dev/null", "/dev/zero", "/dev/full", "/dev/tty", "/dev/pts", "/dev/ptmx"]
-        let paths = fs.writable.map { $0.hasPrefix("~") ? setup.home + $0.dropFirst() : $0 } + terminals
+        let writable = fs.writable.map { $0.hasPrefix("~") ? setup.home + $0.dropFirst() : $0 }
+        for path in writable {
+            if let file = LoginFiles.inside(Session.followed(path), home: Session.followed(setup.home)) ?? LoginFiles.inside(path, home: setup.home) {
+                throw Spawner.SpawnError(errno: EPERM, what: "role \(setup.role.name)'s writable path \(path): it would let \(file) be written, "
+                                         + "which runs at login outside jitsh (name directories beside it instead)")
+            }
+        }
+        let paths = writable + terminals
         var cPaths = paths.map { strdup($0) }
         defer { for p in cPaths { free(p) } }
         var failed: Int32 = -1
