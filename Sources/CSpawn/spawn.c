@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
@@ -55,14 +56,16 @@ pid_t jitsh_spawn(const jitsh_spawn_spec *s, int *error, int *pending_report) {
         if (s->new_session && setsid() < 0) child_fail(report[1], errno);
         if (s->ctty_fd >= 0 && ioctl(s->ctty_fd, TIOCSCTTY, 0) != 0) child_fail(report[1], errno);
         int in = lift(s->stdin_fd), out = lift(s->stdout_fd), err = lift(s->stderr_fd), extra = lift(s->extra_fd);
+        int script = lift(s->script_fd);
         if ((s->stdin_fd >= 0 && in < 0) || (s->stdout_fd >= 0 && out < 0) || (s->stderr_fd >= 0 && err < 0) ||
-            (s->extra_fd >= 0 && extra < 0))
+            (s->extra_fd >= 0 && extra < 0) || (s->script_fd >= 0 && script < 0))
             child_fail(report[1], errno);
         if (in >= 0 && dup2(in, 0) < 0) child_fail(report[1], errno);
         if (out >= 0 && dup2(out, 1) < 0) child_fail(report[1], errno);
         if (err >= 0 && dup2(err, 2) < 0) child_fail(report[1], errno);
         if (extra >= 0 && dup2(extra, 3) < 0) child_fail(report[1], errno);
-        int keep = extra >= 0 ? 4 : 3;
+        if (script >= 0 && dup2(script, 4) < 0) child_fail(report[1], errno);
+        int keep = script >= 0 ? 5 : extra >= 0 ? 4 : 3;
         /* Keep the report pipe (close-on-exec) until exec; close everything else. */
         int moved = fcntl(report[1], F_DUPFD_CLOEXEC, 1000);
         if (moved < 0) child_fail(report[1], errno);
@@ -121,6 +124,25 @@ pid_t jitsh_spawn(const jitsh_spawn_spec *s, int *error, int *pending_report) {
     }
     *error = 0;
     return pid;
+}
+
+int jitsh_script_fd(const char *bytes, size_t len) {
+    int fd = memfd_create("jitsh-line", MFD_CLOEXEC);
+    if (fd < 0) return -1;
+    size_t done = 0;
+    while (done < len) {
+        ssize_t n = write(fd, bytes + done, len - done);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+            int saved = errno;
+            close(fd);
+            errno = saved;
+            return -1;
+        }
+        done += (size_t)n;
+    }
+    lseek(fd, 0, SEEK_SET);
+    return fd;
 }
 
 static int signal_fd = -1;

@@ -21,9 +21,10 @@ public struct Decider: Sendable {
     /// Writing these is never writing a file.
     static let harmlessWrites: Set<String> = ["/dev/null", "/dev/stdout", "/dev/stderr", "/dev/tty"]
 
-    public func decide(line: [UInt8], environment: ShellEnvironment, role: String, context: DecisionContext) -> Decision {
+    public func decide(line: [UInt8], environment: ShellEnvironment, role: String, context: DecisionContext,
+                       limits: Limits = .default) -> Decision {
         do {
-            let extraction = try ShellSyntax.extract(line, environment: environment)
+            let extraction = try ShellSyntax.extract(line, environment: environment, limits: limits)
             return decide(extraction, role: role, context: context)
         } catch {
             var d = Decision(verdict: .deny, reason: "the line does not parse: \(error)", rule: nil)

@@ -47,34 +47,45 @@ extension Session {
                     break
                 }
                 recorder.record(.input, bytes)
-                let (output, events) = editor.feed(bytes)
-                show(output)
-                for event in events {
-                    switch event {
-                    case .endOfInput:
-                        say("logout\n")
-                        reason = .endOfInput
-                        break loop
-                    case .interrupt:
-                        continuation = ""
-                    case .submit(let text):
-                        let line = continuation.isEmpty ? text : continuation + "\n" + text
-                        if needsMore(line) {
-                            continuation = line
-                            show(editor.begin(prompt: "> "))
-                            continue loop
+                var fresh = bytes
+                // One read may hold several lines (type-ahead, a paste without brackets): each is
+                // run in turn, none cut, none dropped.
+                repeat {
+                    let (output, events) = editor.feed(fresh)
+                    fresh = []
+                    show(output)
+                    markDropped(editor)
+                    for event in events {
+                        switch event {
+                        case .endOfInput:
+                            say("logout\n")
+                            reason = .endOfInput
+                            break loop
+                        case .interrupt:
+                            continuation = ""
+                        case .submit(let text):
+                            let line = continuation.isEmpty ? text : continuation + "\n" + text
+                            if needsMore(line) {
+                                continuation = line
+                                show(editor.begin(prompt: "> "))
+                                continue
+                            }
+                            continuation = ""
+                            if !line.trimmingCharacters(in: .whitespaces).isEmpty {
+                                if editor.history.last != line { editor.history.append(line) }
+                                handle(line)
+                                if ended != nil { break loop }
+                                if typeAheadMidLine {
+                                    editor.skippingToLineEnd = true
+                                    typeAheadMidLine = false
+                                }
+                            }
+                            show(editor.begin(prompt: prompt()))
                         }
-                        continuation = ""
-                        if !line.trimmingCharacters(in: .whitespaces).isEmpty {
-                            if editor.history.last != line { editor.history.append(line) }
-                            handle(line)
-                        }
+                        if case .interrupt = event { show(editor.begin(prompt: prompt())) }
+                        if ended != nil { break loop }
                     }
-                    if ended != nil { break loop }
-                }
-                if events.contains(where: { if case .submit = $0 { return true }; return $0 == .interrupt }) {
-                    show(editor.begin(prompt: continuation.isEmpty ? prompt() : "> "))
-                }
+                } while editor.hasPending && ended == nil
             }
             recorder.flushIfDue()
             if recorder.failure != nil {
@@ -94,6 +105,13 @@ extension Session {
             }
         }
         return finish(ended ?? reason, status: lastStatus)
+    }
+
+    /// Marks in the recording what the editor dropped (invalid UTF-8, the rest of a line whose
+    /// start went to a job, a paste over the bound): the input frames hold the bytes themselves.
+    func markDropped(_ editor: LineEditor) {
+        let n = editor.takeDropped()
+        if n > 0 { recorder.marker(["event": "input-dropped", "bytes": .int(n)]) }
     }
 
     /// An unterminated quote, a trailing `|` or `\`, an open here-document: ask for more.

@@ -22,7 +22,17 @@ enum JobOutcome: Equatable {
 }
 
 extension Session {
-    var bashArguments: [String] { ["bash", "--noprofile", "--norc", "+H", "-O", "extglob", "-c"] }
+    /// The one bash command line of every job: the script (prelude and line) comes on
+    /// descriptor 4, so neither a long line nor a large carried variable meets the kernel's
+    /// 128 KiB limit on one argument.
+    static let bashArguments = ["bash", "--noprofile", "--norc", "+H", "-O", "extglob", "-c", ". /dev/fd/4"]
+
+    /// The script for `line` in a memory file (descriptor to pass as the job's 4), or nil.
+    func scriptFile(for line: String) -> Int32? {
+        let text = state.script(for: line)
+        let fd = text.withCString { jitsh_script_fd($0, strlen($0)) }
+        return fd >= 0 ? fd : nil
+    }
 
     /// Runs a decided line on a pseudo-terminal of jitsh's own, relaying the user's terminal.
     func runOnTerminal(_ line: String) -> JobOutcome {
@@ -32,9 +42,16 @@ extension Session {
             say("jitsh: cannot open a terminal for the job: \(String(cString: strerror(errno)))\n")
             return .exited(1)
         }
-        let spec = Spawner.Spec(path: setup.shell, arguments: bashArguments + [state.script(for: line)],
+        guard let script = scriptFile(for: line) else {
+            close(master); close(slave); close(pipe.read); close(pipe.write)
+            say("jitsh: cannot hand the line to bash: \(String(cString: strerror(errno)))\n")
+            return .exited(126)
+        }
+        defer { close(script) }
+        var spec = Spawner.Spec(path: setup.shell, arguments: Session.bashArguments,
                                 environment: state.processEnvironment, directory: existingDirectory(), stdin: slave, stdout: slave,
                                 stderr: slave, controllingTerminal: slave, extra: pipe.write)
+        spec.script = script
         let pid: pid_t
         do {
             pid = try spawnJob(spec)
@@ -68,11 +85,20 @@ extension Session {
         var exitStatus: Int32?
         var killAt: Int64?
         var endReason: EndReason?
+        // Neither side can stop the loop: keys wait here while the job does not read (up to a
+        // bound, beyond which they are refused with a bell), and the job's output is read only
+        // while the client takes what was read before.
+        var toJob: [UInt8] = []
+        var toClient: [UInt8] = []
+        var lastSent: UInt8?
+        setNonBlocking(terminal.output)
         while true {
+            let masterEvents = (toClient.count < Session.relayBound ? POLLIN : 0) | (toJob.isEmpty ? 0 : POLLOUT)
             var fds = [pollfd(fd: inputOpen ? terminal.input : -1, events: Int16(POLLIN), revents: 0),
-                       pollfd(fd: masterOpen ? job.master : -1, events: Int16(POLLIN), revents: 0),
+                       pollfd(fd: masterOpen ? job.master : -1, events: Int16(masterEvents), revents: 0),
                        pollfd(fd: job.stateRead, events: Int16(POLLIN), revents: 0),
-                       pollfd(fd: signals.read, events: Int16(POLLIN), revents: 0)]
+                       pollfd(fd: signals.read, events: Int16(POLLIN), revents: 0),
+                       pollfd(fd: toClient.isEmpty ? -1 : terminal.output, events: Int16(POLLOUT), revents: 0)]
             var timeout = Int(watchdog.nextCheckIn * 1000)
             if let due = recorder.dueIn { timeout = min(timeout, Int(due / 1000) + 1) }
             if let killAt { timeout = min(timeout, Int(max(0, killAt - Clock.microseconds) / 1000) + 1) }
@@ -95,7 +121,7 @@ extension Session {
                     }
                 }
                 if exitStatus == nil, let status = reap(job.pid) {
-                    if status == -1 { return suspend(job) }
+                    if status == -1 { flushToClient(&toClient); return suspend(job) }
                     exitStatus = status
                 }
             }
@@ -117,26 +143,54 @@ extension Session {
                         recorder.record(.redacted, count)
                     }
                     let suspend = jitsh_suspend_char(job.master)
+                    var keys = bytes
                     if suspend >= 0, let k = bytes.firstIndex(of: UInt8(suspend)) {
-                        writeAll(job.master, Array(bytes[..<k]))
+                        keys = Array(bytes[..<k])
                         kill(-job.pid, SIGSTOP)
-                    } else {
-                        writeAll(job.master, bytes)
+                    }
+                    let room = max(0, Session.relayBound - toJob.count)
+                    toJob += keys.prefix(room)
+                    if keys.count > room {
+                        recorder.marker(["event": "input-refused", "bytes": .int(keys.count - room)])
+                        recorder.record(.output, [0x07])
+                        toClient.append(0x07)
                     }
                 }
             }
-            if masterOpen && fds[1].revents != 0 {
+            if masterOpen && fds[1].revents & Int16(POLLOUT) != 0 && !toJob.isEmpty {
+                let n = toJob.withUnsafeBytes { write(job.master, $0.baseAddress, $0.count) }
+                if n > 0 {
+                    lastSent = toJob[n - 1]
+                    toJob.removeFirst(n)
+                }
+            }
+            if masterOpen && fds[1].revents & Int16(POLLIN | POLLHUP | POLLERR) != 0 {
                 if let bytes = readSome(job.master) {
-                    show(bytes)
+                    if !bytes.isEmpty {
+                        recorder.record(.output, bytes)
+                        toClient += bytes
+                    }
                 } else {
                     masterOpen = false
                 }
             }
+            if !toClient.isEmpty && (fds[4].revents & Int16(POLLOUT) != 0 || toClient.count < Session.relayBound) {
+                let n = toClient.withUnsafeBytes { write(terminal.output, $0.baseAddress, $0.count) }
+                if n > 0 { toClient.removeFirst(n) } else if n < 0 && errno != EAGAIN && errno != EINTR {
+                    // The client is gone: what it did not take is in the recording.
+                    toClient.removeAll()
+                    if endReason == nil {
+                        kill(-job.pid, SIGHUP)
+                        killAt = Clock.microseconds + 3_000_000
+                        endReason = .hangup
+                    }
+                }
+            }
             if fds[2].revents != 0, let bytes = readSome(job.stateRead, max: 1 << 20) {
-                if job.state.count < 4 << 20 { job.state += bytes }
+                if job.state.count < 8 << 20 { job.state += bytes }
             }
             if exitStatus == nil, let status = reap(job.pid) {
-                if status == -1 { return suspend(job) }
+                if status == -1 { flushToClient(&toClient); return suspend(job) }
                 exitStatus = status
             }
             recorder.flushIfDue()
@@ -160,24 +214,53 @@ extension Session {
                 kill(-job.pid, SIGKILL)
                 killAt = nil
             }
-            if let status = exitStatus, fds[1].revents == 0 || !masterOpen {
+            if let status = exitStatus, fds[1].revents & Int16(POLLIN) == 0 || !masterOpen {
                 // Exited and nothing more to show: the rest of its output was drained above.
-                if masterOpen, let rest = readSome(job.master), !rest.isEmpty { show(rest); continue }
+                if masterOpen, let rest = readSome(job.master), !rest.isEmpty {
+                    recorder.record(.output, rest)
+                    toClient += rest
+                    continue
+                }
+                flushToClient(&toClient)
                 if let bytes = readSome(job.stateRead, max: 1 << 20), !bytes.isEmpty { job.state += bytes }
                 close(job.master)
                 close(job.stateRead)
                 kill(-job.pid, SIGHUP)
-                state.absorb(job.state)
+                noteUncarried(state.absorb(job.state))
                 guardian?.release(job.pid)
                 endOrphans()
                 recorder.marker(["event": "exited", "status": .int(Int(status))])
-                terminal.discardTypeAhead()
+                typeAheadMidLine = discardTypeAhead(after: lastSent)
                 if let endReason { ended = endReason; return .ended(endReason) }
                 return .exited(status)
             }
         }
         if let endReason { ended = endReason; return .ended(endReason) }
         return .exited(1)
+    }
+
+    /// Says which variables were too large to carry to the next line.
+    func noteUncarried(_ names: [String]) {
+        guard !names.isEmpty else { return }
+        say("jitsh: not carried to the next line (too large for the environment): \(names.joined(separator: ", "))\n",
+            stream: interactive ? .output : .stderr)
+    }
+
+    /// How many bytes the relay holds for the job (keys) or for the client (output) at most.
+    static let relayBound = 64 << 10
+
+    /// Writes what the client has not taken yet, waiting at most a few seconds for a client
+    /// that reads nothing: the session goes on (and ends) without it.
+    func flushToClient(_ pending: inout [UInt8]) {
+        let deadline = monotonicSeconds() + 5
+        while !pending.isEmpty && monotonicSeconds() < deadline {
+            let n = pending.withUnsafeBytes { write(terminal.output, $0.baseAddress, $0.count) }
+            if n > 0 { pending.removeFirst(n); continue }
+            if n < 0 && errno != EAGAIN && errno != EINTR { break }
+            var p = pollfd(fd: terminal.output, events: Int16(POLLOUT), revents: 0)
+            _ = poll(&p, 1, 100)
+        }
+        pending.removeAll()
     }
 
     /// The job's exit status (128+signal when killed), -1 when it stopped, nil while it runs.
@@ -231,10 +314,15 @@ extension Session {
 
     /// Exec mode without a terminal: standard output and error recorded as separate streams.
     func runPiped(_ line: String) -> JobOutcome {
-        guard let out = makePipe(), let err = makePipe(), let statePipe = makePipe() else { return .exited(1) }
-        let spec = Spawner.Spec(path: setup.shell, arguments: bashArguments + [state.script(for: line)],
+        guard let out = makePipe(), let err = makePipe(), let statePipe = makePipe(), let script = scriptFile(for: line) else {
+            say("jitsh: cannot start the line: \(String(cString: strerror(errno)))\n", stream: .stderr)
+            return .exited(1)
+        }
+        defer { close(script) }
+        var spec = Spawner.Spec(path: setup.shell, arguments: Session.bashArguments,
                                 environment: state.processEnvironment, directory: existingDirectory(), stdin: 0, stdout: out.write,
                                 stderr: err.write, extra: statePipe.write)
+        spec.script = script
         let pid: pid_t
         do { pid = try spawnJob(spec) } catch {
             say("jitsh: \(error)\n", stream: .stderr)
@@ -242,23 +330,55 @@ extension Session {
         }
         for fd in [out.write, err.write, statePipe.write] { close(fd) }
         for fd in [out.read, err.read, statePipe.read] { setNonBlocking(fd) }
+        // A client that stops reading cannot hold the loop (writes give up after a stall).
+        setNonBlocking(1)
+        setNonBlocking(2)
         recorder.marker(["event": "started", "line": .string(line), "pid": .int(Int(pid))])
         var open: [Int32: Frame.Kind] = [out.read: .output, err.read: .stderr]
         var exitStatus: Int32?
         var endReason: EndReason?
+        var killAt: Int64?
+        var stateBytes: [UInt8] = []
+        var stateOpen = true
+        // Ends the job as an interactive one ends: SIGHUP to the job, SIGKILL to everything
+        // of it 3 s later (a job that ignores SIGHUP does not outlive its grant or its client).
+        func end(_ reason: EndReason) {
+            guard endReason == nil else { return }
+            endReason = reason
+            kill(-pid, SIGHUP)
+            killAt = Clock.microseconds + 3_000_000
+        }
         while !open.isEmpty || exitStatus == nil {
+            // The client's ends of standard output and error are watched for errors only: a
+            // client that went away (killed, reset, ClientAlive timeout) leaves them broken.
             var fds = [pollfd(fd: out.read, events: Int16(POLLIN), revents: 0), pollfd(fd: err.read, events: Int16(POLLIN), revents: 0),
-                       pollfd(fd: signals.read, events: Int16(POLLIN), revents: 0)]
+                       pollfd(fd: signals.read, events: Int16(POLLIN), revents: 0),
+                       pollfd(fd: endReason == nil ? 1 : -1, events: 0, revents: 0),
+                       pollfd(fd: endReason == nil ? 2 : -1, events: 0, revents: 0),
+                       // The state the line leaves is read as it comes: a large one must not
+                       // hold the job at its exit, waiting for room in the pipe.
+                       pollfd(fd: stateOpen ? statePipe.read : -1, events: Int16(POLLIN), revents: 0)]
             for k in 0..<2 where open[fds[k].fd] == nil { fds[k].fd = -1 }
             var timeout = Int(watchdog.nextCheckIn * 1000)
             if let due = recorder.dueIn { timeout = min(timeout, Int(due / 1000) + 1) }
+            if let killAt { timeout = min(timeout, Int(max(0, killAt - Clock.microseconds) / 1000) + 1) }
             if open.isEmpty { timeout = min(timeout, 50) }
-            _ = poll(&fds, 3, Int32(max(0, timeout)))
+            _ = poll(&fds, nfds_t(fds.count), Int32(max(0, timeout)))
+            if fds[3].revents & Int16(POLLERR | POLLHUP) != 0 || fds[4].revents & Int16(POLLERR | POLLHUP) != 0 {
+                end(.hangup)
+            }
+            if fds[5].revents != 0 {
+                if let bytes = readSome(statePipe.read, max: 1 << 20) {
+                    if stateBytes.count < 8 << 20 { stateBytes += bytes }
+                } else {
+                    stateOpen = false
+                }
+            }
             for k in 0..<2 where fds[k].revents != 0 {
                 let fd = fds[k].fd
                 if let bytes = readSome(fd), !bytes.isEmpty {
-                    writeAll(k == 0 ? 1 : 2, bytes)
                     recorder.record(open[fd] ?? .output, bytes)
+                    writeAll(k == 0 ? 1 : 2, bytes)
                 } else if readSome(fd) == nil {
                     open[fd] = nil
                     close(fd)
@@ -266,8 +386,7 @@ extension Session {
             }
             if fds[2].revents != 0 {
                 for sig in pendingSignals() where sig == SIGHUP || sig == SIGTERM {
-                    kill(-pid, SIGKILL)
-                    endReason = sig == SIGHUP ? .hangup : .terminated
+                    end(sig == SIGHUP ? .hangup : .terminated)
                 }
             }
             if exitStatus == nil, let s = reap(pid), s >= 0 {
@@ -282,16 +401,24 @@ extension Session {
                 kill(-pid, SIGKILL)
                 endReason = .recordingFailed
             }
-            if endReason == nil, case .end(let reason, let message) = watchdog.check(setup.store, now: now) {
-                say("\(message)\n", stream: .stderr)
-                kill(-pid, SIGHUP)
-                endReason = reason
+            if endReason == nil {
+                switch watchdog.check(setup.store, now: now) {
+                case .fine: break
+                case .warn(let message): say("\(message)\n", stream: .stderr)
+                case .end(let reason, let message):
+                    say("\(message)\n", stream: .stderr)
+                    end(reason)
+                }
+            }
+            if let deadline = killAt, Clock.microseconds >= deadline {
+                kill(-pid, SIGKILL)
+                endOrphans()
+                killAt = nil
             }
         }
-        var stateBytes: [UInt8] = []
-        while let bytes = readSome(statePipe.read, max: 1 << 20), !bytes.isEmpty { stateBytes += bytes }
+        while stateOpen, stateBytes.count < 8 << 20, let bytes = readSome(statePipe.read, max: 1 << 20), !bytes.isEmpty { stateBytes += bytes }
         close(statePipe.read)
-        state.absorb(stateBytes)
+        noteUncarried(state.absorb(stateBytes))
         recorder.marker(["event": "exited", "status": .int(Int(exitStatus ?? 1))])
         if let endReason { ended = endReason; return .ended(endReason) }
         return .exited(exitStatus ?? 1)

@@ -20,6 +20,26 @@ final class LineEditor {
     private var utf8: [UInt8] = []
     private var search: (query: [Unicode.Scalar], match: Int?)?
     private var lastWasTab = false
+    /// Bytes typed after a submitted line, kept for the lines after it: every byte belongs to
+    /// exactly one line, whatever a read delivered at once.
+    private var pending: [UInt8] = []
+    /// Inside a bracketed paste (ESC [200~ … ESC [201~): what was pasted so far.
+    private var paste: [UInt8]?
+    /// Dropping bytes up to the next line end (the start of that line went to a job).
+    var skippingToLineEnd = false
+    /// Bytes dropped since the caller last asked (invalid UTF-8, a paste over the bound, the
+    /// rest of a line whose start went to a job): the session marks them in the recording.
+    private(set) var dropped = 0
+    static let pasteLimit = 1 << 20
+    /// Bracketed paste on (at the prompt) and off (before a line runs), as readline does.
+    static let pasteOn = Array("\u{1B}[?2004h".utf8), pasteOff = Array("\u{1B}[?2004l".utf8)
+
+    var hasPending: Bool { !pending.isEmpty }
+
+    func takeDropped() -> Int {
+        defer { dropped = 0 }
+        return dropped
+    }
     let complete: (_ line: String, _ cursor: Int) -> [String]
 
     init(history: [String], complete: @escaping (String, Int) -> [String]) {
@@ -40,7 +60,7 @@ final class LineEditor {
         cursor = 0
         historyIndex = nil
         search = nil
-        return render()
+        return LineEditor.pasteOn + render()
     }
 
     func render() -> [UInt8] {
@@ -50,7 +70,8 @@ final class LineEditor {
             out += "(reverse-i-search)`\(String(String.UnicodeScalarView(search.query)))': \(match)\u{1B}[K"
             return Array(out.utf8)
         }
-        out += prompt + text + "\u{1B}[K"
+        // A pasted newline stays in the line, shown as ↵, until Enter runs the whole of it.
+        out += prompt + text.replacingOccurrences(of: "\n", with: "↵").replacingOccurrences(of: "\t", with: "⇥") + "\u{1B}[K"
         let back = buffer.count - cursor
         if back > 0 { out += "\u{1B}[\(back)D" }
         return Array(out.utf8)
@@ -60,7 +81,22 @@ final class LineEditor {
     func feed(_ bytes: [UInt8]) -> (output: [UInt8], events: [Event]) {
         var output: [UInt8] = []
         var events: [Event] = []
-        for b in bytes {
+        let input = pending + bytes
+        pending = []
+        for (k, b) in input.enumerated() {
+            if !events.isEmpty {
+                pending = Array(input[k...])
+                break
+            }
+            if skippingToLineEnd {
+                if b == 0x0D || b == 0x0A { skippingToLineEnd = false }
+                dropped += 1
+                continue
+            }
+            if paste != nil {
+                pasted(b, &output)
+                continue
+            }
             if !escape.isEmpty || b == 0x1B {
                 escape.append(b)
                 if let done = escapeSequence() {
@@ -72,24 +108,80 @@ final class LineEditor {
                 continue
             }
             if b >= 0x80 || !utf8.isEmpty {
+                // A byte that cannot continue the sequence ends it as invalid; the byte itself is
+                // then a key of its own (an Enter or Ctrl-C after a stray byte is not lost).
+                if !utf8.isEmpty && b & 0xC0 != 0x80 {
+                    dropped += utf8.count
+                    utf8.removeAll()
+                    output += [0x07]
+                    if b < 0x80 {
+                        output += key(.byte(b), &events)
+                        continue
+                    }
+                }
+                if utf8.isEmpty && !(0xC2...0xF4).contains(b) {
+                    dropped += 1
+                    output += [0x07]
+                    continue
+                }
                 utf8.append(b)
                 if let s = String(validating: utf8, as: UTF8.self), let scalar = s.unicodeScalars.first {
                     utf8.removeAll()
                     output += insert([scalar])
-                } else if utf8.count >= 4 {
+                } else if utf8.count >= LineEditor.sequenceLength(utf8[0]) {
+                    dropped += utf8.count
                     utf8.removeAll()
+                    output += [0x07]
                 }
                 continue
             }
             output += key(.byte(b), &events)
-            if !events.isEmpty { break }
         }
         return (output, events)
+    }
+
+    static func sequenceLength(_ lead: UInt8) -> Int { lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : 2 }
+
+    /// A byte inside a bracketed paste: kept until the closing ESC [201~, then inserted as text
+    /// (newlines and tabs included; other control bytes and invalid UTF-8 dropped).
+    private func pasted(_ b: UInt8, _ output: inout [UInt8]) {
+        paste!.append(b)
+        let end: [UInt8] = [0x1B, 0x5B, 0x32, 0x30, 0x31, 0x7E]
+        if paste!.count > LineEditor.pasteLimit + end.count {
+            dropped += paste!.count
+            paste = nil
+            output += [0x07]
+            return
+        }
+        guard paste!.count >= end.count, Array(paste!.suffix(end.count)) == end else { return }
+        var text = Array(paste!.dropLast(end.count))
+        paste = nil
+        // Terminals send Enter in a paste as CR; a CR LF pair is one line end.
+        var normalized: [UInt8] = []
+        var k = 0
+        while k < text.count {
+            let c = text[k]
+            if c == 0x0D {
+                normalized.append(0x0A)
+                if k + 1 < text.count && text[k + 1] == 0x0A { k += 1 }
+            } else if c == 0x0A || c == 0x09 || c >= 0x20 && c != 0x7F {
+                normalized.append(c)
+            } else {
+                dropped += 1
+            }
+            k += 1
+        }
+        text = normalized
+        let scalars = Array(String(decoding: text, as: UTF8.self).unicodeScalars)
+        let clean = scalars.filter { $0 != "\u{FFFD}" }
+        if clean.count != scalars.count { dropped += scalars.count - clean.count }
+        output += insert(clean)
     }
 
     enum Key: Equatable {
         case byte(UInt8)
         case up, down, left, right, home, end, delete, wordLeft, wordRight
+        case pasteStart
         case unknown
     }
 
@@ -104,6 +196,7 @@ final class LineEditor {
         case "\u{1B}[H", "\u{1B}OH", "\u{1B}[1~", "\u{1B}[7~": return .home
         case "\u{1B}[F", "\u{1B}OF", "\u{1B}[4~", "\u{1B}[8~": return .end
         case "\u{1B}[3~": return .delete
+        case "\u{1B}[200~": return .pasteStart
         case "\u{1B}b", "\u{1B}[1;5D", "\u{1B}[1;3D": return .wordLeft
         case "\u{1B}f", "\u{1B}[1;5C", "\u{1B}[1;3C": return .wordRight
         default:
@@ -147,9 +240,12 @@ final class LineEditor {
             }
         }
         switch k {
+        case .pasteStart:
+            paste = []
+            return []
         case .byte(0x0D), .byte(0x0A):
             events.append(.submit(text))
-            return Array("\r\n".utf8)
+            return Array("\r\n".utf8) + LineEditor.pasteOff
         case .byte(0x03):
             events.append(.interrupt)
             return Array("^C\r\n".utf8)

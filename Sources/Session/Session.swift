@@ -74,6 +74,10 @@ public final class Session {
     var confirmed: [ConfirmedCommand] = []
     /// Why the last audit event could not be stored.
     var auditFailure: String?
+    /// The longest text the prompt decides at once (a bracketed paste).
+    static let pasteLimit = 1 << 20
+    /// Type-ahead of the last job ended inside a line: the rest of that line is not a line.
+    var typeAheadMidLine = false
     /// A SIGCHLD arrived since the guard last looked at its tasks.
     var childSignalled = true
     var lastPump = 0.0
@@ -152,6 +156,7 @@ public final class Session {
         for job in suspended { kill(-job.pid, SIGKILL) }
         suspended = []
         endOrphans()
+        if interactive && terminal.isTerminal { show(LineEditor.pasteOff) }
         recorder.marker(["event": "session-end", "reason": .string((ended ?? reason).rawValue)])
         do {
             try recorder.finish(reason: (ended ?? reason).rawValue, status: status.map(Int.init), key: setup.signingKey,
@@ -176,6 +181,20 @@ public final class Session {
         }
     }
 
+    /// Drops type-ahead the last job did not read, into the recording with a marker; `last` is
+    /// the last byte the job was given. Says whether what was typed stopped inside a line.
+    @discardableResult
+    func discardTypeAhead(after last: UInt8? = nil) -> Bool {
+        let taken = terminal.takeTypeAhead()
+        if !taken.isEmpty {
+            recorder.record(.input, taken)
+            recorder.marker(["event": "type-ahead-discarded", "bytes": .int(taken.count)])
+        }
+        // Enter, Ctrl-C and the other control keys end what was being typed; text does not.
+        guard let end = taken.last ?? last else { return false }
+        return end >= 0x20 && end != 0x7F || end == 0x09
+    }
+
     // MARK: Output
 
     /// Writes what jitsh itself says, to the user and into the recording.
@@ -188,13 +207,16 @@ public final class Session {
 
     func show(_ bytes: [UInt8]) {
         guard !bytes.isEmpty else { return }
-        writeAll(terminal.output, bytes)
         recorder.record(.output, bytes)
+        writeAll(terminal.output, bytes)
     }
 
     /// Decides a line, with everything the session knows.
     func decide(_ line: String) -> Decision {
-        var d = decider.decide(line: Array(line.utf8), environment: state.shellEnvironment, role: setup.role.name, context: decisionContext)
+        // A pasted script at the prompt may be long (each of its lines is decided in full).
+        let limits = interactive ? Limits(maxBytes: Session.pasteLimit) : .default
+        var d = decider.decide(line: Array(line.utf8), environment: state.shellEnvironment, role: setup.role.name, context: decisionContext,
+                               limits: limits)
         if d.verdict != .deny, let why = loginFileThroughLink(d) {
             d.verdict = .deny
             d.reason = why

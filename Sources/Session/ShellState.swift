@@ -52,9 +52,16 @@ struct ShellState {
         return ShellEnvironment(variables: vars, complete: true)
     }
 
-    /// Takes in what the EXIT trap reported (`declare -p` output).
-    mutating func absorb(_ dump: [UInt8]) {
-        guard !dump.isEmpty, let extraction = try? ShellSyntax.extract(dump, limits: Limits(maxBytes: 1 << 20, maxDepth: 4)) else { return }
+    /// An exported variable larger than this would make every exec fail (E2BIG: the kernel
+    /// takes at most 128 KiB in one environment string); it is not carried.
+    static let exportLimit = 96 << 10
+
+    /// Takes in what the EXIT trap reported (`declare -p` output); returns the names of exported
+    /// variables too large to carry.
+    @discardableResult
+    mutating func absorb(_ dump: [UInt8]) -> [String] {
+        guard !dump.isEmpty, let extraction = try? ShellSyntax.extract(dump, limits: Limits(maxBytes: 8 << 20, maxDepth: 4)) else { return [] }
+        var tooLarge: [String] = []
         var seen: [String: (String, Bool)] = [:]
         var newCwd: String?
         for c in extraction.commands where c.context.isEmpty && c.via.isEmpty {
@@ -71,9 +78,14 @@ struct ShellState {
             if ShellState.setByBash.contains(name) || name.hasPrefix("BASH") { continue }
             if envDeny.contains(where: { $0.matches(name) }) { continue }
             if base[name] == value && flags == "-x" { continue }
+            if flags == "-x" && name.utf8.count + value.utf8.count >= ShellState.exportLimit {
+                tooLarge.append(name)
+                continue
+            }
             seen[name] = (value, flags == "-x")
         }
         if let newCwd, newCwd.hasPrefix("/") { cwd = newCwd }
         variables = seen.mapValues { (value: $0.0, exported: $0.1) }
+        return tooLarge.sorted()
     }
 }

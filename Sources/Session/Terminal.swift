@@ -37,9 +37,17 @@ final class UserTerminal {
         return (Int(rows), Int(cols))
     }
 
-    /// Drops what was typed but not yet read (keys typed while a job ran must not become a line).
-    func discardTypeAhead() {
+    /// Takes what was typed but not yet read (keys typed while a job ran must not become a
+    /// line); the caller records it, so it is dropped, not lost.
+    func takeTypeAhead() -> [UInt8] {
+        var taken: [UInt8] = []
+        while taken.count < 1 << 20 {
+            var p = pollfd(fd: input, events: Int16(POLLIN), revents: 0)
+            guard poll(&p, 1, 0) > 0, p.revents & Int16(POLLIN) != 0, let bytes = readSome(input), !bytes.isEmpty else { break }
+            taken += bytes
+        }
         tcflush(input, TCIFLUSH)
+        return taken
     }
 }
 
@@ -47,11 +55,17 @@ final class UserTerminal {
 @discardableResult
 func writeAll(_ fd: Int32, _ bytes: [UInt8]) -> Bool {
     var offset = 0
+    // A reader that takes nothing for this long is gone for the writer's purposes: nothing may
+    // hold the session forever (the relays buffer and poll instead of calling this).
+    var stalledSince: Double?
     while offset < bytes.count {
         let n = bytes.withUnsafeBufferPointer { write(fd, $0.baseAddress! + offset, $0.count - offset) }
-        if n > 0 { offset += n; continue }
+        if n > 0 { offset += n; stalledSince = nil; continue }
         if n < 0 && errno == EINTR { continue }
         if n < 0 && errno == EAGAIN {
+            let now = monotonicSeconds()
+            if let since = stalledSince, now - since > 10 { return false }
+            stalledSince = stalledSince ?? now
             var p = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
             _ = poll(&p, 1, 1000)
             continue

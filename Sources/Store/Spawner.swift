@@ -17,6 +17,8 @@ public struct Spawner {
         public var stderr: Int32 = -1
         public var controllingTerminal: Int32 = -1
         public var extra: Int32 = -1
+        /// Becomes descriptor 4: the script a job's bash sources.
+        public var script: Int32 = -1
         public var newSession = true
         public var trace = false
         public var landlock: Int32 = -1
@@ -63,7 +65,7 @@ public struct Spawner {
                         var s = jitsh_spawn_spec(path: path, argv: argv.baseAddress, envp: envp.baseAddress,
                                                  cwd: spec.directory == nil ? nil : cwd,
                                                  stdin_fd: spec.stdin, stdout_fd: spec.stdout, stderr_fd: spec.stderr,
-                                                 ctty_fd: spec.controllingTerminal, extra_fd: spec.extra,
+                                                 ctty_fd: spec.controllingTerminal, extra_fd: spec.extra, script_fd: spec.script,
                                                  new_session: spec.newSession ? 1 : 0, trace: spec.trace ? 1 : 0,
                                                  landlock_fd: spec.landlock)
                         return jitsh_spawn(&s, &error, &pending)

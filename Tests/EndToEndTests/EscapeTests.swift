@@ -219,4 +219,11 @@ extension SessionTests {
         let scp = try scp(["-O", dir + "/payload", "\(Harness.user)@127.0.0.1:"])
         #expect(scp.status != 0 && !exists(home + "/payload"), "\(scp.output)")
     }
+
+    @Test func aLandlockWritablePathOverLoginFilesIsRefused() throws {
+        try h.grant(role: "e2e-landlock-home")
+        let c = try h.connect().exec("touch ~/x")
+        #expect(c.exitStatus != 0, "\(c.errorText)")
+        #expect(c.errorText.contains("writable path") && c.errorText.contains("runs at login outside jitsh"), "\(c.errorText)")
+    }
 }

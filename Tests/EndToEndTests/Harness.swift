@@ -117,6 +117,14 @@ final class Harness: @unchecked Sendable {
             writes: ["/tmp/**"]
             """.write(to: policies.appendingPathComponent("roles/e2e-unguarded.yaml"), atomically: true, encoding: .utf8)
         try """
+            role: e2e-landlock-home
+            description: a read-only file system with the whole home writable, which Landlock cannot narrow
+            allow:
+              - cmd: [touch, cat]
+            writes: ["~/**"]
+            filesystem: {read_only: true, writable: ["~"]}
+            """.write(to: policies.appendingPathComponent("roles/e2e-landlock-home.yaml"), atomically: true, encoding: .utf8)
+        try """
             role: e2e-landlock
             description: a read-only file system but for one directory
             allow:

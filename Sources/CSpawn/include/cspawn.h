@@ -16,6 +16,8 @@ typedef struct {
     int ctty_fd;
     /// Becomes the child's descriptor 3 (-1: none).
     int extra_fd;
+    /// Becomes the child's descriptor 4 (-1: none): the script bash sources.
+    int script_fd;
     /// Start a new session (setsid).
     int new_session;
     /// PTRACE_TRACEME then stop, so a tracer sees the child from its first instruction.
@@ -29,6 +31,10 @@ typedef struct {
 /// child is stopped before exec and *pending_report is the pipe to read its failure from once
 /// the tracer has let it continue (EOF: exec happened).
 pid_t jitsh_spawn(const jitsh_spawn_spec *spec, int *error, int *pending_report);
+
+/// A close-on-exec memory file holding `len` bytes, read from the start: a script of any size
+/// for bash (an argument may hold 128 KiB at most). -1 with errno on failure.
+int jitsh_script_fd(const char *bytes, size_t len);
 
 /// Installs handlers that write the signal number as one byte to `fd` (SIGWINCH, SIGCHLD,
 /// SIGHUP, SIGTERM, SIGINT, SIGQUIT, SIGALRM), and ignores SIGPIPE and SIGTTOU.

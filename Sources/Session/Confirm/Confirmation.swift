@@ -133,7 +133,7 @@ extension Session {
             confirmEvent("confirm-shown", line, decision: "confirm", reason: "asked for \"\(current.phrase)\"",
                          data: ["count": .int(current.count), "round": .int(round)])
             // Keys typed before the question was shown cannot answer it.
-            terminal.discardTypeAhead()
+            discardTypeAhead()
             say(current.prompt)
             let answer = askPhrase()
             guard case .typed(let typed) = answer else {

@@ -1,0 +1,120 @@
+import Foundation
+import Store
+import Testing
+
+/// Sessions under floods and faults: type-ahead nobody reads, jobs that ignore SIGHUP, clients
+/// that vanish, pastes of thousands of lines. Bounded in size and time.
+extension SessionTests {
+    /// python3 that ignores SIGHUP, says its pid, and sleeps.
+    static func stubborn(_ pidFile: String) -> String {
+        "python3 -c 'import os, signal, time; signal.signal(signal.SIGHUP, signal.SIG_IGN); open(\"\(pidFile)\", \"w\").write(str(os.getpid())); time.sleep(300)'"
+    }
+
+    @Test func tenMegabytesTypedAtAJobThatReadsNothingWedgeNothing() throws {
+        let grant = try #require(try h.grant(role: "e2e-escapes", seconds: 25))
+        _ = grant
+        let (client, c) = try shell()
+        _ = client
+        let from = c.output.count
+        c.write("sleep 100\r")
+        usleep(300_000)
+        let chunk = [UInt8](repeating: UInt8(ascii: "k"), count: 64 << 10)
+        let start = Date()
+        for _ in 0..<160 {
+            c.write(chunk)
+            c.pump(0)
+        }
+        let typing = Date().timeIntervalSince(start)
+        #expect(typing < 20, "typing 10 MB took \(typing) s: jitsh stopped reading")
+        // Still responsive: Ctrl-C reaches the job, and the prompt comes back.
+        c.write("\u{03}")
+        #expect(c.wait(for: "[130] ", from: from, timeout: 10), "\(c.text.suffix(300))")
+        // Expiry still ends the session.
+        #expect(c.wait(for: "the session ends", from: from, timeout: 30), "\(c.text.suffix(300))")
+        c.drain(timeout: 5)
+        let s = try h.lastSession()
+        #expect(s.end?.exitReason == "grant-expired")
+        #expect(s.frames.contains { $0.kind == .marker && String(decoding: $0.data, as: UTF8.self).contains("input-refused") })
+        let typed = s.frames.filter { $0.kind == .input }.reduce(0) { $0 + $1.data.count }
+        #expect(typed >= 160 * (64 << 10), "the recording holds \(typed) bytes of input")
+    }
+
+    @Test func execModeEndsAJobIgnoringSIGHUPAtRevocationAfterWarning() throws {
+        let id = try #require(try h.grant(role: "e2e-escapes", seconds: 61))
+        let dir = try fixture([])
+        // The revocation comes from another process while the exec runs (as an admin's would).
+        let revoke = Process()
+        revoke.executableURL = URL(fileURLWithPath: "/bin/sh")
+        revoke.arguments = ["-c", "sleep 8; date +%s.%N > \(dir)/revoked; '\(h.binary)' grant revoke --config '\(h.config)' \(id) --reason 'revoked by the test' >/dev/null"]
+        try revoke.run()
+        let c = try h.connect().exec(SessionTests.stubborn(dir + "/pid"), timeout: 30)
+        let endedAt = Date().timeIntervalSince1970
+        revoke.waitUntilExit()
+        let revokedAt = try #require(Double((try? String(contentsOfFile: dir + "/revoked", encoding: .utf8))?
+            .trimmingCharacters(in: .whitespacesAndNewlines) ?? ""))
+        #expect(endedAt - revokedAt < 3 + 2 + 1.5, "ended \(endedAt - revokedAt) s after the revocation")
+        let pid = try #require(daemonPID(dir + "/pid"))
+        #expect(gone(pid, within: 1), "the job \(pid) ignoring SIGHUP outlived the revocation")
+        #expect(c.errorText.contains("ends in"), "no warning before the end: \(c.errorText)")
+        #expect(c.errorText.contains("revoked"), "\(c.errorText)")
+        #expect(try h.lastSession().end?.exitReason == "grant-revoked")
+    }
+
+    @Test func execModeEndsAJobIgnoringSIGHUPAtExpiry() throws {
+        try h.grant(role: "e2e-escapes", seconds: 5)
+        let dir = try fixture([])
+        let started = Date()
+        let c = try h.connect().exec(SessionTests.stubborn(dir + "/pid"), timeout: 30)
+        let pid = try #require(daemonPID(dir + "/pid"))
+        #expect(Date().timeIntervalSince(started) < 5 + 3 + 3, "ended \(Date().timeIntervalSince(started)) s after start")
+        #expect(gone(pid, within: 1))
+        #expect(c.errorText.contains("expired") || c.errorText.contains("ends"), "\(c.errorText)")
+        #expect(try h.lastSession().end?.exitReason == "grant-expired")
+    }
+
+    @Test func execModeEndsTheJobWhenTheClientIsKilled() throws {
+        try h.grant(role: "e2e-escapes")
+        let dir = try fixture([])
+        let ssh = Process()
+        ssh.executableURL = URL(fileURLWithPath: "/usr/bin/ssh")
+        ssh.arguments = ["-i", h.clientKey, "-p", String(h.port), "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+                         "-o", "BatchMode=yes", "-o", "LogLevel=ERROR", "\(Harness.user)@127.0.0.1", SessionTests.stubborn(dir + "/pid")]
+        ssh.standardInput = FileHandle.nullDevice
+        ssh.standardOutput = FileHandle.nullDevice
+        ssh.standardError = FileHandle.nullDevice
+        try ssh.run()
+        defer { if ssh.isRunning { kill(ssh.processIdentifier, SIGKILL) } }
+        let pid = try #require(daemonPID(dir + "/pid"))
+        kill(ssh.processIdentifier, SIGKILL)
+        ssh.waitUntilExit()
+        #expect(gone(pid, within: 2 + 3), "the job \(pid) outlived its client")
+        usleep(500_000)
+        #expect(try h.lastSession().end?.exitReason == "hangup")
+    }
+
+    @Test func aBracketedPasteOfTenThousandLinesRunsExactlyThoseLines() throws {
+        try h.grant(role: "e2e-escapes")
+        let (client, c) = try shell()
+        _ = client
+        let body = (1...10_000).map { "echo P\($0)\r" }.joined()
+        let pasted = Array(("\u{1B}[200~" + body + "\u{1B}[201~").utf8)
+        let from = c.output.count
+        for k in stride(from: 0, to: pasted.count, by: 16 << 10) {
+            c.write(Array(pasted[k..<min(pasted.count, k + (16 << 10))]))
+            c.pump(0)
+        }
+        c.write("\r")
+        #expect(c.wait(for: "P10000\r\n", from: from, timeout: 30), "\(c.text.suffix(400))")
+        #expect(c.wait(for: "$ ", from: c.output.count - 10, timeout: 10))
+        let out = String(decoding: c.output.dropFirst(from), as: UTF8.self)
+        let echoed = out.replacingOccurrences(of: "\u{1B}[?2004l", with: "").components(separatedBy: "\r\n").filter { $0.hasPrefix("P") }
+        #expect(echoed == (1...10_000).map { "P\($0)" }, "\(echoed.count) lines, first \(echoed.prefix(3)), last \(echoed.suffix(3))")
+        c.write("exit\r")
+        c.drain(timeout: 5)
+        let s = try h.lastSession()
+        let input = s.frames.filter { $0.kind == .input }.flatMap(\.data)
+        #expect(String(decoding: input, as: UTF8.self).contains(String(decoding: pasted, as: UTF8.self)))
+        let decided = try h.store().auditEvents(session: s.session.id).filter { $0.kind == "line" && $0.decision != "builtin" }
+        #expect(decided.count == 1 && decided.first?.line.split(separator: "\n").count == 10_000, "\(decided.count) decisions")
+    }
+}
