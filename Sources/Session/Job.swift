@@ -1,5 +1,6 @@
 import CSpawn
 import Foundation
+import ShellSyntax
 import Store
 #if canImport(Glibc)
 import Glibc
@@ -209,7 +210,7 @@ extension Session {
     func suspend(_ job: SuspendedJob) -> JobOutcome {
         suspended.append(job)
         recorder.marker(["event": "stopped", "line": .string(job.line)])
-        say("\r\n[\(suspended.count)]+  Stopped                 \(job.line)\r\n")
+        say("\r\n[\(suspended.count)]+  Stopped                 \(Visible.text(job.line))\r\n")
         return .stopped
     }
 
@@ -219,7 +220,7 @@ extension Session {
             say("jitsh: fg: no stopped job\n")
             return .exited(1)
         }
-        say("\(job.line)\r\n")
+        say("\(Visible.text(job.line))\r\n")
         let size = terminal.size()
         _ = jitsh_set_winsize(job.master, UInt16(size.rows), UInt16(size.cols))
         recorder.marker(["event": "resumed", "line": .string(job.line)])
@@ -228,31 +229,43 @@ extension Session {
         return relay(job)
     }
 
-    /// Exec mode without a terminal: standard output and error recorded as separate streams.
+    /// Exec mode without a terminal: standard output and error recorded as separate streams, and
+    /// standard input relayed through jitsh so it is recorded too (`ssh host 'cat > f' < f`
+    /// leaves f's bytes in the recording, not only a marker).
     func runPiped(_ line: String) -> JobOutcome {
-        guard let out = makePipe(), let err = makePipe(), let statePipe = makePipe() else { return .exited(1) }
+        guard let out = makePipe(), let err = makePipe(), let statePipe = makePipe(), let inp = makePipe() else { return .exited(1) }
         let spec = Spawner.Spec(path: setup.shell, arguments: bashArguments + [state.script(for: line)],
-                                environment: state.processEnvironment, directory: existingDirectory(), stdin: 0, stdout: out.write,
+                                environment: state.processEnvironment, directory: existingDirectory(), stdin: inp.read, stdout: out.write,
                                 stderr: err.write, extra: statePipe.write)
         let pid: pid_t
         do { pid = try spawnJob(spec) } catch {
+            for fd in [out.read, out.write, err.read, err.write, statePipe.read, statePipe.write, inp.read, inp.write] { close(fd) }
             say("jitsh: \(error)\n", stream: .stderr)
             return .exited(126)
         }
-        for fd in [out.write, err.write, statePipe.write] { close(fd) }
-        for fd in [out.read, err.read, statePipe.read] { setNonBlocking(fd) }
+        for fd in [out.write, err.write, statePipe.write, inp.read] { close(fd) }
+        for fd in [out.read, err.read, statePipe.read, inp.write] { setNonBlocking(fd) }
         recorder.marker(["event": "started", "line": .string(line), "pid": .int(Int(pid))])
         var open: [Int32: Frame.Kind] = [out.read: .output, err.read: .stderr]
+        var stdin = StdinRelay(toJob: inp.write)
         var exitStatus: Int32?
         var endReason: EndReason?
         while !open.isEmpty || exitStatus == nil {
             var fds = [pollfd(fd: out.read, events: Int16(POLLIN), revents: 0), pollfd(fd: err.read, events: Int16(POLLIN), revents: 0),
-                       pollfd(fd: signals.read, events: Int16(POLLIN), revents: 0)]
+                       pollfd(fd: signals.read, events: Int16(POLLIN), revents: 0),
+                       pollfd(fd: stdin.wantsInput && exitStatus == nil ? 0 : -1, events: Int16(POLLIN), revents: 0),
+                       pollfd(fd: stdin.wantsToWrite ? inp.write : -1, events: Int16(POLLOUT), revents: 0)]
             for k in 0..<2 where open[fds[k].fd] == nil { fds[k].fd = -1 }
             var timeout = Int(watchdog.nextCheckIn * 1000)
             if let due = recorder.dueIn { timeout = min(timeout, Int(due / 1000) + 1) }
             if open.isEmpty { timeout = min(timeout, 50) }
-            _ = poll(&fds, 3, Int32(max(0, timeout)))
+            _ = poll(&fds, nfds_t(fds.count), Int32(max(0, timeout)))
+            if fds[3].revents != 0 {
+                let bytes = readSome(0)
+                if let bytes, !bytes.isEmpty { recorder.record(.stdin, bytes) }
+                stdin.received(bytes)
+            }
+            if fds[4].revents != 0 || stdin.wantsToWrite { stdin.write() }
             for k in 0..<2 where fds[k].revents != 0 {
                 let fd = fds[k].fd
                 if let bytes = readSome(fd), !bytes.isEmpty {
@@ -269,7 +282,11 @@ extension Session {
                     endReason = sig == SIGHUP ? .hangup : .terminated
                 }
             }
-            if exitStatus == nil, let s = reap(pid), s >= 0 { exitStatus = s }
+            if exitStatus == nil, let s = reap(pid), s >= 0 {
+                exitStatus = s
+                // The line is over: what it did not read is not passed on (nor waited for).
+                stdin.close()
+            }
             recorder.flushIfDue()
             if recorder.failure != nil, endReason == nil {
                 kill(-pid, SIGKILL)
@@ -281,6 +298,7 @@ extension Session {
                 endReason = reason
             }
         }
+        stdin.close()
         var stateBytes: [UInt8] = []
         while let bytes = readSome(statePipe.read, max: 1 << 20), !bytes.isEmpty { stateBytes += bytes }
         close(statePipe.read)
@@ -288,5 +306,49 @@ extension Session {
         recorder.marker(["event": "exited", "status": .int(Int(exitStatus ?? 1))])
         if let endReason { ended = endReason; return .ended(endReason) }
         return .exited(exitStatus ?? 1)
+    }
+}
+
+/// Exec mode's standard input on its way to the job: read from the client only while the
+/// buffer has room, written without blocking, so a job that does not read cannot stall the
+/// relay; end of input closes the job's side once everything read was passed on.
+struct StdinRelay {
+    static let capacity = 256 << 10
+    private var toJob: Int32?
+    private var pending: [UInt8] = []
+    private var clientOpen = true
+
+    init(toJob: Int32) { self.toJob = toJob }
+
+    var wantsInput: Bool { clientOpen && toJob != nil && pending.count < StdinRelay.capacity }
+    var wantsToWrite: Bool { toJob != nil && !pending.isEmpty }
+
+    /// What a read of the client gave: bytes, nothing yet (`[]`), or its end (`nil`).
+    mutating func received(_ bytes: [UInt8]?) {
+        guard let bytes else {
+            clientOpen = false
+            if pending.isEmpty { close() }
+            return
+        }
+        if toJob != nil { pending += bytes }
+    }
+
+    mutating func write() {
+        guard let fd = toJob, !pending.isEmpty else { return }
+        let n = pending.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+        if n > 0 {
+            pending.removeFirst(n)
+        } else if n < 0 && errno != EAGAIN && errno != EINTR {
+            // The job closed its input (EPIPE): the rest has nowhere to go.
+            close()
+            return
+        }
+        if pending.isEmpty && !clientOpen { close() }
+    }
+
+    mutating func close() {
+        if let fd = toJob { Glibc.close(fd) }
+        toJob = nil
+        pending = []
     }
 }
