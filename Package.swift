@@ -23,7 +23,7 @@ let package = Package(
         ]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .target(name: "Store", dependencies: [
-            "Policy", "CZlib", "CSpawn",
+            "ShellSyntax", "Policy", "CZlib", "CSpawn",
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Yams", package: "Yams"),

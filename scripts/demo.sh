@@ -19,7 +19,8 @@ DEMO_PORT=${DEMO_PORT:-2222}
 DEMO_HOST=jitsh-demo
 SSH_DIR=$DEMO_CONF/ssh
 JITSH=$DEMO_PREFIX/bin/jitsh
-CONFIG=$DEMO_CONF/jitsh.yaml
+# A setgid jitsh run by a user takes only configurations root listed: /etc/jitsh/*.yaml.
+CONFIG=/etc/jitsh/jitsh-demo.yaml
 SSH=(ssh -F "$SSH_DIR/ssh_config" -p "$DEMO_PORT")
 DEST=$DEMO_USER@127.0.0.1
 
@@ -50,6 +51,10 @@ stop() {
         userdel --remove "$DEMO_USER" 2>/dev/null || userdel "$DEMO_USER"
         say "removed user $DEMO_USER"
     fi
+    if [ -e "$CONFIG" ]; then
+        rm -f "$CONFIG"
+        say "removed $CONFIG"
+    fi
     local d
     for d in "$DEMO_PREFIX" "$DEMO_CONF" "$DEMO_STATE" "$DEMO_RUN"; do
         if [ -e "$d" ]; then
@@ -74,6 +79,8 @@ setup() {
     fi
     PREFIX=$DEMO_PREFIX CONFDIR=$DEMO_CONF STATEDIR=$DEMO_STATE SSHD_DROPIN=none JITSH_HOST=$DEMO_HOST DESTDIR='' \
         scripts/install.sh
+    install -d -m 0755 /etc/jitsh
+    install -m 0644 "$DEMO_CONF/jitsh.yaml" "$CONFIG"
 
     if ! getent passwd "$DEMO_USER" >/dev/null; then
         useradd --create-home --shell /bin/bash "$DEMO_USER"

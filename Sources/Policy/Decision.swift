@@ -67,10 +67,10 @@ public struct Decision: Sendable {
 }
 
 extension Decision {
-    /// A line as a message shows it: newlines visible, and at most 200 characters (a 64 KiB line
-    /// must not become a 64 KiB message).
+    /// A line as a message shows it: newlines and every other control visible (`Visible`), and at
+    /// most 200 characters (a 64 KiB line must not become a 64 KiB message).
     public static func shortened(_ text: String, limit: Int = 200) -> String {
-        let flat = text.replacingOccurrences(of: "\n", with: "⏎")
+        let flat = Visible.text(text)
         guard flat.count > limit else { return flat }
         return String(flat.prefix(limit)) + "… (\(text.utf8.count) bytes)"
     }
@@ -87,10 +87,10 @@ extension Decision {
             return "allowed: \(line)"
         case .deny:
             let what = commands.first { $0.judgement.verdict == .deny }.map { words($0.command) } ?? line
-            return "denied: \(what) — \(rulePart)\(reason)"
+            return "denied: \(what) — \(rulePart)\(Visible.text(reason))"
         case .confirm:
             let what = confirmations.first.map { words($0.command) } ?? line
-            return "needs confirmation: \(what) — \(rulePart)\(reason)"
+            return "needs confirmation: \(what) — \(rulePart)\(Visible.text(reason))"
         }
     }
 }

@@ -53,10 +53,24 @@ public enum Privilege {
     public static var isElevated: Bool { getegid() != getgid() }
 
     /// `--config` and `JITSH_CONFIG` would let a user point a privileged jitsh at a policy or
-    /// store of their own. Root and an unprivileged jitsh may name any file; otherwise the file
-    /// must be one the user cannot have made or changed (see `isAdministered`).
-    public static func mayUseConfiguration(_ path: String) -> Bool {
-        getuid() == 0 || !isElevated || isAdministered(path)
+    /// store of their own, or at any root-owned file that happens to parse. Root and an
+    /// unprivileged jitsh may name any file; otherwise the file must be one root listed for
+    /// jitsh (`isListed`) and one the user cannot have made or changed (`isAdministered`).
+    public static func mayUseConfiguration(_ path: String, listed: [String] = []) -> Bool {
+        getuid() == 0 || !isElevated || (isListed(path, listed: listed) && isAdministered(path))
+    }
+
+    /// The directory whose `*.yaml` files are configurations root has listed for jitsh.
+    public static let configurationDirectory = "/etc/jitsh"
+
+    /// `/etc/jitsh/NAME.yaml` (written as such: no `.`, `..` or doubled slashes), or a path in
+    /// `configurations:` of the default jitsh.yaml.
+    public static func isListed(_ path: String, listed: [String]) -> Bool {
+        if listed.contains(path) { return true }
+        guard let name = path.split(separator: "/", omittingEmptySubsequences: false).last,
+              path == configurationDirectory + "/" + name, !name.hasPrefix("."),
+              name.hasSuffix(".yaml") || name.hasSuffix(".yml") else { return false }
+        return true
     }
 
     /// Owned by root and writable by nobody else, like every directory above it (a sticky

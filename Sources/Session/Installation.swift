@@ -1,4 +1,5 @@
 import Foundation
+import ShellSyntax
 import Policy
 import Store
 
@@ -17,15 +18,15 @@ public struct Installation: Sendable {
     public static func load(override: String?, environment: [String: String]? = nil) throws -> Installation {
         var path = HostConfiguration.defaultPath
         let fromEnvironment = environment.map { $0["JITSH_CONFIG"] } ?? getenv("JITSH_CONFIG").map { String(cString: $0) }
-        if let chosen = override ?? fromEnvironment {
-            guard Privilege.mayUseConfiguration(chosen) else {
-                throw SetupError("configuration \(chosen) is not administered (owned by root, writable by nobody else); a user may not point jitsh at a configuration of their own")
+        if let chosen = override ?? fromEnvironment, chosen != path {
+            guard Privilege.mayUseConfiguration(chosen, listed: listedConfigurations()) else {
+                throw SetupError("configuration \(Visible.text(chosen)) is not one root listed for jitsh (\(Privilege.configurationDirectory)/*.yaml or configurations: in \(HostConfiguration.defaultPath), owned by root, writable by nobody else); a privileged jitsh takes no other")
             }
             path = chosen
         }
         let hostName = Account.hostName()
         guard FileManager.default.fileExists(atPath: path) else {
-            if path != HostConfiguration.defaultPath { throw SetupError("configuration \(path) does not exist") }
+            if path != HostConfiguration.defaultPath { throw SetupError("configuration \(Visible.text(path)) does not exist") }
             return Installation(configuration: HostConfiguration(host: HostInfo(name: hostName)), configurationPath: path)
         }
         guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
@@ -36,6 +37,16 @@ public struct Installation: Sendable {
         } catch {
             throw SetupError("the configuration does not load:\n\(error)")
         }
+    }
+
+    /// The configurations the default jitsh.yaml lists (`configurations:`); none when it is absent,
+    /// not administered or does not load.
+    static func listedConfigurations() -> [String] {
+        let path = HostConfiguration.defaultPath
+        guard Privilege.isElevated, getuid() != 0, Privilege.isAdministered(path),
+              let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8),
+              let c = try? HostConfiguration.parse(text, file: path, hostName: "") else { return [] }
+        return c.configurations
     }
 
     /// Who is asking: the login name, or `--as NAME` (root, or the forced command of a shared account).
@@ -82,7 +93,12 @@ public enum PolicyDirectoryReader {
         var files: [PolicyFile] = []
         for relative in ["", "roles", "contracts", "tests"] {
             let dir = relative.isEmpty ? root : root + "/" + relative
-            guard let names = try? fm.contentsOfDirectory(atPath: dir) else { continue }
+            guard fm.fileExists(atPath: dir) else { continue }
+            // A directory that is there but cannot be listed is an error, not an empty policy.
+            guard let names = try? fm.contentsOfDirectory(atPath: dir) else {
+                let why = access(dir, R_OK | X_OK) == 0 ? "it cannot be listed" : String(cString: strerror(errno)).lowercased()
+                throw ReadError(description: "cannot read the policy directory \(Visible.text(dir)): \(why)")
+            }
             for name in names.sorted() where name.hasSuffix(".yaml") || name.hasSuffix(".yml") {
                 let path = relative.isEmpty ? name : relative + "/" + name
                 guard let data = fm.contents(atPath: root + "/" + path) else {
@@ -99,6 +115,16 @@ public enum PolicyDirectoryReader {
 
     public static func load(_ root: String, lint: Bool = true) throws -> Policy {
         try PolicyLoader.load(try read(root).filter { !$0.path.hasPrefix("tests/") }, lint: lint)
+    }
+
+    /// A directory the person named (`--policy-dir`, a whatif candidate): read with their own
+    /// rights, so a privileged jitsh cannot be pointed at files only its group may read.
+    public static func readNamed(_ root: String) throws -> [PolicyFile] {
+        try UserFiles.asUser { try read(root) }
+    }
+
+    public static func loadNamed(_ root: String, lint: Bool = true) throws -> Policy {
+        try PolicyLoader.load(try readNamed(root).filter { !$0.path.hasPrefix("tests/") }, lint: lint)
     }
 }
 

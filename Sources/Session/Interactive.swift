@@ -180,7 +180,7 @@ extension Session {
             case .ended(let r): ended = r
             }
         case "jobs":
-            for (k, job) in suspended.enumerated() { say("[\(k + 1)]\(k == suspended.count - 1 ? "+" : " ")  Stopped  \(job.line)\n") }
+            for (k, job) in suspended.enumerated() { say("[\(k + 1)]\(k == suspended.count - 1 ? "+" : " ")  Stopped  \(Visible.text(job.line))\n") }
         case "grant":
             let (status, output) = capturingOutput { runVerb?(argv) ?? 1 }
             say(output)

@@ -1,5 +1,6 @@
 import CSpawn
 import Foundation
+import ShellSyntax
 import Store
 #if canImport(Glibc)
 import Glibc
@@ -293,7 +294,7 @@ extension Session {
     func suspend(_ job: SuspendedJob) -> JobOutcome {
         suspended.append(job)
         recorder.marker(["event": "stopped", "line": .string(job.line)])
-        say("\r\n[\(suspended.count)]+  Stopped                 \(job.line)\r\n")
+        say("\r\n[\(suspended.count)]+  Stopped                 \(Visible.text(job.line))\r\n")
         return .stopped
     }
 
@@ -303,7 +304,7 @@ extension Session {
             say("jitsh: fg: no stopped job\n")
             return .exited(1)
         }
-        say("\(job.line)\r\n")
+        say("\(Visible.text(job.line))\r\n")
         let size = terminal.size()
         _ = jitsh_set_winsize(job.master, UInt16(size.rows), UInt16(size.cols))
         recorder.marker(["event": "resumed", "line": .string(job.line)])
@@ -312,29 +313,34 @@ extension Session {
         return relay(job)
     }
 
-    /// Exec mode without a terminal: standard output and error recorded as separate streams.
+    /// Exec mode without a terminal: standard output and error recorded as separate streams, and
+    /// standard input relayed through jitsh so it is recorded too (`ssh host 'cat > f' < f`
+    /// leaves f's bytes in the recording, not only a marker).
     func runPiped(_ line: String) -> JobOutcome {
-        guard let out = makePipe(), let err = makePipe(), let statePipe = makePipe(), let script = scriptFile(for: line) else {
+        guard let out = makePipe(), let err = makePipe(), let statePipe = makePipe(), let inp = makePipe(),
+              let script = scriptFile(for: line) else {
             say("jitsh: cannot start the line: \(String(cString: strerror(errno)))\n", stream: .stderr)
             return .exited(1)
         }
         defer { close(script) }
         var spec = Spawner.Spec(path: setup.shell, arguments: Session.bashArguments,
-                                environment: state.processEnvironment, directory: existingDirectory(), stdin: 0, stdout: out.write,
+                                environment: state.processEnvironment, directory: existingDirectory(), stdin: inp.read, stdout: out.write,
                                 stderr: err.write, extra: statePipe.write)
         spec.script = script
         let pid: pid_t
         do { pid = try spawnJob(spec) } catch {
+            for fd in [out.read, out.write, err.read, err.write, statePipe.read, statePipe.write, inp.read, inp.write] { close(fd) }
             say("jitsh: \(error)\n", stream: .stderr)
             return .exited(126)
         }
-        for fd in [out.write, err.write, statePipe.write] { close(fd) }
-        for fd in [out.read, err.read, statePipe.read] { setNonBlocking(fd) }
+        for fd in [out.write, err.write, statePipe.write, inp.read] { close(fd) }
+        for fd in [out.read, err.read, statePipe.read, inp.write] { setNonBlocking(fd) }
         // A client that stops reading cannot hold the loop (writes give up after a stall).
         setNonBlocking(1)
         setNonBlocking(2)
         recorder.marker(["event": "started", "line": .string(line), "pid": .int(Int(pid))])
         var open: [Int32: Frame.Kind] = [out.read: .output, err.read: .stderr]
+        var stdin = StdinRelay(toJob: inp.write)
         var exitStatus: Int32?
         var endReason: EndReason?
         var killAt: Int64?
@@ -353,6 +359,8 @@ extension Session {
             // client that went away (killed, reset, ClientAlive timeout) leaves them broken.
             var fds = [pollfd(fd: out.read, events: Int16(POLLIN), revents: 0), pollfd(fd: err.read, events: Int16(POLLIN), revents: 0),
                        pollfd(fd: signals.read, events: Int16(POLLIN), revents: 0),
+                       pollfd(fd: stdin.wantsInput && exitStatus == nil ? 0 : -1, events: Int16(POLLIN), revents: 0),
+                       pollfd(fd: stdin.wantsToWrite ? inp.write : -1, events: Int16(POLLOUT), revents: 0),
                        pollfd(fd: endReason == nil ? 1 : -1, events: 0, revents: 0),
                        pollfd(fd: endReason == nil ? 2 : -1, events: 0, revents: 0),
                        // The state the line leaves is read as it comes: a large one must not
@@ -364,10 +372,16 @@ extension Session {
             if let killAt { timeout = min(timeout, Int(max(0, killAt - Clock.microseconds) / 1000) + 1) }
             if open.isEmpty { timeout = min(timeout, 50) }
             _ = poll(&fds, nfds_t(fds.count), Int32(max(0, timeout)))
-            if fds[3].revents & Int16(POLLERR | POLLHUP) != 0 || fds[4].revents & Int16(POLLERR | POLLHUP) != 0 {
+            if fds[3].revents != 0 {
+                let bytes = readSome(0)
+                if let bytes, !bytes.isEmpty { recorder.record(.stdin, bytes) }
+                stdin.received(bytes)
+            }
+            if fds[4].revents != 0 || stdin.wantsToWrite { stdin.write() }
+            if fds[5].revents & Int16(POLLERR | POLLHUP) != 0 || fds[6].revents & Int16(POLLERR | POLLHUP) != 0 {
                 end(.hangup)
             }
-            if fds[5].revents != 0 {
+            if fds[7].revents != 0 {
                 if let bytes = readSome(statePipe.read, max: 1 << 20) {
                     if stateBytes.count < 8 << 20 { stateBytes += bytes }
                 } else {
@@ -391,8 +405,9 @@ extension Session {
             }
             if exitStatus == nil, let s = reap(pid), s >= 0 {
                 exitStatus = s
-                // The line is over: what it left running (holding its pipes or not) ends now,
-                // as on a terminal; the pipes then reach their end.
+                // The line is over: what it did not read is not passed on (nor waited for), and
+                // what it left running (holding its pipes or not) ends now, as on a terminal.
+                stdin.close()
                 guardian?.release(pid)
                 endOrphans()
             }
@@ -416,11 +431,56 @@ extension Session {
                 killAt = nil
             }
         }
+        stdin.close()
         while stateOpen, stateBytes.count < 8 << 20, let bytes = readSome(statePipe.read, max: 1 << 20), !bytes.isEmpty { stateBytes += bytes }
         close(statePipe.read)
         noteUncarried(state.absorb(stateBytes))
         recorder.marker(["event": "exited", "status": .int(Int(exitStatus ?? 1))])
         if let endReason { ended = endReason; return .ended(endReason) }
         return .exited(exitStatus ?? 1)
+    }
+}
+
+/// Exec mode's standard input on its way to the job: read from the client only while the
+/// buffer has room, written without blocking, so a job that does not read cannot stall the
+/// relay; end of input closes the job's side once everything read was passed on.
+struct StdinRelay {
+    static let capacity = 256 << 10
+    private var toJob: Int32?
+    private var pending: [UInt8] = []
+    private var clientOpen = true
+
+    init(toJob: Int32) { self.toJob = toJob }
+
+    var wantsInput: Bool { clientOpen && toJob != nil && pending.count < StdinRelay.capacity }
+    var wantsToWrite: Bool { toJob != nil && !pending.isEmpty }
+
+    /// What a read of the client gave: bytes, nothing yet (`[]`), or its end (`nil`).
+    mutating func received(_ bytes: [UInt8]?) {
+        guard let bytes else {
+            clientOpen = false
+            if pending.isEmpty { close() }
+            return
+        }
+        if toJob != nil { pending += bytes }
+    }
+
+    mutating func write() {
+        guard let fd = toJob, !pending.isEmpty else { return }
+        let n = pending.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+        if n > 0 {
+            pending.removeFirst(n)
+        } else if n < 0 && errno != EAGAIN && errno != EINTR {
+            // The job closed its input (EPIPE): the rest has nowhere to go.
+            close()
+            return
+        }
+        if pending.isEmpty && !clientOpen { close() }
+    }
+
+    mutating func close() {
+        if let fd = toJob { Glibc.close(fd) }
+        toJob = nil
+        pending = []
     }
 }

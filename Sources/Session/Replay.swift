@@ -1,4 +1,5 @@
 import Foundation
+import ShellSyntax
 import Store
 #if canImport(Glibc)
 import Glibc
@@ -7,6 +8,11 @@ import Glibc
 /// Plays a recording back in the terminal with its original timing (tlog-play and `tsh play`
 /// style): space pauses, + and - change the speed, `.` steps while paused, n skips to the next
 /// command, q quits. With `follow`, a live session is watched as it is recorded.
+///
+/// The recording is the reviewed person's bytes: they reach the reviewer's terminal only through
+/// `TerminalFilter` (no clipboard writes, titles or requests the terminal would answer), and
+/// what was left out is said on standard error at the end. Exec mode's standard input is shown
+/// as text, between markers.
 public struct Replay {
     public var speed = 1.0
     /// Pauses longer than this (seconds) are cut to it.
@@ -18,6 +24,8 @@ public struct Replay {
     public var follow = false
     public var output: Int32 = 1
     public var input: Int32 = 0
+    /// Where the note on left-out sequences goes.
+    public var notes: Int32 = 2
 
     public init() {}
 
@@ -32,6 +40,12 @@ public struct Replay {
             tcsetattr(input, TCSANOW, &raw)
         }
         defer { if keys { tcsetattr(input, TCSANOW, &saved) } }
+        var filter = TerminalFilter()
+        var inInput = false
+        defer {
+            _ = filter.finish()
+            if let summary = filter.summary { writeAll(notes, Array("\r\njitsh: replay \(summary)\r\n".utf8)) }
+        }
         var speed = self.speed
         var paused = false
         var skipToCommand = false
@@ -71,7 +85,14 @@ public struct Replay {
                         }
                     }
                     lastOffset = frame.offset
-                    if frame.kind == .output || frame.kind == .stderr { writeOut(frame.data) }
+                    if frame.kind == .output || frame.kind == .stderr {
+                        if inInput { writeOut(Array("\r\n── end of standard input ──\r\n".utf8)); inInput = false }
+                        writeOut(filter.feed(frame.data))
+                    } else if frame.kind == .stdin {
+                        if !inInput { writeOut(Array("── standard input ──\r\n".utf8)); inInput = true }
+                        let text = Visible.lines(String(decoding: frame.data, as: UTF8.self))
+                        writeOut(Array(text.replacingOccurrences(of: "\n", with: "\r\n").utf8))
+                    }
                 }
             }
             if try store.sessionEnd(id) != nil && (try store.chunks(session: id, after: lastSeq)).isEmpty { return 0 }

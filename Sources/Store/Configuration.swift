@@ -17,10 +17,13 @@ public struct HostConfiguration: Sendable {
     public var auditSyslog = false
     /// The shell that runs decided lines.
     public var shell = "/bin/bash"
+    /// Other configurations a user's `--config` may name (besides /etc/jitsh/*.yaml); only
+    /// the default jitsh.yaml's list counts.
+    public var configurations: [String] = []
 
     public init(host: HostInfo) { self.host = host }
 
-    static let keys = ["store", "policies", "host", "webhook", "signing_key", "shared_accounts", "audit", "shell"]
+    static let keys = ["store", "policies", "host", "webhook", "signing_key", "shared_accounts", "audit", "shell", "configurations"]
 
     /// Parses the file's text; every problem is reported with its line and column.
     public static func parse(_ text: String, file: String, hostName: String) throws(PolicyError) -> HostConfiguration {
@@ -40,6 +43,9 @@ public struct HostConfiguration: Sendable {
                 config.webhook = url
             case "shared_accounts":
                 config.sharedAccounts = r.strings(value, "shared_accounts") ?? []
+            case "configurations":
+                config.configurations = r.strings(value, "configurations") ?? []
+                for p in config.configurations where !p.hasPrefix("/") { r.error(value, "configurations must be absolute paths") }
             case "audit":
                 for (k, _, v) in r.mapping(value, "audit", allowed: ["syslog"]) ?? [] where k == "syslog" {
                     config.auditSyslog = r.bool(v, "syslog") ?? false

@@ -17,6 +17,8 @@ public struct Frame: Sendable, Equatable {
         case marker = 5
         /// Input typed while the terminal did not echo (a password): only its length is kept.
         case redacted = 6
+        /// Exec mode's standard input (`ssh host 'cat > f' < f`), as jitsh passed it to the line.
+        case stdin = 7
     }
 
     public var kind: Kind

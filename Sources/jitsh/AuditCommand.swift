@@ -46,13 +46,13 @@ struct AuditGroup: ParsableCommand {
                 for h in hits {
                     let at = String(format: "%.1fs", Double(h.offset) / 1_000_000)
                     if output.json {
-                        print(JSONOutput.string(["session": h.sessionID, "chunk": String(h.seq), "offset": at, "snippet": h.snippet]))
+                        Console.json(JSONOutput.string(["session": h.sessionID, "chunk": String(h.seq), "offset": at, "snippet": h.snippet]))
                     } else {
-                        print("\(h.sessionID.prefix(8)) at \(at): \(h.snippet.replacingOccurrences(of: "\n", with: " ⏎ "))")
-                        print("  jitsh sessions replay \(h.sessionID.prefix(8)) --from \(max(0, Int(h.offset / 1_000_000) - 2))s")
+                        Console.line("\(h.sessionID.prefix(8)) at \(at): \(h.snippet.replacingOccurrences(of: "\n", with: " ⏎ ").visible)")
+                        Console.line("  jitsh sessions replay \(h.sessionID.prefix(8)) --from \(max(0, Int(h.offset / 1_000_000) - 2))s")
                     }
                 }
-                if !output.json { print("\(hits.count) hit\(hits.count == 1 ? "" : "s")") }
+                if !output.json { Console.line("\(hits.count) hit\(hits.count == 1 ? "" : "s")") }
                 return
             }
             let query: AuditQuery
@@ -62,9 +62,9 @@ struct AuditGroup: ParsableCommand {
             }
             let events = try ctx.run { try ctx.store.auditEvents(matching: query, limit: limit) }
             for e in events {
-                if output.json { print(AuditLine.json(e)) } else { print(AuditLine.text(e)) }
+                if output.json { Console.json(AuditLine.json(e)) } else { Console.line(AuditLine.text(e)) }
             }
-            if !output.json { print("\(events.count) event\(events.count == 1 ? "" : "s")") }
+            if !output.json { Console.line("\(events.count) event\(events.count == 1 ? "" : "s")") }
         }
     }
 
@@ -82,7 +82,7 @@ struct AuditGroup: ParsableCommand {
             repeat {
                 let events = try ctx.run { try ctx.store.auditEvents(after: last, limit: 1000) }
                 for e in events {
-                    print(output.json ? AuditLine.json(e) : AuditLine.text(e))
+                    if output.json { Console.json(AuditLine.json(e)) } else { Console.line(AuditLine.text(e)) }
                     last = e.id
                 }
                 fflush(nil)
@@ -95,11 +95,11 @@ struct AuditGroup: ParsableCommand {
 /// One audit event as a line of text, or as JSON with stable field names (README, Interfaces).
 enum AuditLine {
     static func text(_ e: AuditEvent) -> String {
-        var s = "\(ReviewContext.time(e.at))  \(e.identity)@\(e.host)  \(e.kind)"
-        if !e.decision.isEmpty { s += " \(e.decision)" }
-        if !e.line.isEmpty { s += ": \(e.line)" }
-        if !e.rule.isEmpty { s += "  [\(e.rule)]" }
-        if !e.reason.isEmpty && e.decision != "allow" { s += "  \(e.reason)" }
+        var s = "\(ReviewContext.time(e.at))  \(e.identity.visible)@\(e.host.visible)  \(e.kind.visible)"
+        if !e.decision.isEmpty { s += " \(e.decision.visible)" }
+        if !e.line.isEmpty { s += ": \(e.line.visible)" }
+        if !e.rule.isEmpty { s += "  [\(e.rule.visible)]" }
+        if !e.reason.isEmpty && e.decision != "allow" { s += "  \(e.reason.visible)" }
         if let session = e.sessionID { s += "  (session \(session.prefix(8)))" }
         return s
     }

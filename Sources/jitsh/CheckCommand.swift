@@ -52,13 +52,13 @@ struct Check: ParsableCommand {
     func run() throws {
         let loaded: Policy
         do {
-            loaded = try PolicyDirectoryReader.load(policy.policyDirectory)
+            loaded = try PolicyDirectoryReader.loadNamed(policy.policyDirectory)
         } catch {
             Console.error("policy error: \(error)")
             throw ExitCode(ExitStatus.error)
         }
         guard loaded.role(role) != nil else {
-            Console.error("no role `\(role)` in \(policy.policyDirectory); roles: \(loaded.roles.keys.sorted().joined(separator: ", "))")
+            Console.error("no role `\(role.visible)` in \(policy.policyDirectory.visible); roles: \(loaded.roles.keys.sorted().joined(separator: ", "))")
             throw ExitCode(ExitStatus.error)
         }
         var hostInfo = HostInfo(name: host ?? ProcessInfo.processInfo.hostName)
@@ -77,7 +77,7 @@ struct Check: ParsableCommand {
                                            complete: true)
         let decision = Decider(loaded).decide(line: RawArguments.bytes(matching: line), environment: environment,
                                               role: role, context: context)
-        print(output.json ? JSONOutput.string(DecisionJSON(decision: decision, line: line)) : DecisionText.render(decision, line: line))
+        if output.json { Console.json(JSONOutput.string(DecisionJSON(decision: decision, line: line))) } else { Console.line(DecisionText.render(decision, line: line)) }
         if decision.syntaxError != nil { throw ExitCode(ExitStatus.error) }
         switch decision.verdict {
         case .allow: return
@@ -91,18 +91,18 @@ struct Check: ParsableCommand {
 enum DecisionText {
     static func headline(_ d: Decision, line: String) -> String {
         switch d.verdict {
-        case .allow: return "allowed: \(line)"
+        case .allow: return "allowed: \(line.visible)"
         case .deny:
-            let what = d.commands.first { $0.judgement.verdict == .deny }.map { words($0.command) } ?? line
-            return "denied: \(what) — \(d.rule.map { "\($0): " } ?? "")\(d.reason)"
+            let what = d.commands.first { $0.judgement.verdict == .deny }.map { words($0.command) } ?? line.visible
+            return "denied: \(what) — \(d.rule.map { "\($0): " } ?? "")\(d.reason.visible)"
         case .confirm:
-            let what = d.confirmations.first.map { words($0.command) } ?? line
-            return "needs confirmation: \(what) — \(d.rule.map { "\($0): " } ?? "")\(d.reason)"
+            let what = d.confirmations.first.map { words($0.command) } ?? line.visible
+            return "needs confirmation: \(what) — \(d.rule.map { "\($0): " } ?? "")\(d.reason.visible)"
         }
     }
 
     static func words(_ c: ExtractedCommand) -> String {
-        c.argv.map { $0.isStatic ? TextOutput.shellQuoted($0.text) : $0.text }.joined(separator: " ")
+        c.argv.map { $0.isStatic ? TextOutput.shellQuoted($0.text) : $0.text }.joined(separator: " ").visible
     }
 
     static func render(_ d: Decision, line: String) -> String {
@@ -110,16 +110,16 @@ enum DecisionText {
         for c in d.commands {
             let via = c.command.via.isEmpty ? "" : " (via \(c.command.via.joined(separator: " > ")))"
             out.append("  \(c.judgement.verdict.rawValue.padding(toLength: 7, withPad: " ", startingAt: 0)) \(words(c.command))\(via)"
-                       + "  — \(c.judgement.rule.map { "\($0): " } ?? "")\(c.judgement.reason)")
+                       + "  — \(c.judgement.rule.map { "\($0): " } ?? "")\(c.judgement.reason.visible)")
         }
         for (r, j) in d.redirects where r.writes || j.verdict != .allow {
-            out.append("  \(j.verdict.rawValue.padding(toLength: 7, withPad: " ", startingAt: 0)) \(r.fd.map(String.init) ?? "")\(r.op.rawValue) \(r.target.text)  — \(j.reason)")
+            out.append("  \(j.verdict.rawValue.padding(toLength: 7, withPad: " ", startingAt: 0)) \(r.fd.map(String.init) ?? "")\(r.op.rawValue) \(r.target.text.visible)  — \(j.reason.visible)")
         }
         for (a, j) in d.assignments where j.verdict != .allow {
-            out.append("  \(j.verdict.rawValue.padding(toLength: 7, withPad: " ", startingAt: 0)) \(a.name)=…  — \(j.reason)")
+            out.append("  \(j.verdict.rawValue.padding(toLength: 7, withPad: " ", startingAt: 0)) \(a.name.visible)=…  — \(j.reason.visible)")
         }
         for (_, j) in d.risks {
-            out.append("  \(j.verdict.rawValue.padding(toLength: 7, withPad: " ", startingAt: 0)) \(j.reason)")
+            out.append("  \(j.verdict.rawValue.padding(toLength: 7, withPad: " ", startingAt: 0)) \(j.reason.visible)")
         }
         return out.joined(separator: "\n")
     }

@@ -75,10 +75,10 @@ struct Doctor: ParsableCommand {
 
         let failed = checks.filter { $0.status == .fail }.count
         if output.json {
-            print(JSONOutput.string(DoctorJSON(ok: failed == 0, checks: checks)))
+            Console.json(JSONOutput.string(DoctorJSON(ok: failed == 0, checks: checks)))
         } else {
-            for c in checks { print(Doctor.line(c)) }
-            print(failed == 0 ? "jitsh doctor: all checks passed" : "jitsh doctor: \(failed) check\(failed == 1 ? "" : "s") failed")
+            for c in checks { Console.line(Doctor.line(c)) }
+            Console.line(failed == 0 ? "jitsh doctor: all checks passed" : "jitsh doctor: \(failed) check\(failed == 1 ? "" : "s") failed")
         }
         if failed > 0 { throw ExitCode(1) }
     }

@@ -13,7 +13,7 @@ enum ForcedCommand {
         var original = env("SSH_ORIGINAL_COMMAND")
         let client = env("SSH_CONNECTION").flatMap { $0.split(separator: " ").first.map(String.init) } ?? "local"
         func refuse(_ message: String) -> Int32 {
-            FileHandle.standardError.write(Data("jitsh: \(message)\n".utf8))
+            FileHandle.standardError.write(Data("jitsh: \(Visible.lines(message))\n".utf8))
             return 1
         }
         let installation: Installation
@@ -161,7 +161,7 @@ enum ForcedCommand {
             return 0
         } catch {
             let code = GrantGroup.exitCode(for: error)
-            if code.rawValue != 0 { FileHandle.standardError.write(Data(GrantGroup.fullMessage(for: error).utf8 + [10])) }
+            if code.rawValue != 0 { FileHandle.standardError.write(Data(Visible.lines(GrantGroup.fullMessage(for: error)).utf8 + [10])) }
             return code.rawValue
         }
     }

@@ -66,7 +66,7 @@ enum GrantText {
     }
 
     static func line(_ g: Grant, now: Int64) -> String {
-        "\(g.id)\t\(g.state(at: now))\t\(g.identity)\t\(g.role)\t\(g.hostPattern)\t\(Duration.describe(Int(g.totalDuration)))\t\(g.reason)"
+        "\(g.id)\t\(g.state(at: now))\t\(g.identity.visible)\t\(g.role.visible)\t\(g.hostPattern.visible)\t\(Duration.describe(Int(g.totalDuration)))\t\(g.reason.visible)"
     }
 }
 
@@ -117,10 +117,10 @@ extension GrantGroup {
                 try ctx.service.request(.init(role: role, hostPattern: host, duration: duration.flatMap(Duration.seconds),
                                               start: start.flatMap(Timestamp.parse), reason: reason), by: ctx.requester, now: now)
             }
-            if output.json { print(JSONOutput.string(GrantJSON(g, now: now))); return }
-            print("grant \(g.id): \(g.role) on \(g.hostPattern) for \(Duration.describe(Int(g.duration))) — \(GrantText.status(g, now: now))")
+            if output.json { Console.json(JSONOutput.string(GrantJSON(g, now: now))); return }
+            Console.line("grant \(g.id): \(g.role.visible) on \(g.hostPattern.visible) for \(Duration.describe(Int(g.duration))) — \(GrantText.status(g, now: now))")
             if g.state(at: now) == .pending {
-                print("ask an approver of contract \(g.contract) to run: ssh \(ctx.installation.configuration.host.name) grant approve \(g.id)")
+                Console.line("ask an approver of contract \(g.contract.visible) to run: ssh \(ctx.installation.configuration.host.name) grant approve \(g.id)")
             }
         }
     }
@@ -136,7 +136,7 @@ extension GrantGroup {
             let ctx = try GrantContext(who)
             let now = Clock.now
             let g = try ctx.perform { try ctx.service.approve(id, by: ctx.requester, comment: comment, now: now) }
-            print("grant \(g.id) of \(g.identity): \(GrantText.status(g, now: now))")
+            Console.line("grant \(g.id) of \(g.identity.visible): \(GrantText.status(g, now: now))")
         }
     }
 
@@ -150,7 +150,7 @@ extension GrantGroup {
         func run() throws {
             let ctx = try GrantContext(who)
             let g = try ctx.perform { try ctx.service.deny(id, by: ctx.requester, comment: comment, now: Clock.now) }
-            print("grant \(g.id) of \(g.identity) denied")
+            Console.line("grant \(g.id) of \(g.identity.visible) denied")
         }
     }
 
@@ -164,7 +164,7 @@ extension GrantGroup {
         func run() throws {
             let ctx = try GrantContext(who)
             let g = try ctx.perform { try ctx.service.revoke(id, by: ctx.requester, reason: reason, now: Clock.now) }
-            print("grant \(g.id) of \(g.identity) revoked")
+            Console.line("grant \(g.id) of \(g.identity.visible) revoked")
         }
     }
 
@@ -184,9 +184,9 @@ extension GrantGroup {
             let now = Clock.now
             let g = try ctx.perform { try ctx.service.extend(id, by: ctx.requester, seconds: Duration.seconds(by) ?? 0, now: now) }
             if g.pendingExtension != nil {
-                print("grant \(g.id): extension by \(by) waits for approval (ssh \(ctx.installation.configuration.host.name) grant approve \(g.id))")
+                Console.line("grant \(g.id): extension by \(by) waits for approval (ssh \(ctx.installation.configuration.host.name) grant approve \(g.id))")
             } else {
-                print("grant \(g.id): \(GrantText.status(g, now: now))")
+                Console.line("grant \(g.id): \(GrantText.status(g, now: now))")
             }
         }
     }
@@ -212,9 +212,9 @@ extension GrantGroup {
                     return true
                 }
             }
-            if output.json { print(JSONOutput.string(grants.map { GrantJSON($0, now: now) })); return }
-            print("ID\tSTATE\tWHO\tROLE\tHOST\tDURATION\tREASON")
-            for g in grants { print(GrantText.line(g, now: now)) }
+            if output.json { Console.json(JSONOutput.string(grants.map { GrantJSON($0, now: now) })); return }
+            Console.line("ID\tSTATE\tWHO\tROLE\tHOST\tDURATION\tREASON")
+            for g in grants { Console.line(GrantText.line(g, now: now)) }
         }
     }
 
@@ -232,13 +232,13 @@ extension GrantGroup {
                 Console.error("there is no grant \(id)")
                 throw ExitCode(1)
             }
-            if output.json { print(JSONOutput.string(GrantJSON(g, now: now))); return }
-            print("grant \(g.id): \(g.identity) as \(g.role) on \(g.hostPattern) — \(GrantText.status(g, now: now))")
-            print("  contract \(g.contract)\(g.breakGlass ? " (BREAK-GLASS)" : ""), reason: \(g.reason)")
-            print("  requested \(GrantText.time(g.requestedAt)), starts \(GrantText.time(g.startsAt)), ends \(GrantText.time(g.endsAt))")
+            if output.json { Console.json(JSONOutput.string(GrantJSON(g, now: now))); return }
+            Console.line("grant \(g.id): \(g.identity.visible) as \(g.role.visible) on \(g.hostPattern.visible) — \(GrantText.status(g, now: now))")
+            Console.line("  contract \(g.contract.visible)\(g.breakGlass ? " (BREAK-GLASS)" : ""), reason: \(g.reason.visible)")
+            Console.line("  requested \(GrantText.time(g.requestedAt)), starts \(GrantText.time(g.startsAt)), ends \(GrantText.time(g.endsAt))")
             for e in g.events {
                 let extra = e.seconds > 0 ? " +\(Duration.describe(Int(e.seconds)))" : ""
-                print("  \(GrantText.time(e.at))  \(e.kind.rawValue)\(extra) by \(e.actor)\(e.comment.isEmpty ? "" : ": \(e.comment)")")
+                Console.line("  \(GrantText.time(e.at))  \(e.kind.rawValue)\(extra) by \(e.actor.visible)\(e.comment.isEmpty ? "" : ": \(e.comment.visible)")")
             }
         }
     }
@@ -265,7 +265,7 @@ extension GrantGroup {
                 try ctx.service.createBreakGlass(for: holder, role: role, hostPattern: host, seconds: Duration.seconds(duration) ?? 3600,
                                                  reason: reason, by: ctx.requester, now: now)
             }
-            print("break-glass grant \(g.id): \(g.identity) as \(g.role) on \(g.hostPattern) — \(GrantText.status(g, now: now))")
+            Console.line("break-glass grant \(g.id): \(g.identity.visible) as \(g.role.visible) on \(g.hostPattern.visible) — \(GrantText.status(g, now: now))")
         }
     }
 
@@ -281,7 +281,7 @@ extension GrantGroup {
             let now = Clock.now
             let expired = try ctx.perform { try ctx.service.sweep(now: now) }
             let report = ctx.outbox.deliver(now: now, budget: budget)
-            print("\(expired) grants expired, \(report.delivered) notifications delivered, \(report.failed) failed\(report.lastError.map { " (\($0))" } ?? "")")
+            Console.line("\(expired) grants expired, \(report.delivered) notifications delivered, \(report.failed) failed\(report.lastError.map { " (\($0))" } ?? "")")
         }
     }
 }

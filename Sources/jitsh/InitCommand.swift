@@ -36,22 +36,22 @@ struct Init: ParsableCommand {
             if !fm.fileExists(atPath: directory) {
                 try fm.createDirectory(atPath: directory, withIntermediateDirectories: true)
                 own(directory, mode: 0o770)
-                print("created \(directory)")
+                Console.line("created \(directory)")
             }
             let existed = fm.fileExists(atPath: c.storePath)
             let store = try SQLiteStore(path: c.storePath, create: true)
             _ = try store.integrity()
             for suffix in ["", "-wal", "-shm"] where fm.fileExists(atPath: c.storePath + suffix) { own(c.storePath + suffix, mode: 0o660) }
-            print(existed ? "store \(c.storePath) is there" : "created store \(c.storePath)")
+            Console.line(existed ? "store \(c.storePath) is there" : "created store \(c.storePath)")
             if fm.fileExists(atPath: c.signingKeyPath) {
                 let key = try SigningKey.load(c.signingKeyPath)
-                print("signing key \(c.signingKeyPath) is there (id \(key.id))")
+                Console.line("signing key \(c.signingKeyPath) is there (id \(key.id))")
             } else {
                 let keyDirectory = (c.signingKeyPath as NSString).deletingLastPathComponent
                 try fm.createDirectory(atPath: keyDirectory, withIntermediateDirectories: true)
                 let key = try SigningKey.create(c.signingKeyPath)
                 own(c.signingKeyPath, mode: 0o640)
-                print("created signing key \(c.signingKeyPath) (id \(key.id))")
+                Console.line("created signing key \(c.signingKeyPath) (id \(key.id))")
             }
         } catch {
             Console.error("\(error)")

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import ShellSyntax
 
 /// Exit statuses other tools rely on (documented in README.md, "Interfaces").
 enum ExitStatus {
@@ -43,7 +44,29 @@ enum Entry {
         if let forced = forcedCommandOptions(args) {
             exit(ForcedCommand.run(claimedIdentity: forced.identity, configuration: forced.config))
         }
-        Jitsh.main()
+        run()
+    }
+
+    /// Jitsh.main(), with its usage errors shown visibly: they quote the arguments given, and a
+    /// reviewer's arguments may be pasted from a recording.
+    static func run() {
+        do {
+            var command = try Jitsh.parseAsRoot()
+            try command.run()
+        } catch {
+            let message = Jitsh.fullMessage(for: error)
+            let code = Jitsh.exitCode(for: error)
+            if !message.isEmpty {
+                let handle = code.isSuccess ? FileHandle.standardOutput : FileHandle.standardError
+                // The message quotes arguments verbatim: each is shown as one field, newlines too.
+                var shown = message
+                for argument in CommandLine.arguments.dropFirst() where argument != Visible.text(argument) {
+                    shown = shown.replacingOccurrences(of: argument, with: Visible.text(argument))
+                }
+                handle.write(Data((Visible.lines(shown) + "\n").utf8))
+            }
+            exit(code.rawValue)
+        }
     }
 
     /// `jitsh -c COMMAND` from sshd. COMMAND is the ForceCommand (or a key's command=) when it

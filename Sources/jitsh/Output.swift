@@ -6,7 +6,7 @@ enum JSONOutput {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         guard let data = try? encoder.encode(value) else { return "{}" }
-        return String(decoding: data, as: UTF8.self)
+        return Visible.json(String(decoding: data, as: UTF8.self))
     }
 }
 
@@ -100,9 +100,9 @@ struct ExtractionJSON: Encodable {
 enum TextOutput {
     static func field(_ f: Field) -> String {
         switch f.kind {
-        case .literal: return shellQuoted(f.text)
-        case .pattern: return "\(f.text)  (glob)"
-        case .dynamic: return "\(f.text)  (dynamic: \(f.reason ?? "not static"))"
+        case .literal: return shellQuoted(f.text).visible
+        case .pattern: return "\(f.text.visible)  (glob)"
+        case .dynamic: return "\(f.text.visible)  (dynamic: \(f.reason ?? "not static"))"
         }
     }
 
@@ -117,7 +117,7 @@ enum TextOutput {
     static func extraction(_ e: Extraction) -> String {
         var lines: [String] = []
         for c in e.commands {
-            var head = "command \(c.position)  \(c.name.map(shellQuoted) ?? "(dynamic)")"
+            var head = "command \(c.position)  \(c.name.map(shellQuoted)?.visible ?? "(dynamic)")"
             if !c.via.isEmpty { head += "  via \(c.via.joined(separator: " > "))" }
             if !c.context.isEmpty { head += "  in \(c.contextDescription)" }
             lines.append(head)
@@ -128,10 +128,10 @@ enum TextOutput {
             lines.append("redirect \(r.position)  \(r.fd.map(String.init) ?? "")\(r.op.rawValue) \(field(r.target))\(r.writes ? "  writes" : "")")
         }
         for a in e.assignments {
-            lines.append("assignment \(a.position)  \(a.name)=\(a.value.map(field) ?? "")  (\(a.kind.rawValue))")
+            lines.append("assignment \(a.position)  \(a.name.visible)=\(a.value.map(field) ?? "")  (\(a.kind.rawValue))")
         }
         for r in e.risks {
-            lines.append("risk \(r.position)  \(r.kind.rawValue): \(r.message)")
+            lines.append("risk \(r.position)  \(r.kind.rawValue): \(r.message.visible)")
         }
         return lines.isEmpty ? "nothing runs" : lines.joined(separator: "\n")
     }

@@ -25,12 +25,12 @@ struct Parse: ParsableCommand {
         let bytes = line.map(RawArguments.bytes(matching:)) ?? RawArguments.standardInput(limit: Limits.default.maxBytes)
         do {
             let extraction = try ShellSyntax.extract(bytes)
-            print(json ? JSONOutput.string(ExtractionJSON(extraction)) : TextOutput.extraction(extraction))
+            if json { Console.json(JSONOutput.string(ExtractionJSON(extraction))) } else { Console.line(TextOutput.extraction(extraction)) }
         } catch {
             if json {
-                print(JSONOutput.string(["error": error.description, "incomplete": error.incomplete ? "true" : "false"]))
+                Console.json(JSONOutput.string(["error": error.description, "incomplete": error.incomplete ? "true" : "false"]))
             } else {
-                FileHandle.standardError.write(Data("jitsh: syntax error: \(error.description)\n".utf8))
+                FileHandle.standardError.write(Data("jitsh: syntax error: \(Visible.lines(error.description))\n".utf8))
             }
             throw ExitCode(ExitStatus.error)
         }

@@ -38,22 +38,22 @@ extension PolicyGroup {
         func run() throws {
             let files: [PolicyFile]
             do {
-                files = try PolicyDirectoryReader.read(directory)
+                files = try PolicyDirectoryReader.readNamed(directory)
             } catch {
                 Console.error("\(error)")
                 throw ExitCode(ExitStatus.error)
             }
             do {
                 let policy = try PolicyLoader.load(files.filter { !$0.path.hasPrefix("tests/") })
-                for w in policy.warnings { print(w) }
+                for w in policy.warnings { Console.line("\(w)") }
                 let rules = policy.roles.values.reduce(0) { $0 + $1.role.rules.count }
-                print("ok: \(policy.roles.count) roles, \(rules) rules, \(policy.contracts.count) contracts"
+                Console.line("ok: \(policy.roles.count) roles, \(rules) rules, \(policy.contracts.count) contracts"
                       + (policy.warnings.isEmpty ? "" : ", \(policy.warnings.count) warnings"))
                 if strict && !policy.warnings.isEmpty { throw ExitCode(1) }
             } catch let error as PolicyError {
-                for d in error.diagnostics { print(d) }
+                for d in error.diagnostics { Console.line("\(d)") }
                 let count = error.diagnostics.filter { $0.severity == .error }.count
-                print("the policy does not load: \(count) error\(count == 1 ? "" : "s")")
+                Console.line("the policy does not load: \(count) error\(count == 1 ? "" : "s")")
                 throw ExitCode(1)
             }
         }
@@ -83,7 +83,7 @@ extension PolicyGroup {
             let files: [PolicyFile]
             let policy: Policy
             do {
-                files = try PolicyDirectoryReader.read(directory)
+                files = try PolicyDirectoryReader.readNamed(directory)
                 policy = try PolicyLoader.load(files.filter { !$0.path.hasPrefix("tests/") })
             } catch {
                 Console.error("policy error: \(error)")
@@ -99,17 +99,17 @@ extension PolicyGroup {
                 }
             }
             if cases.isEmpty {
-                Console.error("no test cases in \(directory)/tests")
+                Console.error("no test cases in \(directory.visible)/tests")
                 throw ExitCode(ExitStatus.error)
             }
             let results = PolicyTesting.run(cases, policy: policy, zones: SystemZones())
             for r in results where !r.passed || verbose {
                 let c = r.testCase
-                print("\(r.passed ? "pass" : "FAIL") \(c.ref.description)  [\(c.role)] \(c.line)")
-                if let failure = r.failure { print("     \(failure)") }
+                Console.line("\(r.passed ? "pass" : "FAIL") \(c.ref.description)  [\(c.role.visible)] \(c.line.visible)")
+                if let failure = r.failure { Console.line("     \(failure.visible)") }
             }
             let failed = results.filter { !$0.passed }.count
-            print("\(results.count - failed) passed, \(failed) failed")
+            Console.line("\(results.count - failed) passed, \(failed) failed")
             if failed > 0 { throw ExitCode(1) }
         }
     }

@@ -43,7 +43,7 @@ struct ReviewContext {
     func sessionID(_ prefix: String) throws -> String {
         let ids = (try? store.sessionIDs(matching: prefix)) ?? []
         guard ids.count == 1 else {
-            Console.error(ids.isEmpty ? "no session \(prefix)" : "\(prefix) names more than one session; give more of its id")
+            Console.error(ids.isEmpty ? "no session \(prefix.visible)" : "\(prefix.visible) names more than one session; give more of its id")
             throw ExitCode(1)
         }
         return ids[0]
@@ -60,7 +60,7 @@ struct ReviewContext {
     static func time(_ text: String?, option: String) throws -> Int64? {
         guard let text else { return nil }
         guard let t = AuditQuery.time(text, now: Clock.now) else {
-            Console.error("--\(option) \(text): give a time like 7d, \"2 hours ago\" or 2026-11-27T10:00Z")
+            Console.error("--\(option) \(text.visible): give a time like 7d, \"2 hours ago\" or 2026-11-27T10:00Z")
             throw ExitCode(ExitStatus.error)
         }
         return t * 1_000_000

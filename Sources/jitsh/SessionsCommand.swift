@@ -47,18 +47,18 @@ struct SessionsGroup: ParsableCommand {
             f.until = try ReviewContext.time(until, option: "until")
             let sessions = try ctx.run { try ctx.store.sessionSummaries(f) }
             if output.json {
-                for s in sessions { print(JSONOutput.string(SessionJSON(s))) }
+                for s in sessions { Console.json(JSONOutput.string(SessionJSON(s))) }
                 return
             }
-            print("SESSION   IDENTITY      ROLE        GRANT  HOST          STARTED              DURATION  LINES  DENIED  CONFIRMED  END")
+            Console.line("SESSION   IDENTITY      ROLE        GRANT  HOST          STARTED              DURATION  LINES  DENIED  CONFIRMED  END")
             for s in sessions {
                 let r = s.session
                 let duration = s.end.map { ReviewContext.duration($0.endedAt - r.startedAt) } ?? "-"
-                let end = s.pruned ? "pruned" : s.end?.exitReason ?? "no end (killed or running)"
-                let cells = [String(r.id.prefix(8)), pad(r.identity, 12), pad(r.role, 10), pad(r.grantID.map(String.init) ?? "-", 5),
-                             pad(r.host, 12), ReviewContext.time(r.startedAt), pad(duration, 8), pad(String(s.lines), 5),
+                let end = s.pruned ? "pruned" : s.end?.exitReason.visible ?? "no end (killed or running)"
+                let cells = [String(r.id.prefix(8)), pad(r.identity.visible, 12), pad(r.role.visible, 10), pad(r.grantID.map(String.init) ?? "-", 5),
+                             pad(r.host.visible, 12), ReviewContext.time(r.startedAt), pad(duration, 8), pad(String(s.lines), 5),
                              pad(String(s.denied + s.blocked), 6), pad(String(s.confirmed), 9), end]
-                print(cells.joined(separator: "  "))
+                Console.line(cells.joined(separator: "  "))
             }
         }
 
@@ -76,44 +76,49 @@ struct SessionsGroup: ParsableCommand {
             try ctx.run {
                 guard let r = try ctx.store.session(id) else { return }
                 let end = try ctx.store.sessionEnd(id)
-                print("session \(r.id)")
-                print("  \(r.identity) (login \(r.login)) as \(r.role) on \(r.host) from \(r.client), \(r.mode)\(r.command.isEmpty ? "" : ": \(r.command)")")
-                print("  started \(ReviewContext.time(r.startedAt))"
+                Console.line("session \(r.id)")
+                Console.line("  \(r.identity.visible) (login \(r.login.visible)) as \(r.role.visible) on \(r.host.visible) from \(r.client.visible), \(r.mode.visible)\(r.command.isEmpty ? "" : ": \(r.command.visible)")")
+                Console.line("  started \(ReviewContext.time(r.startedAt))"
                       + (end.map { ", ended \(ReviewContext.time($0.endedAt)) (\($0.exitReason)\($0.exitStatus.map { ", status \($0)" } ?? ""))" }
                          ?? ", no end recorded"))
+                let frames = try ctx.store.chunks(session: id).flatMap { $0.decodedFrames() ?? [] }
+                let piped = frames.reduce(0) { $0 + ($1.kind == .stdin ? $1.data.count : 0) }
+                if piped > 0 || r.mode == "exec" {
+                    Console.line("  standard input: \(piped) bytes\(piped > 0 ? " (recorded; replay and export show it)" : "")")
+                }
                 if let gid = r.grantID, let g = try ctx.store.grant(gid) {
-                    print("grant \(g.id): \(g.role) via contract \(g.contract)\(g.breakGlass ? " (BREAK-GLASS)" : ""), reason: \(g.reason)")
+                    Console.line("grant \(g.id): \(g.role.visible) via contract \(g.contract.visible)\(g.breakGlass ? " (BREAK-GLASS)" : ""), reason: \(g.reason.visible)")
                     for e in g.events {
-                        print("  \(ReviewContext.time(e.at * 1_000_000))  \(e.kind.rawValue) by \(e.actor)\(e.comment.isEmpty ? "" : ": \(e.comment)")")
+                        Console.line("  \(ReviewContext.time(e.at * 1_000_000))  \(e.kind.rawValue) by \(e.actor.visible)\(e.comment.isEmpty ? "" : ": \(e.comment.visible)")")
                     }
                 }
-                print("timeline:")
-                var statuses = try exitStatuses(ctx.store, id)
+                Console.line("timeline:")
+                var statuses = exitStatuses(frames)
                 var n = 0
                 for e in try ctx.store.auditEvents(session: id) where e.kind != "session-start" && e.kind != "session-end" {
                     var text = "  \(ReviewContext.time(e.at))  "
                     if e.kind == "line" {
                         n += 1
-                        text += "#\(n) \(e.decision.padding(toLength: 7, withPad: " ", startingAt: 0)) \(e.line)"
-                        if !e.rule.isEmpty { text += "  [\(e.rule)]" }
-                        if e.decision != "allow" && e.decision != "builtin" { text += "  \(e.reason)" }
+                        text += "#\(n) \(e.decision.visible.padding(toLength: 7, withPad: " ", startingAt: 0)) \(e.line.visible)"
+                        if !e.rule.isEmpty { text += "  [\(e.rule.visible)]" }
+                        if e.decision != "allow" && e.decision != "builtin" { text += "  \(e.reason.visible)" }
                         if e.decision == "allow" || e.decision == "confirm", let status = statuses[e.line]?.first {
                             text += "  → exit \(status)"
                             statuses[e.line]?.removeFirst()
                         }
                     } else {
-                        text += "\(e.kind) \(e.decision) \(e.line)\(e.reason.isEmpty ? "" : " — \(e.reason)")"
+                        text += "\(e.kind.visible) \(e.decision.visible) \(e.line.visible)\(e.reason.isEmpty ? "" : " — \(e.reason.visible)")"
                     }
-                    print(text)
+                    Console.line(text)
                 }
             }
         }
 
         /// The exit status of each started line, in order, from the recording's markers.
-        func exitStatuses(_ store: SQLiteStore, _ id: String) throws -> [String: [Int]] {
+        func exitStatuses(_ frames: [Frame]) -> [String: [Int]] {
             var result: [String: [Int]] = [:]
             var running: String?
-            for frame in try store.chunks(session: id).flatMap({ $0.decodedFrames() ?? [] }) where frame.kind == .marker {
+            for frame in frames where frame.kind == .marker {
                 guard let o = try? JSONSerialization.jsonObject(with: Data(frame.data)) as? [String: Any] else { continue }
                 if o["event"] as? String == "started" { running = o["line"] as? String }
                 if o["event"] as? String == "exited", let line = running, let status = o["status"] as? Int {
@@ -154,7 +159,7 @@ struct SessionsGroup: ParsableCommand {
             if text.hasSuffix("ms"), let n = Double(text.dropLast(2)) { return n / 1000 }
             if let n = Double(text) { return n }
             guard let s = Duration.seconds(text) else {
-                Console.error("\(text) is not a duration (2s, 500ms, 5m)")
+                Console.error("\(text.visible) is not a duration (2s, 500ms, 5m)")
                 throw ExitCode(ExitStatus.error)
             }
             return Double(s)
@@ -183,8 +188,17 @@ struct SessionsGroup: ParsableCommand {
                 }
             }
             if let output {
-                do { try Data(text.utf8).write(to: URL(fileURLWithPath: output)) } catch {
-                    Console.error("cannot write \(output): \(error.localizedDescription)")
+                // With the reviewer's own rights, and never onto the store, key or configuration:
+                // the export must not be a way to write with jitsh's group.
+                do {
+                    let file = try UserFiles.create(output, protected: UserFiles.Protected(ctx.installation))
+                    try file.write(contentsOf: Data(text.utf8))
+                    try file.close()
+                } catch let refusal as UserFiles.Refusal {
+                    Console.error(refusal.description)
+                    throw ExitCode(ExitStatus.error)
+                } catch {
+                    Console.error("cannot write \(output.visible): \(error.localizedDescription)")
                     throw ExitCode(ExitStatus.error)
                 }
             } else {
@@ -212,13 +226,13 @@ struct SessionsGroup: ParsableCommand {
             for id in ids {
                 let v = try ctx.run { try ctx.store.verify(id, key: key) }
                 if v.ok {
-                    print("\(id) ok: \(v.summary)")
+                    Console.line("\(id) ok: \(v.summary)")
                 } else {
                     failed += 1
-                    for p in v.problems { print("\(id) FAILED: \(p)") }
+                    for p in v.problems { Console.line("\(id) FAILED: \(p.visible)") }
                 }
             }
-            if all { print("\(ids.count - failed) of \(ids.count) sessions verified") }
+            if all { Console.line("\(ids.count - failed) of \(ids.count) sessions verified") }
             if failed > 0 { throw ExitCode(1) }
         }
     }
@@ -237,14 +251,14 @@ struct SessionsGroup: ParsableCommand {
                 throw ExitCode(1)
             }
             guard let seconds = Duration.seconds(olderThan) else {
-                Console.error("--older-than \(olderThan): give a duration like 180d")
+                Console.error("--older-than \(olderThan.visible): give a duration like 180d")
                 throw ExitCode(ExitStatus.error)
             }
             let cutoff = (Clock.now - Int64(seconds)) * 1_000_000
             let ids = try ctx.run { try ctx.store.prunable(before: cutoff) }
             if dryRun {
-                for id in ids { print("would prune \(id)") }
-                print("\(ids.count) recordings would be pruned")
+                for id in ids { Console.line("would prune \(id)") }
+                Console.line("\(ids.count) recordings would be pruned")
                 return
             }
             let key: SigningKey
@@ -254,9 +268,9 @@ struct SessionsGroup: ParsableCommand {
             }
             for id in ids {
                 let t = try ctx.run { try ctx.store.prune(id, actor: ctx.requester.identity, key: key, now: Clock.now) }
-                print("pruned \(id): \(t.chunks) chunks, tombstone signed (key \(t.keyID))")
+                Console.line("pruned \(id): \(t.chunks) chunks, tombstone signed (key \(t.keyID))")
             }
-            print("\(ids.count) recordings pruned")
+            Console.line("\(ids.count) recordings pruned")
         }
     }
 }

@@ -31,7 +31,7 @@ extension PolicyGroup {
             let current: Policy, candidate: Policy
             do {
                 current = try ctx.installation.loadPolicy()
-                candidate = try PolicyDirectoryReader.load(policyDirectory)
+                candidate = try PolicyDirectoryReader.loadNamed(policyDirectory)
             } catch {
                 Console.error("policy error: \(error)")
                 throw ExitCode(ExitStatus.error)
@@ -45,19 +45,19 @@ extension PolicyGroup {
             let result = WhatIf(recorded, current: current, candidate: candidate, zones: SystemZones())
             if output.json {
                 for c in result.changes {
-                    print(JSONOutput.string(["change": WhatIf.kind(c), "line": c.line.line, "role": c.line.role,
+                    Console.json(JSONOutput.string(["change": WhatIf.kind(c), "line": c.line.line, "role": c.line.role,
                                              "before": c.before.verdict.rawValue, "after": c.after.verdict.rawValue,
                                              "rule": c.after.rule?.description ?? "", "reason": c.after.reason]))
                 }
                 return
             }
-            print("\(result.lines) recorded lines since \(since); \(result.changes.count) would be decided differently")
-            for row in result.counts { print("  \(row.kind): \(row.count)  \(row.rule)") }
+            Console.line("\(result.lines) recorded lines since \(since); \(result.changes.count) would be decided differently")
+            for row in result.counts { Console.line("  \(row.kind): \(row.count)  \(row.rule)") }
             for c in result.changes.prefix(show) {
-                print("\(WhatIf.kind(c)): [\(c.line.role)] \(c.line.line)")
-                print("    was \(c.before.verdict.rawValue), would be \(c.after.headline(line: c.line.line))")
+                Console.line("\(WhatIf.kind(c)): [\(c.line.role.visible)] \(c.line.line.visible)")
+                Console.line("    was \(c.before.verdict.rawValue), would be \(c.after.headline(line: c.line.line))")
             }
-            if result.changes.count > show { print("… and \(result.changes.count - show) more (--show N)") }
+            if result.changes.count > show { Console.line("… and \(result.changes.count - show) more (--show N)") }
         }
     }
 }

@@ -2,6 +2,7 @@ import Foundation
 import Store
 
 nonisolated(unsafe) var sshdPIDFile: String?
+nonisolated(unsafe) var configPath: String?
 
 /// The test bed: a jitsh installed as in production (root:jitsh, setgid, the store reachable
 /// only through it), a private OpenSSH sshd on a free loopback port whose ForceCommand is that
@@ -132,7 +133,12 @@ final class Harness: @unchecked Sendable {
             writes: ["/tmp/**", "/var/tmp/**"]
             filesystem: {read_only: true, writable: ["/tmp/jitsh-landlock"]}
             """.write(to: policies.appendingPathComponent("roles/e2e-landlock.yaml"), atomically: true, encoding: .utf8)
-        config = root.appendingPathComponent("jitsh.yaml").path
+        // A privileged jitsh run by a user takes only configurations root listed: /etc/jitsh/*.yaml.
+        try fm.createDirectory(atPath: "/etc/jitsh", withIntermediateDirectories: true)
+        chown("/etc/jitsh", 0, 0)
+        chmod("/etc/jitsh", 0o755)
+        config = "/etc/jitsh/e2e-\(getpid()).yaml"
+        configPath = config
         try """
             store: \(storePath)
             policies: \(policies.path)
@@ -188,6 +194,7 @@ final class Harness: @unchecked Sendable {
                        let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)) {
                         kill(pid, SIGKILL)
                         try? FileManager.default.removeItem(atPath: (file as NSString).deletingLastPathComponent)
+                        if let config = configPath { unlink(config) }
                     }
                 }
                 return
@@ -205,6 +212,7 @@ final class Harness: @unchecked Sendable {
                 kill(pid, SIGKILL)
             }
             try? FileManager.default.removeItem(atPath: "/run/\(name)")
+            unlink("/etc/jitsh/e2e-\(owner).yaml")
         }
     }
 

@@ -46,6 +46,11 @@ final class SSHClient {
 
     /// `ssh host 'command'`, optionally with a terminal (`ssh -t`) and input.
     func exec(_ command: String, terminal: Bool = false, input: String? = nil, timeout: Double = 20) throws -> Channel {
+        try exec(command, terminal: terminal, bytes: input.map { Array($0.utf8) }, timeout: timeout)
+    }
+
+    /// `ssh host 'command' < file`: `bytes` as the command's standard input, then end of input.
+    func exec(_ command: String, terminal: Bool = false, bytes input: [UInt8]?, timeout: Double = 20) throws -> Channel {
         let c = try channel()
         if terminal { try c.requestTerminal(rows: 24, cols: 80) }
         guard ssh_channel_request_exec(c.channel, command) == SSH_OK else { throw Failure(description: "exec request refused") }

@@ -161,7 +161,16 @@ import Testing
         ("prompt$ ls\u{1B}[K\rprompt$ ls -l\u{1B}[K\r\n", "prompt$ ls -l\n"),
         ("ab\u{8}\u{8}cd\r\n", "cd\n"),
         ("\u{1B}[31mred\u{1B}[0m\r\n", "red\n"),
-        ("before\r\n\u{1B}[?1049hFULL SCREEN\r\nmore\u{1B}[?1049lafter\r\n", "before\nafter\n"),
+        ("before\r\n\u{1B}[?1049hFULL SCREEN\r\nmore\u{1B}[?1049lafter\r\n",
+         "before\n── full screen ──\nFULL SCREEN\nmore\n── end of full screen ──\nafter\n"),
+        // `tput smcup` and never back: every later line is still in the text.
+        ("$ tput smcup\r\n\u{1B}[?1049h\u{1B}[H\u{1B}[2J$ cat /etc/shadow\r\nroot:x:0\r\n$ ",
+         "$ tput smcup\n── full screen ──\n$ cat /etc/shadow\nroot:x:0\n$\n── end of full screen ──\n"),
+        // A program that clears and redraws the same screen adds it once; a new screen adds itself.
+        ("\u{1B}[?1049h\u{1B}[HA\u{1B}[2J\u{1B}[HA\u{1B}[2J\u{1B}[1;3HB\u{1B}[?1049l", "── full screen ──\nA\n  B\n── end of full screen ──\n"),
+        ("\u{1B}[?1049h\u{1B}[?1049l", ""),
+        // C1 and bidirectional controls are shown, not passed on.
+        ("a\u{9B}b\u{202E}c\r\n", "a\\u009bb\\u202ec\n"),
         ("\u{1B}]0;title\u{7}text\r\n", "text\n"),
         ("tab\there\r\n", "tab     here\n"),
         ("é ✓ 漢\r\n", "é ✓ 漢\n"),
@@ -174,6 +183,25 @@ import Testing
         let split = Array(output.utf8).enumerated().map { Frame(.output, offset: UInt64($0.offset), data: [$0.element]) }
         #expect(Transcript.render(whole) == text)
         #expect(Transcript.render(split) == text)
+    }
+
+    @Test func whatScrollsOffTheAlternateScreenIsInTheTextInOrder() {
+        let frames = [Frame.resize(rows: 3, cols: 20, offset: 0),
+                      Frame(.output, offset: 1, data: Array("\u{1B}[?1049h1\r\n2\r\n3\r\n4\r\n5\u{1B}[?1049l".utf8))]
+        #expect(Transcript.render(frames) == "── full screen ──\n1\n2\n3\n4\n5\n── end of full screen ──\n")
+    }
+
+    @Test func execModeStandardInputIsASectionOfTheTextAndSearchable() {
+        let frames = [Frame(.stdin, offset: 0, data: Array("DROP TABLE users;\n\u{1B}]52;c;eA==\u{7}".utf8)),
+                      Frame(.stdin, offset: 1, data: Array("\n".utf8)),
+                      Frame(.output, offset: 2, data: Array("DROP TABLE\n".utf8))]
+        let text = Transcript.render(frames)
+        #expect(text == "── standard input, 31 bytes ──\nDROP TABLE users;\n\\e]52;c;eA==\\x07\n── end of standard input ──\nDROP TABLE\n", "\(text)")
+        #expect(Transcript.searchableText(frames).contains("DROP TABLE users;"))
+        let r = SessionRecord(id: "s", identity: "a", login: "a", role: "r", grantID: nil, host: "h", client: "c", mode: "exec",
+                              command: "psql", startedAt: 0)
+        #expect(Transcript.asciicast(r, frames).contains(",\"i\",\"DROP TABLE users;\\n"))
+        #expect(Transcript.jsonLines(frames).contains("\"kind\":\"stdin\""))
     }
 
     @Test func asciicastHasAHeaderAndEventsWithSplitCharactersWhole() throws {

@@ -1,4 +1,5 @@
 import Foundation
+import ShellSyntax
 import Policy
 import ShellSyntax
 import Store
@@ -144,7 +145,7 @@ extension Session {
                 return .exited(130)
             }
             guard typed == current.phrase else {
-                say("jitsh: cancelled: \"\(typed)\" is not \"\(current.phrase)\"; nothing ran\n")
+                say("jitsh: cancelled: \"\(Visible.text(typed))\" is not \"\(current.phrase)\"; nothing ran\n")
                 confirmEvent("confirm-cancelled", line, decision: "deny", reason: "wrong phrase")
                 return .exited(1)
             }

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import ShellSyntax
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -68,7 +69,7 @@ struct DeletionWalk {
                 skipped.append("\(name): no such file or directory")
                 continue
             }
-            if !isWritable(name) { warnings.append("\(name) is outside the paths this role may write (\(writable.joined(separator: ", ")))") }
+            if !isWritable(String(decoding: target, as: UTF8.self)) { warnings.append("\(name) is outside the paths this role may write (\(writable.joined(separator: ", ")))") }
             if isMountPoint(target, st) { warnings.append("\(name) is a mount point") }
             let isDir = (st.st_mode & S_IFMT) == S_IFDIR
             switch action {
@@ -101,7 +102,7 @@ struct DeletionWalk {
             ? sources.map { destination + [.slashByte] + ($0.split(separator: .slashByte).last.map(Array.init) ?? $0) }
             : [destination]
         for path in replaced where Globber.lstat(path) != nil { warnings.append("\(display(path)) exists and would be replaced") }
-        if !isWritable(display(destination)) { warnings.append("\(display(destination)) is outside the paths this role may write") }
+        if !isWritable(String(decoding: destination, as: UTF8.self)) { warnings.append("\(display(destination)) is outside the paths this role may write") }
     }
 
     private mutating func walk(_ path: [UInt8], _ st: stat, top: [UInt8]) {
@@ -182,7 +183,8 @@ struct DeletionWalk {
         return p.st_dev != st.st_dev
     }
 
-    func display(_ path: [UInt8]) -> String { String(decoding: path, as: UTF8.self) }
+    /// File names are anyone's bytes: shown visibly, so a name cannot act on the terminal or fake a line.
+    func display(_ path: [UInt8]) -> String { Visible.text(String(decoding: path, as: UTF8.self)) }
 
     /// Files held open by processes the user can see (their own), from /proc; bounded.
     static func openFilesOfVisibleProcesses(limit: Int = 100_000) -> [[UInt8]: String] {

@@ -1,5 +1,6 @@
 import CSpawn
 import Foundation
+import ShellSyntax
 import Policy
 import Store
 #if canImport(Glibc)
@@ -225,7 +226,9 @@ extension Session: ExecGuardDelegate {
         return false
     }
 
-    func guardSay(_ text: String) {
+    /// Program names and arguments are the user's: shown, never acted on by the terminal.
+    func guardSay(_ message: String) {
+        let text = Visible.text(message)
         if terminal.isTerminal { say("\r\n\(text)\r\n") } else { say("\(text)\n", stream: .stderr) }
     }
 
