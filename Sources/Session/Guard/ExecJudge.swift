@@ -123,7 +123,8 @@ extension Session {
         case .allow:
             break
         case .confirm:
-            let names = [name] + execAliases(of: exe).map(PathName.base)
+            // A confirmed script (Debian's psql is pg_wrapper, a perl script) counts by its own name too.
+            let names = [name] + execAliases(of: exe).map(PathName.base) + (image.script.map { [PathName.base($0.path)] } ?? [])
             guard names.contains(where: confirmedNames.contains) else {
                 return blockExec(program: program, parent: image.parent, reason: "\(name) needs confirmation: run it as a line of its own",
                                  rule: decision.judgement.rule?.description ?? "")
