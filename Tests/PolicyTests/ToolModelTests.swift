@@ -154,4 +154,35 @@ struct ToolModelTests {
         let got = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
         #expect(got == expected, "\(spelled): bash sent \(got), the model says \(expected)")
     }
+
+    /// chmod as coreutils applies it, from mode 000: what the model says a mode adds covers what it added.
+    @Test(arguments: ["644", "0777", "2755", "7", "go+w", "g+w", "o=rw", "a=rwx", "u+x,go-w", "u+s", "+t", "g=u", "o=g"])
+    func modesAsChmodAppliesThem(_ mode: String) throws {
+        let file = "/tmp/jitsh-chmod-\(UInt32.random(in: 0...UInt32.max))"
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        // Modes that copy bits start from bits to copy; only what the mode added counts.
+        let base = mode == "g=u" ? 0o700 : mode == "o=g" ? 0o070 : 0
+        let got = try Self.bash("umask 022; : > \(file); chmod \(String(base, radix: 8)) \(file); chmod -- \(mode) \(file); stat -c %a \(file)")
+        let bits = (Int(got, radix: 8) ?? 0) & ~base
+        var real = Set<String>()
+        if bits & 0o020 != 0 { real.insert("group-write") }
+        if bits & 0o002 != 0 { real.insert("other-write") }
+        if bits & 0o004 != 0 { real.insert("other-read") }
+        if bits & 0o4000 != 0 { real.insert("setuid") }
+        if bits & 0o2000 != 0 { real.insert("setgid") }
+        if bits & 0o1000 != 0 { real.insert("sticky") }
+        let (model, known) = FileModes.modeEffects(mode)
+        #expect(known && real.isSubset(of: model), "chmod \(mode) gave \(got): \(real.sorted()), the model says \(model.sorted())")
+    }
+
+    static func bash(_ script: String) throws -> String {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/bash")
+        p.arguments = ["--norc", "-c", script]
+        let out = Pipe()
+        p.standardOutput = out
+        try p.run()
+        p.waitUntilExit()
+        return String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
 }
