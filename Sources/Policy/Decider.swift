@@ -63,6 +63,7 @@ public struct Decider: Sendable {
         for r in extraction.risks {
             decision.risks.append((r, Judgement(.deny, "\(r.message) (\(r.kind.rawValue) at \(r.position))")))
         }
+        if unusable == nil { protectData(&decision, role, ctx) }
         let all = decision.judgements
         if let worst = all.map(\.verdict).max(), let first = all.first(where: { $0.verdict == worst }) {
             decision.verdict = worst
@@ -125,7 +126,6 @@ public struct Decider: Sendable {
         let (keys, trusted) = self.keys(for: name)
         var candidates = keys.flatMap { role.index[$0] ?? [] } + role.anyCommand
         candidates.sort()
-        let args = command.argv.dropFirst()
         var confirmRule: Rule?
         var allowRule: Rule?
         var previous = -1
@@ -134,12 +134,12 @@ public struct Decider: Sendable {
             let rule = role.rules[k]
             switch rule.kind {
             case .deny:
-                guard applies(rule, ctx, failClosed: true), matches(rule, args, .possible) else { continue }
+                guard applies(rule, ctx, failClosed: true), matches(rule, command, .possible) else { continue }
                 return result(Judgement(.deny, rule.reason ?? "denied", rule: rule.ref, alert: rule.alert))
             case .confirm:
-                if confirmRule == nil, applies(rule, ctx, failClosed: true), matches(rule, args, .possible) { confirmRule = rule }
+                if confirmRule == nil, applies(rule, ctx, failClosed: true), matches(rule, command, .possible) { confirmRule = rule }
             case .allow:
-                if allowRule == nil, applies(rule, ctx, failClosed: false), matches(rule, args, .certain) { allowRule = rule }
+                if allowRule == nil, applies(rule, ctx, failClosed: false), matches(rule, command, .certain) { allowRule = rule }
             }
         }
         if let rule = confirmRule, let spec = rule.confirm {

@@ -10,9 +10,12 @@ public struct DecisionContext: Sendable {
     public var home: String?
     /// Files no line may delete or write: the store, jitsh's own binary and configuration.
     public var protectedPaths: [String]
+    /// Which files exist, for what a line would destroy; nil counts every file as existing.
+    public var files: (any FileSystemFacts)?
 
     public init(host: HostInfo, epochSeconds: Int64, zones: TimeZoneResolver = FixedOffsetZones(), cwd: String? = nil,
-                home: String? = nil, protectedPaths: [String] = []) {
+                home: String? = nil, protectedPaths: [String] = [], files: (any FileSystemFacts)? = nil) {
+        self.files = files
         self.host = host
         self.epochSeconds = epochSeconds
         self.zones = zones
@@ -43,6 +46,8 @@ public struct CommandDecision: Sendable {
     public var judgement: Judgement
     /// How to confirm, when the verdict is confirm.
     public var confirm: ConfirmSpec?
+    /// What it would destroy, that exists: its dry run shows these when the tool has none of its own.
+    public var destroys: [Destruction] = []
 }
 
 public struct Decision: Sendable {
@@ -53,6 +58,8 @@ public struct Decision: Sendable {
     public var redirects: [(redirect: ExtractedRedirect, judgement: Judgement)] = []
     public var assignments: [(assignment: ExtractedAssignment, judgement: Judgement)] = []
     public var risks: [(risk: Risk, judgement: Judgement)] = []
+    /// Files the line's redirections would truncate, that exist: confirmed like commands.
+    public var destructions: [Destruction] = []
     public var syntaxError: SyntaxError?
     public var alert = false
     public var extraction: Extraction?

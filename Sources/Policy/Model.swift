@@ -46,10 +46,16 @@ public struct Rule: Sendable {
     public var hosts: HostCondition?
     public var confirm: ConfirmSpec?
     public var alert: Bool
+    /// `signal: [HUP, TERM]`: the signals kill, pkill and killall send (see ToolFacts).
+    public var signals: [String]? = nil
+    /// `effects: [recursive, other-write]`: what chmod, chown and systemctl would do.
+    public var effects: [String]? = nil
+    /// `statements: [drop, delete-without-where]`: the kinds of what psql, mysql and redis-cli send.
+    public var statements: [String]? = nil
 
     /// Matches on the command alone: no arguments, options, time or host condition.
     public var isUnconditional: Bool {
-        arguments == nil && options == nil && when == nil && hosts == nil
+        arguments == nil && options == nil && when == nil && hosts == nil && signals == nil && effects == nil && statements == nil
     }
 }
 

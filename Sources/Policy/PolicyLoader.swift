@@ -5,7 +5,7 @@ import Yams
 public enum PolicyLoader {
     static let roleKeys = ["role", "description", "extends", "allow", "deny", "confirm", "writes", "when", "hosts",
                            "environment", "guard", "filesystem", "confirm_limit", "alert_on", "transfers"]
-    static let ruleKeys = ["cmd", "args", "option", "reason", "when", "hosts", "alert"]
+    static let ruleKeys = ["cmd", "args", "option", "reason", "when", "hosts", "alert", "signal", "effects", "statements"]
     static let confirmKeys = ruleKeys + ["dry_run", "phrase", "without_dry_run"]
     static let globalKeys = ["trusted_paths", "env_deny", "people"]
     static let contractKeys = ["contract", "description", "role", "requesters", "hosts", "default_duration", "max_duration",
@@ -239,6 +239,18 @@ public enum PolicyLoader {
                     do { options.append(try OptionMatcher(o)) } catch { r.error(n, "option: \(error)") }
                 }
                 rule.options = options
+            case "signal":
+                rule.signals = r.items(value, "signal").map { item in
+                    guard let s = Signals.canonical(item.text) else {
+                        r.error(item.node, "signal `\(item.text)` is not a signal name or number (HUP, TERM, 9 …)")
+                        return item.text
+                    }
+                    return s
+                }
+            case "effects":
+                rule.effects = vocabulary(value, "effects", ToolFacts.knownEffects, &r)
+            case "statements":
+                rule.statements = vocabulary(value, "statements", StatementAnalysis.knownKinds, &r)
             case "reason":
                 rule.reason = r.string(value, "reason")
             case "when":
@@ -278,6 +290,15 @@ public enum PolicyLoader {
             return nil
         }
         return rule
+    }
+
+    /// Names from a fixed list, each checked (a misspelt effect would never match).
+    static func vocabulary(_ value: Node, _ what: String, _ known: Set<String>, _ r: inout YAMLReader) -> [String] {
+        let items = r.items(value, what)
+        for (name, node) in items where !known.contains(name) {
+            r.error(node, "\(what) `\(name)` is unknown", hint: YAMLReader.closest(name, in: known.sorted()).map { "did you mean `\($0)`?" })
+        }
+        return items.map(\.text)
     }
 
     static func parseWhen(_ node: Node, _ r: inout YAMLReader) -> TimeCondition? {

@@ -10,6 +10,7 @@ import Yams
 ///       host: prod-1                      # optional, with tags: {env: production}
 ///       at: 2026-11-30T10:00:00Z          # optional, UTC
 ///       cwd: /home/alice                  # optional
+///       files: [/var/log/app/a.log, /srv/] # optional: the files that exist (directories end with /); none by default
 public struct PolicyTestCase: Sendable {
     public var ref: SourceRef
     public var line: String
@@ -20,6 +21,7 @@ public struct PolicyTestCase: Sendable {
     public var host: HostInfo
     public var epochSeconds: Int64
     public var cwd: String
+    public var files: [String] = []
 }
 
 public struct PolicyTestResult: Sendable {
@@ -30,7 +32,7 @@ public struct PolicyTestResult: Sendable {
 }
 
 public enum PolicyTesting {
-    static let keys = ["line", "role", "expect", "rule", "reason", "host", "tags", "at", "cwd"]
+    static let keys = ["line", "role", "expect", "rule", "reason", "host", "tags", "at", "cwd", "files"]
     /// 2026-01-05T12:00:00Z, a Monday: the default instant, so tests do not depend on the clock.
     public static let defaultInstant: Int64 = 1_767_614_400
 
@@ -67,6 +69,7 @@ public enum PolicyTesting {
                         r.error(value, "at must be a time like 2026-11-30T10:00:00Z")
                     }
                 case "cwd": c.cwd = r.string(value, "cwd") ?? c.cwd
+                case "files": c.files = r.strings(value, "files") ?? []
                 default: break
                 }
             }
@@ -86,7 +89,7 @@ public enum PolicyTesting {
             let environment = ShellEnvironment(variables: ["HOME": "/home/test", "USER": "test", "PWD": c.cwd, "PATH": "/usr/bin:/bin"],
                                                complete: true)
             let context = DecisionContext(host: c.host, epochSeconds: c.epochSeconds, zones: zones, cwd: c.cwd, home: "/home/test",
-                                          protectedPaths: ["/var/lib/jitsh", "/etc/jitsh", "/usr/local/bin/jitsh"])
+                                          protectedPaths: ["/var/lib/jitsh", "/etc/jitsh", "/usr/local/bin/jitsh"], files: KnownFiles(c.files))
             let d = decider.decide(line: c.line, environment: environment, role: c.role, context: context)
             var failure: String?
             if d.verdict != c.expect {

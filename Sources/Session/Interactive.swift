@@ -247,6 +247,12 @@ extension Session {
             text += "  denied: \(r.commands.joined(separator: " "))\(r.options.map { " " + $0.map(\.text).joined(separator: " ") } ?? "")"
                 + " — \(r.reason ?? "")\n"
         }
+        let unseen = rules.filter { $0.kind == .allow && $0.statements?.contains("unseen") == true }.flatMap(\.commands)
+        if !unseen.isEmpty {
+            text += "  SQL jitsh cannot see (typed at the prompt, on standard input, in files) is allowed for: \(unseen.joined(separator: " "))\n"
+        } else if rules.contains(where: { $0.kind == .allow && $0.commands.contains { StatementAnalysis.tools.contains(PathName.base($0)) } }) {
+            text += "  database clients: give SQL with -c, -e or a here-document; what is typed at their prompt cannot be checked\n"
+        }
         text += "  writes allowed: \(setup.role.writes.isEmpty ? "none" : setup.role.writes.joined(separator: ", "))\n"
         text += "Grant \(setup.grant.id): \(timeLeft()) left. grant extend \(setup.grant.id) --by 30m asks for more; grant list shows yours.\n"
         text += "Each line runs in a fresh bash; cd and variables carry over, functions and aliases do not.\n"

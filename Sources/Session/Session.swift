@@ -251,7 +251,7 @@ public final class Session {
     /// What a decision needs to know of the session now: host, time, working directory, home.
     var decisionContext: DecisionContext {
         DecisionContext(host: setup.host, epochSeconds: now, zones: SystemZones(), cwd: state.cwd, home: setup.home,
-                        protectedPaths: setup.protectedPaths)
+                        protectedPaths: setup.protectedPaths, files: LiveFiles())
     }
 
     /// Records the decision; false when it cannot be recorded, and then the line must not run.

@@ -78,14 +78,19 @@ public struct ExtractedCommand: Sendable, Equatable {
     public var position: Position
     /// Set when the command that runs cannot be known statically.
     public var dynamicReason: String?
+    /// What a here-document or here-string gives it on standard input (dynamic for `< file`);
+    /// nil when it reads the session's input or a pipe, which a decision cannot see.
+    public var stdin: Field?
 
-    public init(argv: [Field], name: String?, via: [String], context: [ContextKind], position: Position, dynamicReason: String?) {
+    public init(argv: [Field], name: String?, via: [String], context: [ContextKind], position: Position, dynamicReason: String?,
+                stdin: Field? = nil) {
         self.argv = argv
         self.name = name
         self.via = via
         self.context = context
         self.position = position
         self.dynamicReason = dynamicReason
+        self.stdin = stdin
     }
 
     public var contextDescription: String {
@@ -103,6 +108,16 @@ public struct ExtractedRedirect: Sendable, Equatable {
     public var opensFile: Bool
     public var context: [ContextKind]
     public var position: Position
+
+    public init(op: RedirectOperator, fd: Int?, target: Field, writes: Bool, opensFile: Bool, context: [ContextKind], position: Position) {
+        self.op = op
+        self.fd = fd
+        self.target = target
+        self.writes = writes
+        self.opensFile = opensFile
+        self.context = context
+        self.position = position
+    }
 }
 
 public struct ExtractedAssignment: Sendable, Equatable {

@@ -283,7 +283,7 @@ final class Extractor: SyntaxVisitor {
             return
         }
         result.commands.append(ExtractedCommand(argv: argv, name: first.text, via: via, context: context,
-                                                position: locate(first.offset), dynamicReason: nil))
+                                                position: locate(first.offset), dynamicReason: nil, stdin: stdinScript))
         let effects = Builtins.effects(argv)
         builtinRisks(argv)
         recordAssignments(argv, effects: effects, context: context)

@@ -35,7 +35,7 @@ enum Fixtures {
 
     static let context = DecisionContext(host: HostInfo(name: "prod-1", tags: ["env": "production"]),
                                          epochSeconds: PolicyTesting.defaultInstant, cwd: "/home/alice", home: "/home/alice",
-                                         protectedPaths: ["/var/lib/jitsh"])
+                                         protectedPaths: ["/var/lib/jitsh"], files: KnownFiles([]))
     static let environment = ShellEnvironment(variables: ["HOME": "/home/alice", "PWD": "/home/alice"], complete: true)
 
     static func decide(_ policy: Policy, _ role: String, _ line: String, context: DecisionContext = context) -> Decision {

@@ -76,6 +76,9 @@ extension Session {
             }
             if spec.phrase == .hostname || (spec.phrase == .count && strongest == .yes) { strongest = spec.phrase }
         }
+        if !decision.destructions.isEmpty {
+            reports.append(destructionReport(decision.destructions, shown: decision.destructions.map(\.by).joined(separator: ", ")))
+        }
         let total = reports.reduce(0) { $0 + $1.count }
         let phrase: String, prompt: String
         switch strongest {

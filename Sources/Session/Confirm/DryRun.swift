@@ -39,7 +39,9 @@ extension Session {
         case .builtin:
             let name = PathName.base(String(decoding: first, as: UTF8.self))
             if name == "find" { return findDryRun(words) }
-            guard let (action, operands) = DeletionPlan.parse(name, Array(argv.dropFirst())) else {
+            let parsed = DeletionPlan.parse(name, Array(argv.dropFirst()))
+            if parsed == nil, !c.destroys.isEmpty { return .report(destructionReport(c.destroys, shown: ShellWords.render(words))) }
+            guard let (action, operands) = parsed else {
                 return .impossible("jitsh has no built-in dry run for \(name)")
             }
             let cwd = Array(existingDirectory().utf8)
@@ -120,11 +122,16 @@ extension Session {
 
     /// The tool's own dry run: decided by the policy like any line, then run and shown.
     func templateDryRun(_ template: [String], words: [String]) -> DryRunOutcome {
+        if template.first == "{argv}", template.count > 1, words.contains("--") {
+            return .impossible("its dry-run options would follow `--`, where the tool reads them as operands")
+        }
         guard let argv = Session.fill(template, with: words) else {
             return .impossible("the dry-run template \(template) needs arguments this command does not have")
         }
         let line = ShellWords.render(argv)
-        let decision = decide(line)
+        // Decided as a dry run: the role's allow and deny rules, not the confirm rule it previews.
+        let decision = decider.forDryRuns().decide(line: Array(line.utf8), environment: state.shellEnvironment, role: setup.role.name,
+                                                   context: decisionContext)
         guard auditDecision(line, decision) else { return .refused("its dry run cannot be recorded (\(auditFailure ?? "store error"))") }
         guard decision.verdict == .allow else {
             return .refused("its dry run `\(line)` is not allowed here: \(decision.reason)")

@@ -198,8 +198,13 @@ extension Session: ExecGuardDelegate {
         case .allow:
             break
         case .confirm:
+            // A confirmed script (Debian's psql is pg_wrapper, a perl script) counts by its own
+            // name too, with the arguments it was given after it.
             let names = [name] + execAliases(of: exe).map(PathName.base) + (image.argv.first.map { [PathName.base($0)] } ?? [])
-            guard confirmed.contains(where: { $0.admits(names: names, arguments: rest) }) else {
+            let asScript = image.script.map { s in
+                confirmed.contains { $0.admits(names: [PathName.base(s.path), PathName.base(s.realPath)], arguments: s.arguments) }
+            } ?? false
+            guard asScript || confirmed.contains(where: { $0.admits(names: names, arguments: rest) }) else {
                 return blockExec(program: program, parent: image.parent, reason: "\(name) needs confirmation: run it as a line of its own",
                                  rule: decision.judgement.rule?.description ?? "")
             }
