@@ -310,3 +310,17 @@ int jitsh_suspend_char(int fd) {
     if (t.c_cc[VSUSP] == _POSIX_VDISABLE) return -1;
     return t.c_cc[VSUSP];
 }
+
+int jitsh_signal_for_key(int fd, unsigned char c) {
+    struct termios t;
+    if (tcgetattr(fd, &t) != 0 || !(t.c_lflag & ISIG)) return 0;
+    if (t.c_cc[VINTR] != _POSIX_VDISABLE && c == t.c_cc[VINTR]) return SIGINT;
+    if (t.c_cc[VQUIT] != _POSIX_VDISABLE && c == t.c_cc[VQUIT]) return SIGQUIT;
+    return 0;
+}
+
+pid_t jitsh_foreground_group(int fd) {
+    pid_t g = -1;
+    if (ioctl(fd, TIOCGPGRP, &g) != 0) return -1;
+    return g;
+}

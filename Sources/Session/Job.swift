@@ -94,7 +94,7 @@ extension Session {
         var lastSent: UInt8?
         setNonBlocking(terminal.output)
         while true {
-            let masterEvents = (toClient.count < Session.relayBound ? POLLIN : 0) | (toJob.isEmpty ? 0 : POLLOUT)
+            let masterEvents = (toClient.count < Session.relayBound && !recorder.backedUp ? POLLIN : 0) | (toJob.isEmpty ? 0 : POLLOUT)
             var fds = [pollfd(fd: inputOpen ? terminal.input : -1, events: Int16(POLLIN), revents: 0),
                        pollfd(fd: masterOpen ? job.master : -1, events: Int16(masterEvents), revents: 0),
                        pollfd(fd: job.stateRead, events: Int16(POLLIN), revents: 0),
@@ -103,7 +103,7 @@ extension Session {
             var timeout = Int(watchdog.nextCheckIn * 1000)
             if let due = recorder.dueIn { timeout = min(timeout, Int(due / 1000) + 1) }
             if let killAt { timeout = min(timeout, Int(max(0, killAt - Clock.microseconds) / 1000) + 1) }
-            if exitStatus != nil { timeout = min(timeout, 50) }
+            if exitStatus != nil || recorder.backedUp { timeout = min(timeout, 50) }
             let ready = poll(&fds, nfds_t(fds.count), Int32(max(0, timeout)))
             if ready < 0 && errno != EINTR { break }
             if fds[3].revents != 0 {
@@ -148,6 +148,16 @@ extension Session {
                     if suspend >= 0, let k = bytes.firstIndex(of: UInt8(suspend)) {
                         keys = Array(bytes[..<k])
                         kill(-job.pid, SIGSTOP)
+                    }
+                    // Ctrl-C (or Ctrl-\) behind keys the job does not read: the terminal would
+                    // flush them and signal the job; it cannot while it takes nothing, so jitsh does.
+                    if !toJob.isEmpty, let k = keys.lastIndex(where: { jitsh_signal_for_key(job.master, $0) != 0 }) {
+                        let sig = jitsh_signal_for_key(job.master, keys[k])
+                        recorder.marker(["event": "input-refused", "bytes": .int(toJob.count + k)])
+                        toJob = []
+                        keys = Array(keys[(k + 1)...])
+                        let group = jitsh_foreground_group(job.master)
+                        kill(group > 0 ? -group : -job.pid, sig)
                     }
                     let room = max(0, Session.relayBound - toJob.count)
                     toJob += keys.prefix(room)
@@ -366,11 +376,14 @@ extension Session {
                        // The state the line leaves is read as it comes: a large one must not
                        // hold the job at its exit, waiting for room in the pipe.
                        pollfd(fd: stateOpen ? statePipe.read : -1, events: Int16(POLLIN), revents: 0)]
-            for k in 0..<2 where open[fds[k].fd] == nil { fds[k].fd = -1 }
+            // While the recorder is backed up the job's output waits in its pipes (and the job
+            // blocks writing): nothing is shown that is not on its way to the store.
+            let backedUp = recorder.backedUp
+            for k in 0..<2 where open[fds[k].fd] == nil || backedUp { fds[k].fd = -1 }
             var timeout = Int(watchdog.nextCheckIn * 1000)
             if let due = recorder.dueIn { timeout = min(timeout, Int(due / 1000) + 1) }
             if let killAt { timeout = min(timeout, Int(max(0, killAt - Clock.microseconds) / 1000) + 1) }
-            if open.isEmpty { timeout = min(timeout, 50) }
+            if open.isEmpty || backedUp { timeout = min(timeout, 50) }
             _ = poll(&fds, nfds_t(fds.count), Int32(max(0, timeout)))
             if fds[3].revents != 0 {
                 let bytes = readSome(0)

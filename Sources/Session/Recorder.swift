@@ -6,8 +6,9 @@ import Glibc
 
 /// Records a session into the store as it happens: frames are gathered and handed over as a
 /// chunk every 250 ms or 32 KiB; a writer thread compresses, chains and commits them, so the
-/// relay never waits for zlib or the disk. At most a few chunks wait (then the relay does), so a
-/// killed jitsh loses at most those and memory stays flat.
+/// relay never waits for zlib or the disk. At most a few chunks wait; then the relays stop
+/// taking the job's output (`backedUp`), so a killed jitsh or a store that stopped answering
+/// leaves at most those shown and unrecorded, and memory stays flat.
 final class Recorder {
     let sessionID: String
     let startedAt: Int64
@@ -42,7 +43,7 @@ final class Recorder {
             FrameCodec.encode(Frame(kind, offset: offset, data: Array(piece)), into: &pending)
             pendingFrames += 1
             if pending.count >= flushBytes { flush() }
-        } while !rest.isEmpty
+        } while !rest.isEmpty && failure == nil
     }
 
     func resize(rows: Int, cols: Int) {
@@ -59,6 +60,8 @@ final class Recorder {
     /// Microseconds until the next chunk is due (nil: nothing pending).
     var dueIn: Int64? {
         guard let since = pendingSince else { return nil }
+        // Nothing can be handed over before the writer has room: look again a little later.
+        if !writer.hasRoom { return 50_000 }
         return max(0, since + flushMicroseconds - Clock.microseconds)
     }
 
@@ -66,8 +69,17 @@ final class Recorder {
         if let due = dueIn, due == 0 { flush() }
     }
 
+    /// The writer has no room and a chunk's worth waits: the relays stop taking the job's output
+    /// (flow control on its terminal or pipes), so what the user is shown and what is not yet
+    /// committed stays within a few chunks even when the store stops answering.
+    var backedUp: Bool { pending.count >= flushBytes && !writer.hasRoom }
+
     func flush() {
-        guard failure == nil, !pending.isEmpty else { return }
+        guard failure == nil, !pending.isEmpty, writer.hasRoom else { return }
+        submitPending()
+    }
+
+    private func submitPending() {
         writer.submit(ChunkWriter.Item(raw: pending, frames: pendingFrames, startedAt: pendingSince ?? Clock.microseconds))
         pending = []
         pending.reserveCapacity(flushBytes + 4096)
@@ -77,7 +89,7 @@ final class Recorder {
 
     /// Commits what is left and signs the chain head.
     func finish(reason: String, status: Int?, key: SigningKey?, identity: String, host: String) throws {
-        flush()
+        if failure == nil && !pending.isEmpty { submitPending() }
         let (seq, head) = try writer.finish()
         var end = SessionEnd(sessionID: sessionID, endedAt: Clock.microseconds, exitReason: reason, exitStatus: status, chunks: seq,
                              chainHead: head)
@@ -99,8 +111,9 @@ final class ChunkWriter: @unchecked Sendable {
         var startedAt: Int64
     }
 
-    /// How many chunks may wait for the disk before the relay waits too.
-    static let depth = 4
+    /// How many chunks may wait for the disk; then the relays stop reading the job (with the
+    /// chunk being gathered, at most 128 KiB shown and not yet committed).
+    static let depth = 3
 
     let store: SQLiteStore
     let sessionID: String
@@ -129,6 +142,12 @@ final class ChunkWriter: @unchecked Sendable {
         condition.lock()
         defer { condition.unlock() }
         return error
+    }
+
+    var hasRoom: Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        return queue.count < ChunkWriter.depth || error != nil
     }
 
     func submit(_ item: Item) {

@@ -72,6 +72,13 @@ int jitsh_setfsgid(gid_t gid);
 /// session of their own, an orphaned process group to which the kernel never delivers SIGTSTP:
 /// jitsh stops them itself.
 int jitsh_suspend_char(int fd);
+
+/// The signal the job terminal's line discipline would send for key `c` (VINTR: SIGINT, VQUIT:
+/// SIGQUIT) when it generates signals, else 0.
+int jitsh_signal_for_key(int fd, unsigned char c);
+
+/// The foreground process group of the terminal behind master `fd`, or -1.
+pid_t jitsh_foreground_group(int fd);
 /// Installs the job filter (seccomp, with no_new_privs) in the calling process: every refused
 /// system call and why is listed in seccomp.c. Called in a traced job's child before its exec.
 int jitsh_job_filter_install(void);
