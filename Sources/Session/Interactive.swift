@@ -128,13 +128,21 @@ extension Session {
     }
 
     func handle(_ line: String) {
-        if case .end(let reason, let message) = watchdog.check(setup.store, now: now, force: true) {
+        switch watchdog.check(setup.store, now: now, force: true) {
+        case .fine: break
+        case .warn(let message): say("\(message)\n")
+        case .end(let reason, let message):
             say("\(message)\n")
             ended = reason
             return
         }
         if let builtin = builtinCommand(line) {
             runBuiltin(builtin, line: line)
+            return
+        }
+        if let why = refreshPolicy() {
+            say("jitsh: \(why)\n")
+            lastStatus = 126
             return
         }
         let decision = decide(line)
@@ -300,7 +308,11 @@ extension Session {
         }
         let withTerminal = terminal.isTerminal
         if withTerminal { interactive = true; terminal.enterRaw() }
-        if case .end(let reason, let message) = watchdog.check(setup.store, now: now, force: true) {
+        switch watchdog.check(setup.store, now: now, force: true) {
+        case .fine: break
+        // A session that starts inside the last minutes is warned at once, not never.
+        case .warn(let message): say("\(message)\n", stream: withTerminal ? .output : .stderr)
+        case .end(let reason, let message):
             say("\(message)\n", stream: withTerminal ? .output : .stderr)
             return finish(reason, status: 1)
         }

@@ -24,6 +24,8 @@ public struct SessionSetup: Sendable {
     public var protectedPaths: [String]
     /// Also send every audit event to syslog (`audit: {syslog: true}` in jitsh.yaml).
     public var auditSyslog = false
+    /// Where the policy came from: read again before a line when its files changed.
+    public var policyDirectory: String?
 
     public init(identity: String, login: String, policy: Policy, role: CompiledRole, grant: Grant, host: HostInfo, store: SQLiteStore,
                 signingKey: SigningKey, client: String, home: String, term: String, shell: String, protectedPaths: [String]) {
@@ -51,13 +53,15 @@ public enum EndReason: String, Sendable {
 
 /// One gated, recorded session: interactive (a prompt, line after line) or exec (one line).
 public final class Session {
-    let setup: SessionSetup
+    var setup: SessionSetup
     let id = UUID().uuidString.lowercased()
     let startedAt = Clock.microseconds
     let terminal = UserTerminal()
     var recorder: Recorder!
     var state: ShellState
-    let decider: Decider
+    var decider: Decider
+    /// The policy directory's files as last loaded (path → size and change time).
+    var policyStamp: [String: String] = [:]
     var lastStatus: Int32 = 0
     var signals: (read: Int32, write: Int32)
     var watchdog: Watchdog
@@ -85,6 +89,7 @@ public final class Session {
     public init(_ setup: SessionSetup) throws {
         self.setup = setup
         decider = Decider(setup.policy)
+        if let directory = setup.policyDirectory { policyStamp = Session.stamp(of: directory) }
         var base: [String: String] = [
             "HOME": setup.home, "USER": setup.login, "LOGNAME": setup.login, "PATH": "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin",
             "TERM": setup.term, "LANG": "C.UTF-8", "SHELL": setup.shell, "JITSH_SESSION": "", "JITSH_ROLE": setup.role.name,
@@ -193,6 +198,52 @@ public final class Session {
         // Enter, Ctrl-C and the other control keys end what was being typed; text does not.
         guard let end = taken.last ?? last else { return false }
         return end >= 0x20 && end != 0x7F || end == 0x09
+    }
+
+    /// The policy as it is now: a changed role applies from the next line; a policy that no
+    /// longer loads (or lost this session's role) runs nothing. Nil when the line may be decided.
+    func refreshPolicy() -> String? {
+        guard let directory = setup.policyDirectory else { return nil }
+        let stamp = Session.stamp(of: directory)
+        guard stamp != policyStamp else { return nil }
+        let policy: Policy
+        do {
+            policy = try PolicyDirectoryReader.load(directory, lint: false)
+        } catch {
+            audit("policy-failed", decision: "deny", reason: "\(error)")
+            return "this host's policy changed and no longer loads, so nothing runs (an admin sees why with: jitsh policy lint)"
+        }
+        guard let role = policy.role(setup.role.name) else {
+            audit("policy-failed", decision: "deny", reason: "role \(setup.role.name) is no longer in the policy")
+            return "role \(setup.role.name) is no longer in this host's policy, so nothing runs; ask an admin"
+        }
+        policyStamp = stamp
+        setup.policy = policy
+        setup.role = role
+        decider = Decider(policy)
+        audit("policy-reloaded", reason: "\(policy.roles.count) roles")
+        recorder?.marker(["event": "policy-reloaded"])
+        return nil
+    }
+
+    /// Size, change time and inode of every file under the policy directory (and of the
+    /// directories), read with plain stat calls: cheap enough before every line.
+    static func stamp(of directory: String) -> [String: String] {
+        var out: [String: String] = [:]
+        func visit(_ path: String, depth: Int) {
+            var st = stat()
+            guard lstat(path, &st) == 0 else { out[path] = "missing"; return }
+            out[path] = "\(st.st_ino):\(st.st_size):\(st.st_ctim.tv_sec).\(st.st_ctim.tv_nsec):\(st.st_mode)"
+            guard st.st_mode & S_IFMT == S_IFDIR, depth < 3, let d = opendir(path) else { return }
+            defer { closedir(d) }
+            while let e = readdir(d) {
+                let name = withUnsafePointer(to: e.pointee.d_name) { $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) } }
+                if name == "." || name == ".." || name == "tests" { continue }
+                visit(path + "/" + name, depth: depth + 1)
+            }
+        }
+        visit(directory, depth: 0)
+        return out
     }
 
     // MARK: Output

@@ -126,7 +126,11 @@ extension SQLiteStore {
 
     /// Indexes the recordings' text that is not indexed yet; returns how many chunks it added.
     @discardableResult
-    public func indexRecordings(batch: Int = 500) throws -> Int {
+    /// Indexes what was recorded since the last call. The rendering (the slow part) happens
+    /// outside any transaction, and the rows go in in short transactions (~50 ms each), so a
+    /// first search over a big store never holds the write lock long enough to make a session
+    /// wait on its chunks.
+    public func indexRecordings(batch: Int = 200, transactionMicroseconds: Int64 = 50_000) throws -> Int {
         var total = 0
         while true {
             let pending: [Chunk] = try database.read { db in
@@ -139,14 +143,21 @@ extension SQLiteStore {
                 }
             }
             if pending.isEmpty { return total }
-            try database.write { db in
-                for c in pending {
-                    let text = Transcript.searchableText(c.decodedFrames() ?? [])
-                    if !text.isEmpty {
-                        try db.execute(sql: "INSERT INTO recording_text (text, session_id, seq, at) VALUES (?, ?, ?, ?)",
-                                       arguments: [text, c.sessionID, c.seq, c.startedAt])
-                    }
-                    try db.execute(sql: "INSERT OR IGNORE INTO recording_index (session_id, seq) VALUES (?, ?)", arguments: [c.sessionID, c.seq])
+            let rows = pending.map { c in (chunk: c, text: Transcript.searchableText(c.decodedFrames() ?? [])) }
+            var next = 0
+            while next < rows.count {
+                try database.write { db in
+                    let started = DispatchTime.now().uptimeNanoseconds
+                    repeat {
+                        let (c, text) = rows[next]
+                        if !text.isEmpty {
+                            try db.execute(sql: "INSERT INTO recording_text (text, session_id, seq, at) VALUES (?, ?, ?, ?)",
+                                           arguments: [text, c.sessionID, c.seq, c.startedAt])
+                        }
+                        try db.execute(sql: "INSERT OR IGNORE INTO recording_index (session_id, seq) VALUES (?, ?)",
+                                       arguments: [c.sessionID, c.seq])
+                        next += 1
+                    } while next < rows.count && Int64((DispatchTime.now().uptimeNanoseconds - started) / 1000) < transactionMicroseconds
                 }
             }
             total += pending.count

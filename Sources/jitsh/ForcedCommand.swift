@@ -81,6 +81,7 @@ enum ForcedCommand {
                                                   config.signingKeyPath, executablePath()])
         var configured = setup
         configured.auditSyslog = config.auditSyslog
+        configured.policyDirectory = config.policiesPath
         let session: Session
         do { session = try Session(configured) } catch { return refuse("\(error)") }
         session.runVerb = { argv in runVerb(argv, identity: claimedIdentity, configuration: configuration) }

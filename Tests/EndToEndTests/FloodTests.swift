@@ -170,3 +170,23 @@ extension SessionTests {
         #expect(recorded >= samples.last!.bytes, "recorded \(recorded) of \(samples.last!.bytes) bytes shown")
     }
 }
+
+/// The policy as it is when a line is decided, not as it was at login.
+extension SessionTests {
+    @Test func aPolicyChangedMidSessionAppliesAtTheNextLine() throws {
+        try h.grant(role: "e2e-mutable")
+        defer { try? Harness.mutableRole.write(toFile: h.mutableRolePath, atomically: true, encoding: .utf8) }
+        let (client, c) = try shell()
+        _ = client
+        #expect(type(c, "echo one").contains("one\r\n"))
+        try "role: e2e-mutable\ndescription: cat only now\nallow:\n  - cmd: [cat]\n".write(toFile: h.mutableRolePath, atomically: true, encoding: .utf8)
+        #expect(type(c, "echo two").contains("denied"), "the changed role did not apply")
+        try "role: e2e-mutable\nallow: [broken\n".write(toFile: h.mutableRolePath, atomically: true, encoding: .utf8)
+        #expect(type(c, "cat /etc/hostname").contains("no longer loads"), "a broken policy did not fail closed")
+        try Harness.mutableRole.write(toFile: h.mutableRolePath, atomically: true, encoding: .utf8)
+        #expect(type(c, "echo three").contains("three\r\n"))
+        c.write("exit\r")
+        c.drain(timeout: 5)
+        #expect(try events("policy-failed").count == 1)
+    }
+}

@@ -21,6 +21,14 @@ final class Harness: @unchecked Sendable {
     let port: Int
     let host = "e2e-host"
     var sshdConfig: String { root.appendingPathComponent("sshd_config").path }
+    /// A role a test edits while a session runs (policy changes apply at the next line).
+    static let mutableRole = """
+        role: e2e-mutable
+        description: edited by a test mid-session
+        allow:
+          - cmd: [echo, cat]
+        """
+    var mutableRolePath: String { root.appendingPathComponent("policies/roles/e2e-mutable.yaml").path }
 
     private init() throws {
         guard getuid() == 0 else {
@@ -117,6 +125,7 @@ final class Harness: @unchecked Sendable {
               - cmd: [python3, sleep, echo, true, cat]
             writes: ["/tmp/**"]
             """.write(to: policies.appendingPathComponent("roles/e2e-unguarded.yaml"), atomically: true, encoding: .utf8)
+        try Harness.mutableRole.write(to: policies.appendingPathComponent("roles/e2e-mutable.yaml"), atomically: true, encoding: .utf8)
         try """
             role: e2e-landlock-home
             description: a read-only file system with the whole home writable, which Landlock cannot narrow

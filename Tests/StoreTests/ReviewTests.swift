@@ -155,6 +155,18 @@ import Testing
         #expect(hits.first?.snippet.contains("[needle2]") == true)
     }
 
+    /// Indexing in many short transactions (here one row each) indexes every chunk once, in
+    /// batches smaller than the backlog, with sessions' chunks arriving between two calls.
+    @Test func indexingInShortTransactionsMissesAndRepeatsNothing() throws {
+        for k in 0..<5 { try record("t\(k)", chunks: 7) }
+        #expect(try store.indexRecordings(batch: 4, transactionMicroseconds: 0) == 35)
+        try record("late", chunks: 2)
+        #expect(try store.indexRecordings(batch: 4, transactionMicroseconds: 0) == 2)
+        #expect(try store.indexRecordings() == 0)
+        #expect(try store.searchRecordings("needle6").count == 5)
+        #expect(try store.searchRecordings("needle1").count == 6)
+    }
+
     static let renders: [(String, String)] = [
         ("plain\r\n", "plain\n"),
         ("abc\rX\r\n", "Xbc\n"),
