@@ -51,6 +51,9 @@ final class Database: Sendable {
     static let busyTimeout: TimeInterval = 10
     let pool: DatabasePool
     let path: String
+    /// The file opened (device and inode): a store unlinked or replaced under a running
+    /// session is noticed at its next write, not written into a file nobody will read.
+    let identity: (dev: UInt64, ino: UInt64)?
 
     init(path: String, create: Bool, busyTimeout: TimeInterval = Database.busyTimeout) throws(StoreError) {
         self.path = path
@@ -68,6 +71,24 @@ final class Database: Sendable {
             try Database.migrator.migrate(pool)
         } catch {
             throw StoreError.from(error, path: path)
+        }
+        identity = Database.fileIdentity(path)
+    }
+
+    static func fileIdentity(_ path: String) -> (dev: UInt64, ino: UInt64)? {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return nil }
+        return (UInt64(st.st_dev), UInt64(st.st_ino))
+    }
+
+    /// Fails when the path no longer leads to the file this store opened.
+    func checkFile() throws(StoreError) {
+        guard let identity else { return }
+        guard let now = Database.fileIdentity(path) else {
+            throw StoreError(.missing, "the store \(path) was removed while in use; nothing more can be recorded")
+        }
+        if now.dev != identity.dev || now.ino != identity.ino {
+            throw StoreError(.conflict, "the store \(path) was replaced by another file while in use; nothing more can be recorded")
         }
     }
 

@@ -79,6 +79,7 @@ extension SQLiteStore {
     }
 
     public func appendChunk(_ c: Chunk) throws {
+        try database.checkFile()
         try database.write { db in
             try db.execute(sql: """
                 INSERT INTO chunks (session_id, seq, started_at, frames, raw_bytes, data, prev_hash, hash)

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Policy
 import Session
+import ShellSyntax
 import Store
 
 struct SessionsGroup: ParsableCommand {
@@ -224,7 +225,13 @@ struct SessionsGroup: ParsableCommand {
             let ids = all ? try ctx.run { try ctx.store.allSessionIDs() } : [try ctx.sessionID(session!)]
             var failed = 0
             for id in ids {
-                let v = try ctx.run { try ctx.store.verify(id, key: key) }
+                // A session whose pages cannot be read fails alone; the others are still checked.
+                let v: Verification
+                do { v = try ctx.store.verify(id, key: key) } catch {
+                    failed += 1
+                    Console.line("\(id) FAILED: it cannot be read: \(Visible.text("\(error)"))")
+                    continue
+                }
                 if v.ok {
                     Console.line("\(id) ok: \(v.summary)")
                 } else {

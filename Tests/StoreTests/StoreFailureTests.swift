@@ -22,6 +22,26 @@ struct StoreFailureTests {
         #expect(!FileManager.default.fileExists(atPath: path))
     }
 
+    /// A store unlinked or replaced under a session: the next chunk fails, naming the cause.
+    @Test func aStoreRemovedOrReplacedInUseIsNoticedAtTheNextChunk() throws {
+        func chunk(_ id: String, _ seq: Int64, after previous: [UInt8]) -> Chunk {
+            let raw = Array("chunk \(seq)".utf8)
+            return Chunk(sessionID: id, seq: seq, startedAt: 1, frames: 1, rawBytes: raw.count, data: Deflate.compress(raw), previousHash: previous)
+        }
+        for replaced in [false, true] {
+            let path = directory.appendingPathComponent("in-use-\(replaced).db").path
+            let store = try SQLiteStore(path: path, create: true)
+            try store.startSession(SessionRecord(id: "s", identity: "a", login: "a", role: "r", grantID: nil, host: "h", client: "c",
+                                                 mode: "exec", command: "", startedAt: 1),
+                                   event: AuditEvent(at: 1, sessionID: "s", identity: "a", host: "h", kind: "session-start"))
+            let first = chunk("s", 0, after: Chunk.genesis("s"))
+            try store.appendChunk(first)
+            try FileManager.default.moveItem(atPath: path, toPath: path + ".moved")
+            if replaced { _ = try SQLiteStore(path: path, create: true) }
+            #expect(kind { try store.appendChunk(chunk("s", 1, after: first.hash)) } == (replaced ? .conflict : .missing))
+        }
+    }
+
     @Test func aCorruptStoreIsRefused() throws {
         let path = directory.appendingPathComponent("corrupt.db").path
         try Data(repeating: 0x5A, count: 8192).write(to: URL(fileURLWithPath: path))
