@@ -11,7 +11,7 @@ mode=${1:-test}
 build=(zlib1g-dev libsqlite3-dev libcurl4-openssl-dev python3 curl)
 case "$mode" in
     # The end-to-end tests also drive programs with shell escapes (less, vim, perl, tar, mawk) and asciinema.
-    test) packages=(bash openssh-server openssh-client libssh-dev strace asciinema less vim perl tar sed mawk findutils mount bsdutils procps "${build[@]}") ;;
+    test) packages=(bash openssh-server openssh-client libssh-dev strace asciinema less vim perl tar sed mawk findutils mount bsdutils procps man-db groff-base gzip git "${build[@]}") ;;
     build) packages=("${build[@]}") ;;
     demo) packages=(openssh-server openssh-client "${build[@]}") ;;
     *) echo "usage: scripts/prerequisites.sh [test|build|demo]" >&2; exit 2 ;;

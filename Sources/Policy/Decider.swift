@@ -153,9 +153,45 @@ public struct Decider: Sendable {
         if let rule = allowRule {
             return result(Judgement(.allow, rule.reason ?? "allowed", rule: rule.ref, alert: rule.alert))
         }
+        if let (rule, parent) = helperRule(command, role, ctx) {
+            let allowed = Judgement(.allow, "a helper of \(PathName.base(parent))", rule: rule.ref, alert: rule.alert)
+            // `sh -c STRING` run by the parent (watch, less): STRING is decided as a line would be.
+            if Decider.shells.contains(PathName.base(name)), command.argv.count >= 3, command.argv[1].staticText == "-c",
+               let code = command.argv[2].staticText {
+                let inner = decide(line: code, environment: ShellEnvironment(), role: role.name, context: ctx)
+                if inner.verdict != .allow {
+                    return result(Judgement(inner.verdict, "\(PathName.base(name)) -c run by \(PathName.base(parent)): \(inner.reason)",
+                                            rule: inner.rule, alert: inner.alert))
+                }
+            }
+            return result(allowed)
+        }
         let shown = trusted ? PathName.base(name) : name
         let outside = trusted ? "" : " (a path outside trusted_paths needs a rule naming it)"
         return result(Judgement(.deny, "no rule of role \(role.name) allows \(shown)\(outside)"))
+    }
+
+    static let shells: Set<String> = ["sh", "bash", "dash", "zsh", "ksh", "mksh", "ash", "rbash", "yash", "posh"]
+
+    /// The allow rule, of the nearest caller it allows, that names `command` among its helpers.
+    func helperRule(_ command: ExtractedCommand, _ role: CompiledRole, _ ctx: DecisionContext) -> (Rule, String)? {
+        guard let name = command.name, !ctx.callers.isEmpty else { return nil }
+        let names = keys(for: name).keys
+        for caller in ctx.callers.prefix(32) {
+            guard let first = caller.first else { continue }
+            let fields = caller.enumerated().map { Field(text: $0.element, offset: $0.offset) }
+            let callerCommand = ExtractedCommand(argv: fields, name: first, via: [], context: [], position: Position(offset: 0, line: 1, column: 1),
+                                                 dynamicReason: nil)
+            for k in Set(keys(for: first).keys.flatMap { role.index[$0] ?? [] } + role.anyCommand).sorted() {
+                let rule = role.rules[k]
+                guard rule.kind == .allow, let helpers = rule.helpers, applies(rule, ctx, failClosed: false),
+                      matches(rule, callerCommand, .certain) else { continue }
+                if helpers.contains(where: { h in names.contains(h.command) && (h.arguments?.matches(command.argv.dropFirst(), mode: .certain) ?? true) }) {
+                    return (rule, first)
+                }
+            }
+        }
+        return nil
     }
 
     /// when/hosts. An unknown time zone cannot be evaluated: deny and confirm rules then apply,
@@ -196,8 +232,10 @@ public struct Decider: Sendable {
             return "\(base) --no-preserve-root is never allowed"
         }
         var targets: [Field] = []
+        var find: FindDeletion?
         if isFindDelete {
-            targets = args.prefix { f in !(f.staticText.map { $0.hasPrefix("-") || $0 == "(" || $0 == "!" } ?? false) }
+            find = FindDeletion(args, offset: command.argv[0].offset)
+            targets = find?.roots ?? []
         } else {
             var optionsEnded = false
             for f in args {
@@ -219,7 +257,12 @@ public struct Decider: Sendable {
                     continue
                 }
                 if path == "/" || Decider.systemDirectories.contains(path) {
-                    return "\(base) \(target.text) would delete \(path == "/" ? "the root directory" : "the system directory \(path)")"
+                    // find deletes its start path only when the tests before -delete hold for it.
+                    if let find, path != "/", find.spares(target) {
+                        if !find.selects { return "\(base) \(target.text) could delete everything in \(path)" }
+                    } else {
+                        return "\(base) \(target.text) would delete \(path == "/" ? "the root directory" : "the system directory \(path)")"
+                    }
                 }
                 if let owned = protectedOwner(path, ctx) { return "\(base) \(target.text) would delete jitsh's \(owned)" }
             case .pattern:

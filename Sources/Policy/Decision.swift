@@ -12,6 +12,9 @@ public struct DecisionContext: Sendable {
     public var protectedPaths: [String]
     /// Which files exist, for what a line would destroy; nil counts every file as existing.
     public var files: (any FileSystemFacts)?
+    /// The programs the exec'ing process descends from, nearest first, each as its argv with the
+    /// program really run first (the exec guard fills it in): a rule's `helpers` need their parent here.
+    public var callers: [[String]] = []
 
     public init(host: HostInfo, epochSeconds: Int64, zones: TimeZoneResolver = FixedOffsetZones(), cwd: String? = nil,
                 home: String? = nil, protectedPaths: [String] = [], files: (any FileSystemFacts)? = nil) {

@@ -77,8 +77,7 @@ enum Destructions {
         case "tar": return tar(args)
         case "find":
             guard args.contains(where: { $0.staticText == "-delete" }) else { return [] }
-            let roots = args.prefix { f in !(f.staticText.map { $0.hasPrefix("-") || $0 == "(" || $0 == "!" } ?? false) }
-            return all(.remove, roots.isEmpty ? [Field(text: ".", offset: argv[0].offset)] : Array(roots))
+            return all(.remove, FindDeletion(args, offset: argv[0].offset).roots)
         case "rsync":
             // Its own dry run changes nothing.
             if args.contains(where: { f in f.staticText.map { $0 == "--dry-run" || $0.hasPrefix("-") && !$0.hasPrefix("--") && $0.contains("n") } ?? false }) {

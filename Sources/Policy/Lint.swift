@@ -34,7 +34,8 @@ enum Lint {
         if rule.kind == .allow, let confirm = rules.first(where: { $0.kind == .confirm && $0.isUnconditional && covers($0) }) {
             return "this allow rule for \(what) never applies: \(confirm.ref) asks for confirmation always"
         }
-        for (k, other) in rules.enumerated() where k < index && other.kind == rule.kind && covers(other) {
+        // A rule naming helpers adds them, whatever else allows its command.
+        for (k, other) in rules.enumerated() where k < index && other.kind == rule.kind && covers(other) && rule.helpers == nil {
             if other.isUnconditional && other.ref != rule.ref {
                 return "this \(rule.kind.rawValue) rule for \(what) repeats \(other.ref), which already matches every use"
             }

@@ -27,6 +27,16 @@ public struct ArgumentPattern: Sendable, CustomStringConvertible {
         self.tokens = tokens
     }
 
+    /// From words already split (a helper's arguments after its name).
+    init(words: [String]) throws(Glob.GlobError) {
+        text = words.map { $0.contains(where: { $0 == " " || $0 == "\t" }) ? "'\($0)'" : $0 }.joined(separator: " ")
+        var tokens: [Token] = []
+        for word in words {
+            if word == "..." { tokens.append(.rest) } else { tokens.append(.glob(try Glob(word))) }
+        }
+        self.tokens = tokens
+    }
+
     public var description: String { text }
 
     /// Splits on blanks; single or double quotes keep blanks inside one token.

@@ -52,11 +52,22 @@ public struct Rule: Sendable {
     public var effects: [String]? = nil
     /// `statements: [drop, delete-without-where]`: the kinds of what psql, mysql and redis-cli send.
     public var statements: [String]? = nil
+    /// `helpers: [tbl, nroff, "sh -c *"]` (allow rules): programs the allowed program runs as part
+    /// of its own job, allowed while it is an ancestor of the process that runs them.
+    public var helpers: [Helper]? = nil
 
     /// Matches on the command alone: no arguments, options, time or host condition.
     public var isUnconditional: Bool {
         arguments == nil && options == nil && when == nil && hosts == nil && signals == nil && effects == nil && statements == nil
     }
+}
+
+/// A program a rule's command runs for its own work: a name (or absolute path) and, optionally,
+/// the arguments it must be given, matched like a rule's `args`.
+public struct Helper: Sendable, CustomStringConvertible {
+    public var command: String
+    public var arguments: ArgumentPattern?
+    public var description: String { arguments.map { "\(command) \($0.text)" } ?? command }
 }
 
 public struct ConfirmSpec: Sendable, Equatable {

@@ -6,6 +6,7 @@ public enum PolicyLoader {
     static let roleKeys = ["role", "description", "extends", "allow", "deny", "confirm", "writes", "when", "hosts",
                            "environment", "guard", "filesystem", "confirm_limit", "alert_on", "transfers"]
     static let ruleKeys = ["cmd", "args", "option", "reason", "when", "hosts", "alert", "signal", "effects", "statements"]
+    static let allowKeys = ruleKeys + ["helpers"]
     static let confirmKeys = ruleKeys + ["dry_run", "phrase", "without_dry_run"]
     static let globalKeys = ["trusted_paths", "env_deny", "people"]
     static let contractKeys = ["contract", "description", "role", "requesters", "hosts", "default_duration", "max_duration",
@@ -210,7 +211,7 @@ public enum PolicyLoader {
 
     static func parseRule(_ node: Node, _ kind: Rule.Kind, _ r: inout YAMLReader) -> Rule? {
         let what = "a \(kind.rawValue) rule"
-        guard let entries = r.mapping(node, what, allowed: kind == .confirm ? confirmKeys : ruleKeys) else { return nil }
+        guard let entries = r.mapping(node, what, allowed: kind == .confirm ? confirmKeys : kind == .allow ? allowKeys : ruleKeys) else { return nil }
         var rule = Rule(kind: kind, ref: r.ref(node), commands: [], arguments: nil, options: nil, reason: nil, when: nil,
                         hosts: nil, confirm: kind == .confirm ? ConfirmSpec() : nil, alert: false)
         var sawCommand = false
@@ -239,6 +240,21 @@ public enum PolicyLoader {
                     do { options.append(try OptionMatcher(o)) } catch { r.error(n, "option: \(error)") }
                 }
                 rule.options = options
+            case "helpers":
+                rule.helpers = r.items(value, "helpers").compactMap { item in
+                    do {
+                        let words = try ArgumentPattern.split(item.text)
+                        guard let c = words.first, c.hasPrefix("/") && !c.contains("..") || !c.isEmpty && !c.contains("/") && c != "*" else {
+                            r.error(item.node, "helpers `\(item.text)`: start with a command name (`tbl`) or an absolute path, then its arguments (`sh -c *`)")
+                            return nil
+                        }
+                        let args = words.count > 1 ? try ArgumentPattern(words: Array(words.dropFirst())) : nil
+                        return Helper(command: c.hasPrefix("/") ? PathName.normalized(c) : c, arguments: args)
+                    } catch {
+                        r.error(item.node, "helpers `\(item.text)`: \(error)")
+                        return nil
+                    }
+                }
             case "signal":
                 rule.signals = r.items(value, "signal").map { item in
                     guard let s = Signals.canonical(item.text) else {

@@ -27,6 +27,36 @@ public struct SessionFilter: Sendable {
     public init() {}
 }
 
+/// What `audit search --text` gives SQLite's full-text MATCH.
+public enum FullTextQuery {
+    public struct SyntaxError: Error, CustomStringConvertible, Equatable {
+        public var text: String
+        public var description: String {
+            "the full-text query \(text) is not valid: put text with punctuation in double quotes (\"rm -rf\"), "
+                + "and use AND, OR, NOT between words"
+        }
+    }
+
+    /// Each word a quoted phrase (FTS5 reads `-rf` or `a:b` as syntax); AND, OR, NOT and a `*`
+    /// suffix kept. Text with quotes, parentheses or NEAR is the user's own FTS5 syntax.
+    public static func match(_ text: String) -> String {
+        let words = text.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" })
+        if text.contains(where: { "\"()".contains($0) }) || words.contains(where: { $0 == "NEAR" || $0.hasPrefix("NEAR(") }) {
+            return text
+        }
+        return words.map { w -> String in
+            if ["AND", "OR", "NOT"].contains(w) { return String(w) }
+            if w.count > 1, w.hasSuffix("*") { return "\"\(w.dropLast())\"*" }
+            return "\"\(w)\""
+        }.joined(separator: " ")
+    }
+
+    /// SQLite's words for a MATCH it cannot read (the store reports them as `… failed: MESSAGE`).
+    static func isSyntaxError(_ message: String) -> Bool {
+        ["failed: fts5: ", "failed: no such column", "failed: unterminated string", "malformed MATCH"].contains { message.contains($0) }
+    }
+}
+
 /// A full-text hit: where in which recording to replay from.
 public struct TextHit: Sendable, Equatable {
     public var sessionID: String
@@ -164,8 +194,16 @@ extension SQLiteStore {
         }
     }
 
-    /// Full-text search (FTS5 syntax: words, "a phrase", prefix*, AND/OR/NOT).
-    public func searchRecordings(_ match: String, limit: Int = 100) throws -> [TextHit] {
+    /// Full-text search: words (each a phrase, so `rm -rf` is two words, not a column filter),
+    /// prefix*, AND/OR/NOT; with quotes, parentheses or NEAR the text is FTS5 syntax as written.
+    public func searchRecordings(_ text: String, limit: Int = 100) throws -> [TextHit] {
+        let match = FullTextQuery.match(text)
+        do { return try hits(match, limit: limit) } catch let e as StoreError where e.kind == .other && FullTextQuery.isSyntaxError(e.message) {
+            throw FullTextQuery.SyntaxError(text: text)
+        }
+    }
+
+    func hits(_ match: String, limit: Int) throws -> [TextHit] {
         try database.read { db in
             try Row.fetchAll(db, sql: """
                 SELECT r.session_id, r.seq, r.at - s.started_at AS offset,

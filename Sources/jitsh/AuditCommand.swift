@@ -28,7 +28,7 @@ struct AuditGroup: ParsableCommand {
             abstract: "Find audit events by expression, or (--text) what was typed and shown in recordings.")
         @OptionGroup var common: SessionsGroup.Common
         @OptionGroup var output: OutputOptions
-        @Option(help: "Full-text search of recordings (FTS5: words, \"a phrase\", prefix*).") var text: String?
+        @Option(help: "Full-text search of recordings: words (rm -rf), prefix*, AND/OR/NOT; FTS5 syntax with quotes or NEAR.") var text: String?
         @Option(help: "At most this many results.") var limit = 1000
         @Argument(help: "The expression.") var expression: [String] = []
 

@@ -154,15 +154,21 @@ enum ForcedCommand {
 
     /// `grant …` through the forced command: parsed by jitsh, never a shell.
     static func runVerb(_ words: [String], identity: String?, configuration: String?) -> Int32 {
-        // The verb acts as the session's identity, under the session's configuration.
-        let args = Array(words.dropFirst()) + (identity.map { ["--as", $0] } ?? []) + (configuration.map { ["--config", $0] } ?? [])
+        var args = Array(words.dropFirst())
+        // The verb acts as the session's identity, under the session's configuration. `grant`,
+        // `grant --help` and `grant help VERB` name no verb to give them to: they print help.
+        if let first = args.first, !["-h", "--help", "help"].contains(first) {
+            args += (identity.map { ["--as", $0] } ?? []) + (configuration.map { ["--config", $0] } ?? [])
+        }
         do {
             var command = try GrantGroup.parseAsRoot(args)
             try command.run()
             return 0
         } catch {
             let code = GrantGroup.exitCode(for: error)
-            if code.rawValue != 0 { FileHandle.standardError.write(Data(Visible.lines(GrantGroup.fullMessage(for: error)).utf8 + [10])) }
+            let message = Data(Visible.lines(GrantGroup.fullMessage(for: error)).utf8 + [10])
+            // Help comes as a clean exit: it is the output asked for.
+            if code.rawValue == 0 { FileHandle.standardOutput.write(message) } else { FileHandle.standardError.write(message) }
             return code.rawValue
         }
     }

@@ -21,14 +21,15 @@ import Testing
     /// A session with `chunks` chunks of output, ended and signed unless `end` is false.
     @discardableResult
     func record(_ id: String, identity: String = "alice", role: String = "operator", chunks: Int = 3, end: Bool = true,
-                lines: [(String, String, String)] = []) throws -> String {
+                lines: [(String, String, String)] = [], shown: [String]? = nil) throws -> String {
         try store.startSession(SessionRecord(id: id, identity: identity, login: identity, role: role, grantID: nil, host: "prod-1",
                                              client: "10.0.0.1", mode: "interactive", command: "", startedAt: start),
                                event: AuditEvent(at: start, sessionID: id, identity: identity, host: "prod-1", kind: "session-start"))
         var head = Chunk.genesis(id)
-        for k in 0..<chunks {
+        for k in 0..<(shown?.count ?? chunks) {
             var raw: [UInt8] = []
-            FrameCodec.encode(Frame(.output, offset: UInt64(k) * 1_000_000, data: Array("chunk \(k) says needle\(k)\r\n".utf8)), into: &raw)
+            let text = shown?[k] ?? "chunk \(k) says needle\(k)\r\n"
+            FrameCodec.encode(Frame(.output, offset: UInt64(k) * 1_000_000, data: Array(text.utf8)), into: &raw)
             FrameCodec.encode(Frame(.marker, offset: UInt64(k) * 1_000_000 + 1, data: Array("{\"event\":\"decided\",\"line\":\"ls\"}".utf8)), into: &raw)
             let c = Chunk(sessionID: id, seq: Int64(k), startedAt: start + Int64(k) * 1_000_000, frames: 2, rawBytes: raw.count,
                           data: Deflate.compress(raw), previousHash: head)
@@ -42,7 +43,8 @@ import Testing
                                               data: "{\"commands\":[{\"argv\":[\"\(argv0)\"]}],\"cwd\":\"\(cwd)\"}")])
         }
         if end {
-            var e = SessionEnd(sessionID: id, endedAt: start + 10_000_000, exitReason: "exit", exitStatus: 0, chunks: Int64(chunks), chainHead: head)
+            var e = SessionEnd(sessionID: id, endedAt: start + 10_000_000, exitReason: "exit", exitStatus: 0, chunks: Int64(shown?.count ?? chunks),
+                               chainHead: head)
             e.signature = Array(try key.sign(e.signedMessage))
             e.keyID = key.id
             try store.endSession(e, event: AuditEvent(at: e.endedAt, sessionID: id, identity: identity, host: "prod-1", kind: "session-end"))
@@ -153,6 +155,38 @@ import Testing
         #expect(hits.count == 2)
         #expect(hits.first?.offset == 2_000_000)
         #expect(hits.first?.snippet.contains("[needle2]") == true)
+    }
+
+    /// `--text` as people type it: punctuation is text, FTS5 operators still work (issue 18).
+    static let textQueries: [(String, Int)] = [
+        ("rm -rf", 1),
+        ("rm -rf /tmp/x", 1),
+        ("-rf", 1),
+        ("/tmp/x", 1),
+        ("rm -r*", 1),
+        ("need*", 2),
+        ("\"rm -rf\"", 1),
+        ("\"rf rm\"", 0),
+        ("rm OR needle1", 2),
+        ("rm AND needle1", 0),
+        ("needle1 NOT rm", 1),
+        ("NEAR(rm tmp, 3)", 1),
+        ("x:y", 0),
+        ("C:\\", 0),
+    ]
+
+    @Test(arguments: textQueries)
+    func fullTextTakesTextAsTyped(_ text: String, _ expected: Int) throws {
+        try record("s1", shown: ["$ rm -rf /tmp/x\r\n", "chunk 1 says needle1\r\n", "chunk 2 says needle2\r\n"])
+        try store.indexRecordings()
+        #expect(try store.searchRecordings(text).count == expected, "\(text)")
+    }
+
+    @Test(arguments: ["NOT rm", "\"rm -rf", "rm AND", "(rm"])
+    func invalidFullTextSaysWhatToDo(_ text: String) throws {
+        try record("s1", shown: ["$ rm -rf /tmp/x\r\n"])
+        try store.indexRecordings()
+        #expect(throws: FullTextQuery.SyntaxError(text: text)) { try store.searchRecordings(text) }
     }
 
     /// Indexing in many short transactions (here one row each) indexes every chunk once, in

@@ -44,6 +44,33 @@ struct ExecImage {
         return String(decoding: contents("/proc/\(ppid)/comm"), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
+    /// The programs `pid` descends from, nearest first, up to (not including) `top`: each as
+    /// its argv with the program really run first (a root-owned script by its path). Read with
+    /// the user's groups, like the image itself.
+    static func callers(of pid: pid_t, below top: pid_t) -> [[String]] {
+        var out: [[String]] = []
+        var current = pid
+        for _ in 0..<32 {
+            guard let ppid = parentPID(current), ppid > 1, ppid != top, let image = read(ppid) else { break }
+            if let script = image.script, script.fixed {
+                out.append([script.path] + script.arguments)
+            } else {
+                out.append([image.executable] + image.argv.dropFirst())
+            }
+            current = ppid
+        }
+        return out
+    }
+
+    static func parentPID(_ pid: pid_t) -> pid_t? {
+        let previous = jitsh_setfsgid(getgid())
+        defer { _ = jitsh_setfsgid(gid_t(previous)) }
+        let stat = String(decoding: contents("/proc/\(pid)/stat"), as: UTF8.self)
+        guard let close = stat.lastIndex(of: ")") else { return nil }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        return fields.count > 1 ? Int32(fields[1]) : nil
+    }
+
     static func link(_ path: String) -> String? {
         var buffer = [CChar](repeating: 0, count: 4096)
         let n = readlink(path, &buffer, buffer.count)
@@ -176,19 +203,32 @@ extension Session: ExecGuardDelegate {
             return blockExec(program: exe, parent: image.parent, reason: why, rule: "")
         }
         let rest = Array(image.argv.dropFirst())
-        var decision = decider.decideExec(argv: [exe] + rest, role: setup.role.name, context: decisionContext)
-        if decision.judgement.verdict != .allow, let script = image.script, script.fixed {
-            // A script is allowed by a rule naming it (by the path run or the file it leads to);
-            // its interpreter then runs only it.
-            for path in Set([script.path, script.realPath]) {
-                let d = decider.decideExec(argv: [path] + script.arguments, role: setup.role.name, context: decisionContext)
-                if d.judgement.verdict < decision.judgement.verdict { decision = d }
+        func decide(_ context: DecisionContext) -> CommandDecision {
+            var decision = decider.decideExec(argv: [exe] + rest, role: setup.role.name, context: context)
+            if decision.judgement.verdict != .allow, let script = image.script, script.fixed {
+                // A script is allowed by a rule naming it (by the path run or the file it leads to);
+                // its interpreter then runs only it.
+                for path in Set([script.path, script.realPath]) {
+                    let d = decider.decideExec(argv: [path] + script.arguments, role: setup.role.name, context: context)
+                    if d.judgement.verdict < decision.judgement.verdict { decision = d }
+                }
             }
+            if decision.judgement.verdict != .allow {
+                // Reached through a link in a trusted directory (vi → vim.basic): the link's name counts too.
+                for alias in execAliases(of: exe) {
+                    let d = decider.decideExec(argv: [alias] + rest, role: setup.role.name, context: context)
+                    if d.judgement.verdict < decision.judgement.verdict { decision = d }
+                }
+            }
+            return decision
         }
-        if decision.judgement.verdict != .allow {
-            // Reached through a link in a trusted directory (vi → vim.basic): the link's name counts too.
-            for alias in execAliases(of: exe) {
-                let d = decider.decideExec(argv: [alias] + rest, role: setup.role.name, context: decisionContext)
+        var decision = decide(decisionContext)
+        if decision.judgement.verdict == .deny, decision.judgement.rule == nil {
+            // No rule allows it: it may be a helper of an allowed program it descends from (man → tbl).
+            var context = decisionContext
+            context.callers = ExecImage.callers(of: pid, below: getpid())
+            if !context.callers.isEmpty {
+                let d = decide(context)
                 if d.judgement.verdict < decision.judgement.verdict { decision = d }
             }
         }
