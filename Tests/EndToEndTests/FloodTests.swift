@@ -190,3 +190,23 @@ extension SessionTests {
         #expect(try events("policy-failed").count == 1)
     }
 }
+
+/// Shell state of any size: nothing hangs, nothing later fails with "Argument list too long".
+extension SessionTests {
+    @Test func aLargeVariableNeitherHangsExecModeNorBreaksLaterLines() throws {
+        try h.grant(role: "e2e-escapes")
+        let started = Date()
+        let exec = try h.connect().exec("x=$(seq 1 200000); echo done", timeout: 20)
+        #expect(exec.text == "done\n" && exec.exitStatus == 0, "\(exec.errorText)")
+        #expect(Date().timeIntervalSince(started) < 10, "exec mode took \(Date().timeIntervalSince(started)) s")
+        let (client, c) = try shell(cols: 200)
+        _ = client
+        type(c, "x=$(seq 1 200000)")
+        #expect(type(c, "echo ${#x}").contains("1288894"), "the 1.3 MB variable was not carried")
+        let exported = type(c, "export y=$(seq 1 200000)")
+        #expect(exported.contains("not carried to the next line") && exported.contains("y"), "\(exported)")
+        #expect(type(c, "echo still fine").contains("still fine\r\n"))
+        c.write("exit\r")
+        c.drain(timeout: 5)
+    }
+}

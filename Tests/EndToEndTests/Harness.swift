@@ -101,7 +101,7 @@ final class Harness: @unchecked Sendable {
             role: e2e-escapes
             description: programs with shell escapes, without a shell
             allow:
-              - cmd: [awk, mawk, perl, python3, sed, tar, vim, vi, less, find, seq, sort, cat, mount, sleep, id, true, stty, tail, echo, cd]
+              - cmd: [awk, mawk, perl, python3, sed, tar, vim, vi, less, find, seq, sort, cat, mount, sleep, id, true, stty, tail, echo, cd, export]
               - cmd: /tmp/jitsh-e2e-script.sh
             writes: ["/tmp/**"]
             """.write(to: policies.appendingPathComponent("roles/e2e-escapes.yaml"), atomically: true, encoding: .utf8)
