@@ -10,8 +10,9 @@ mode=${1:-test}
 # curl: webhook notifications are sent with it.
 build=(zlib1g-dev libsqlite3-dev libcurl4-openssl-dev python3 curl)
 case "$mode" in
-    # The end-to-end tests also drive programs with shell escapes (less, vim, perl, tar, mawk) and asciinema.
-    test) packages=(bash openssh-server openssh-client libssh-dev strace asciinema less vim perl tar sed mawk findutils mount bsdutils procps man-db groff-base gzip git "${build[@]}") ;;
+    # The end-to-end tests also drive programs with shell escapes (less, vim, perl, tar, mawk) and asciinema,
+    # start a private PostgreSQL (its server binaries) and compile a shared object (gcc).
+    test) packages=(bash openssh-server openssh-client libssh-dev strace asciinema less vim perl tar sed mawk findutils mount bsdutils procps man-db groff-base gzip git postgresql gcc "${build[@]}") ;;
     build) packages=("${build[@]}") ;;
     demo) packages=(openssh-server openssh-client "${build[@]}") ;;
     *) echo "usage: scripts/prerequisites.sh [test|build|demo]" >&2; exit 2 ;;
