@@ -226,4 +226,17 @@ extension SessionTests {
         #expect(c.exitStatus != 0, "\(c.errorText)")
         #expect(c.errorText.contains("writable path") && c.errorText.contains("runs at login outside jitsh"), "\(c.errorText)")
     }
+
+    @Test func aDaemonIsGoneAtExpiry() throws {
+        try h.grant(role: "e2e-escapes", seconds: 6)
+        let dir = try fixture([])
+        let (client, c) = try shell(cols: 300)
+        _ = client
+        c.write(SessionTests.daemon(dir + "/pid", parentSleeps: 300) + "\r")
+        let pid = try #require(daemonPID(dir + "/pid"))
+        #expect(c.wait(for: "the session ends", timeout: 15), "\(c.text.suffix(300))")
+        c.drain(timeout: 5)
+        #expect(gone(pid, within: 5), "the daemon \(pid) outlived the grant")
+        #expect(try h.lastSession().end?.exitReason == "grant-expired")
+    }
 }

@@ -204,7 +204,9 @@ extension Session {
                 }
             }
             if fds[0].revents != 0 {
-                guard let bytes = readSome(terminal.input), !bytes.isEmpty else { return .ended(.hangup) }
+                // Nothing to read now (the terminal is non-blocking once a job ran) is not a hang-up.
+                guard let bytes = readSome(terminal.input) else { return .ended(.hangup) }
+                if bytes.isEmpty { continue }
                 recorder.record(.input, bytes)
                 for b in bytes {
                     switch b {
