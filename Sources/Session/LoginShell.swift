@@ -21,3 +21,18 @@ public enum LoginShell {
         }
     }
 }
+
+extension Session {
+    /// The login file `path` (absolute) leads to, by its name or through symlinks (dangling
+    /// ones too), against the home as written and as resolved; or nil. With `ancestors`, a
+    /// directory above a login file counts too (writing into it could create one).
+    static func loginFile(_ path: String, home: String, ancestors: Bool = false) -> String? {
+        let homes = Set([home, followed(home)])
+        for p in Set([path, physical(path), followed(path)]) {
+            for h in homes {
+                if let file = ancestors ? LoginFiles.inside(p, home: h) : LoginFiles.covering(p, home: h) { return file }
+            }
+        }
+        return nil
+    }
+}

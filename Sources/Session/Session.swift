@@ -290,9 +290,8 @@ public final class Session {
         guard !targets.isEmpty else { return nil }
         let previous = jitsh_setfsgid(getgid())
         defer { _ = jitsh_setfsgid(gid_t(previous)) }
-        let home = Session.followed(setup.home)
         for t in targets {
-            if let file = LoginFiles.covering(Session.followed(t), home: home) {
+            if let file = Session.loginFile(t, home: setup.home) {
                 return "\(t) leads to \(file), which runs at login outside jitsh: never written"
             }
         }

@@ -85,19 +85,14 @@ public enum Transfer {
         guard r.writes, r.kind != .sftp else { return nil }
         let operands = r.argv.dropFirst().filter { !$0.hasPrefix("-") && $0 != "." || $0 == "." }
         let destinations = r.kind == .rsync ? Array(operands.suffix(1)) : operands.filter { $0 != "--" }
-        let homes = Set([home, Session.followed(home)])
         for d in destinations {
-            let lexical = PathName.resolved(d, cwd: cwd) ?? d
-            for p in Set([lexical, Session.followed(lexical)]) {
-                for h in homes {
-                    if let file = LoginFiles.covering(p, home: h) {
-                        return "\(r.kind.rawValue) would write \(file), which runs at login outside jitsh"
-                    }
-                    if let file = LoginFiles.inside(p, home: h) {
-                        return "\(r.kind.rawValue) into \(p) could write \(file), which runs at login outside jitsh; "
-                            + "upload into a subdirectory, or name the file (or use sftp)"
-                    }
-                }
+            let path = PathName.resolved(d, cwd: cwd) ?? d
+            if let file = Session.loginFile(path, home: home) {
+                return "\(r.kind.rawValue) would write \(file), which runs at login outside jitsh"
+            }
+            if let file = Session.loginFile(path, home: home, ancestors: true) {
+                return "\(r.kind.rawValue) into \(path) could write \(file), which runs at login outside jitsh; "
+                    + "upload into a subdirectory, or name the file (or use sftp)"
             }
         }
         return nil
@@ -246,18 +241,11 @@ extension Session {
     /// The filter for a read-write sftp-server: login files (shell start-up files, ~/.ssh, user
     /// units) are never changed, by their path or through a symlink that leads to them.
     func loginFileFilter() -> SFTPFilter {
-        let homes = Set([setup.home, Session.followed(setup.home)])
+        let home = setup.home
         let cwd = existingDirectory()
         return SFTPFilter { path, ancestors in
-            let lexical = PathName.resolved(path, cwd: cwd) ?? path
-            for p in Set([lexical, Session.physical(lexical), Session.followed(lexical)]) {
-                for home in homes {
-                    if let file = ancestors ? LoginFiles.inside(p, home: home) : LoginFiles.covering(p, home: home) {
-                        return "\(file) runs at login outside jitsh: it cannot be changed here"
-                    }
-                }
-            }
-            return nil
+            guard let file = Session.loginFile(PathName.resolved(path, cwd: cwd) ?? path, home: home, ancestors: ancestors) else { return nil }
+            return "\(file) runs at login outside jitsh: it cannot be changed here"
         }
     }
 

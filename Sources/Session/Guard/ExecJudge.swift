@@ -315,7 +315,7 @@ extension Session: ExecGuardDelegate {
         let terminals = ["/dev/null", "/dev/zero", "/dev/full", "/dev/tty", "/dev/pts", "/dev/ptmx"]
         let writable = fs.writable.map { $0.hasPrefix("~") ? setup.home + $0.dropFirst() : $0 }
         for path in writable {
-            if let file = LoginFiles.inside(Session.followed(path), home: Session.followed(setup.home)) ?? LoginFiles.inside(path, home: setup.home) {
+            if let file = Session.loginFile(path, home: setup.home, ancestors: true) {
                 throw Spawner.SpawnError(errno: EPERM, what: "role \(setup.role.name)'s writable path \(path): it would let \(file) be written, "
                                          + "which runs at login outside jitsh (name directories beside it instead)")
             }
