@@ -8,15 +8,15 @@ import Glibc
 enum AuditSyslog {
     nonisolated(unsafe) static var opened = false
 
-    static func send(_ e: AuditEvent) {
+    static func send(_ e: AuditEvent, priority: Int32? = nil) {
         if !opened {
             openlog("jitsh", LOG_PID, LOG_AUTHPRIV)
             opened = true
         }
-        let text = "\(e.kind) identity=\(e.identity) session=\(e.sessionID ?? "-") decision=\(e.decision) rule=\(e.rule) line=\(e.line) reason=\(e.reason)"
+        let text = "\(e.kind) identity=\(e.identity) session=\(e.sessionID ?? "-") decision=\(e.decision) rule=\(e.rule) line=\(e.line) reason=\(e.reason)" + (priority == nil ? "" : " data=\(e.data)")
         text.withCString { message in
             "%s".withCString { format in
-                withVaList([message]) { vsyslog(e.decision == "deny" ? LOG_WARNING : LOG_INFO, format, $0) }
+                withVaList([message]) { vsyslog(priority ?? (e.decision == "deny" ? LOG_WARNING : LOG_INFO), format, $0) }
             }
         }
     }

@@ -87,19 +87,34 @@ final class Recorder {
         pendingSince = nil
     }
 
-    /// Commits what is left and signs the chain head.
+    /// Commits what is left and signs the chain head. A writer that failed still leaves a signed
+    /// end over what was committed, reason `recording-failed` and the cause; a store that will not
+    /// take the end gets it in syslog and in an end note beside the store. Throws what failed.
     func finish(reason: String, status: Int?, key: SigningKey?, identity: String, host: String) throws {
         if failure == nil && !pending.isEmpty { submitPending() }
-        let (seq, head) = try writer.finish()
-        var end = SessionEnd(sessionID: sessionID, endedAt: Clock.microseconds, exitReason: reason, exitStatus: status, chunks: seq,
-                             chainHead: head)
+        let (seq, head, failed) = writer.finish()
+        var end = SessionEnd(sessionID: sessionID, endedAt: Clock.microseconds, exitReason: failed == nil ? reason : "recording-failed",
+                             exitStatus: status, chunks: seq, chainHead: head)
         if let key {
             end.signature = Array(try key.sign(end.signedMessage))
             end.keyID = key.id
         }
-        try writer.store.endSession(end, event: AuditEvent(at: end.endedAt, sessionID: sessionID, identity: identity, host: host,
-                                                           kind: "session-end", reason: reason,
-                                                           data: "{\"chunks\":\(seq),\"status\":\(status.map(String.init) ?? "null")}"))
+        var data: [String: JSONText] = ["chunks": .int(Int(seq)), "status": status.map { .int($0) } ?? .null]
+        if let failed { data["cause"] = .string("\(failed)") }
+        var event = AuditEvent(at: end.endedAt, sessionID: sessionID, identity: identity, host: host, kind: "session-end",
+                               reason: end.exitReason, data: JSONText.object(data).text)
+        do {
+            try writer.store.endSession(end, event: event)
+        } catch {
+            let note = EndNote(end: end, cause: "\(error)")
+            var kept = "kept in \(EndNote.directory(forStore: writer.store.location))"
+            do { try note.write(store: writer.store.location) } catch let noteError { kept = "no end note either: \(noteError)" }
+            data["cause"] = .string("\(failed.map { "\($0); " } ?? "")the end could not be stored: \(error); \(kept)")
+            event.data = JSONText.object(data).text
+            AuditSyslog.send(event, priority: LOG_ERR)
+            throw error
+        }
+        if let failed { throw failed }
     }
 }
 
@@ -158,8 +173,9 @@ final class ChunkWriter: @unchecked Sendable {
         condition.unlock()
     }
 
-    /// Waits until everything submitted is committed, stops the thread; the chunk count and head.
-    func finish() throws -> (Int64, [UInt8]) {
+    /// Waits until everything submitted is committed, stops the thread; the count and head of
+    /// the chunks committed, and what stopped the writer if something did.
+    func finish() -> (seq: Int64, head: [UInt8], failure: Error?) {
         condition.lock()
         while (!queue.isEmpty || busy) && error == nil { condition.wait() }
         done = true
@@ -174,8 +190,7 @@ final class ChunkWriter: @unchecked Sendable {
                 close(fd)
             }
         }
-        if let failure = result.2 { throw failure }
-        return (result.0, result.1)
+        return result
     }
 
     private func run() {

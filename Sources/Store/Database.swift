@@ -28,7 +28,15 @@ public struct StoreError: Error, Sendable, CustomStringConvertible, Equatable {
         case .SQLITE_NOTADB, .SQLITE_CORRUPT:
             return StoreError(.corrupt, "the store at \(path) is corrupt; restore it from a backup (jitsh doctor checks it)")
         case .SQLITE_READONLY:
-            return StoreError(.readOnly, "the store at \(path) is read-only; check its permissions and the file system")
+            // The extended code says which of SQLite's read-only cases this is, so a refusal names it.
+            let why = switch db.extendedResultCode {
+            case .SQLITE_READONLY_RECOVERY, .SQLITE_READONLY_CANTINIT, .SQLITE_READONLY_CANTLOCK:
+                "another process was opening or recovering it"
+            case .SQLITE_READONLY_DBMOVED: "the file was moved or replaced while open"
+            case .SQLITE_READONLY_DIRECTORY: "its directory is not writable"
+            default: "check its permissions, its -wal and -shm files and the file system"
+            }
+            return StoreError(.readOnly, "the store at \(path) is read-only (\(why))")
         case .SQLITE_BUSY, .SQLITE_LOCKED:
             return StoreError(.locked, "the store at \(path) stayed locked longer than \(Int(Database.busyTimeout)) s; another process holds it")
         case .SQLITE_FULL:
@@ -60,19 +68,58 @@ final class Database: Sendable {
         if !create && !FileManager.default.fileExists(atPath: path) {
             throw StoreError(.missing, "the store \(path) does not exist; install jitsh (make install) or check store: in jitsh.yaml")
         }
+        try Database.mendCompanions(of: path)
         var config = Configuration()
         config.busyMode = .timeout(busyTimeout)
         config.foreignKeysEnabled = true
         config.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = NORMAL")
         }
-        do {
-            pool = try DatabasePool(path: path, configuration: config)
-            try Database.migrator.migrate(pool)
-        } catch {
-            throw StoreError.from(error, path: path)
-        }
+        pool = try Database.open(path, config)
+
         identity = Database.fileIdentity(path)
+    }
+
+    /// SQLite gives a new `-wal`/`-shm` the database's mode, but one left behind by an earlier
+    /// state (the store made read-only and restored, a copy by hand) keeps whatever it had, and
+    /// then every session of another user opens the store read-only. Mended when this process
+    /// may (its own file, or root); otherwise refused with the command that mends it.
+    static func mendCompanions(of path: String) throws(StoreError) {
+        var db = stat()
+        guard stat(path, &db) == 0 else { return }
+        let mode = db.st_mode & 0o777
+        for suffix in ["-wal", "-shm"] {
+            let file = path + suffix
+            var st = stat()
+            guard lstat(file, &st) == 0 else { continue }
+            guard st.st_mode & S_IFMT == S_IFREG else {
+                throw StoreError(.permission, "\(file) is not a regular file; move it away with no session running")
+            }
+            if st.st_mode & 0o777 == mode && st.st_gid == db.st_gid { continue }
+            let mine = st.st_uid == geteuid() || geteuid() == 0
+            if mine && chown(file, uid_t.max, db.st_gid) == 0 && chmod(file, mode) == 0 { continue }
+            if errno == ENOENT { continue }  // the last connection elsewhere closed and removed it
+            throw StoreError(.readOnly, "\(file) has mode \(String(st.st_mode & 0o777, radix: 8)) group \(st.st_gid), not the store's \(String(mode, radix: 8)) group \(db.st_gid), so the store would open read-only; as root: chgrp \(db.st_gid) \(file) && chmod \(String(mode, radix: 8)) \(file)")
+        }
+    }
+
+    /// SQLite reports a wal-index that another process is creating or recovering as read-only;
+    /// that passes in milliseconds, so it is retried a few times before it refuses a login.
+    static func open(_ path: String, _ config: Configuration) throws(StoreError) -> DatabasePool {
+        var attempt = 0
+        while true {
+            do {
+                let pool = try DatabasePool(path: path, configuration: config)
+                try Database.migrator.migrate(pool)
+                return pool
+            } catch let error as DatabaseError where attempt < 5 && [.SQLITE_READONLY_RECOVERY, .SQLITE_READONLY_CANTINIT,
+                                                                         .SQLITE_READONLY_CANTLOCK].contains(error.extendedResultCode) {
+                attempt += 1
+                usleep(UInt32(20_000 * attempt))
+            } catch {
+                throw StoreError.from(error, path: path)
+            }
+        }
     }
 
     static func fileIdentity(_ path: String) -> (dev: UInt64, ino: UInt64)? {
@@ -241,6 +288,32 @@ final class Database: Sendable {
                     PRIMARY KEY (session_id, seq)
                 ) WITHOUT ROWID;
                 CREATE INDEX audit_kind_session ON audit_events(kind, session_id);
+                """)
+        }
+        // A WITHOUT ROWID table keeps whole rows as keys, so interior pages carry copies of
+        // chunk blobs: one bad page then made every recording unreadable, and page splits copied
+        // blobs. Chunks become a rowid table with their key as a unique index.
+        m.registerMigration("v3 chunks in a rowid table") { db in
+            try db.execute(sql: """
+                CREATE TABLE chunks_v3 (
+                    id INTEGER PRIMARY KEY,
+                    session_id TEXT NOT NULL REFERENCES sessions(id),
+                    seq INTEGER NOT NULL,
+                    started_at INTEGER NOT NULL,
+                    frames INTEGER NOT NULL,
+                    raw_bytes INTEGER NOT NULL,
+                    data BLOB NOT NULL,
+                    prev_hash BLOB NOT NULL,
+                    hash BLOB NOT NULL
+                );
+                INSERT INTO chunks_v3 (session_id, seq, started_at, frames, raw_bytes, data, prev_hash, hash)
+                    SELECT session_id, seq, started_at, frames, raw_bytes, data, prev_hash, hash FROM chunks ORDER BY session_id, seq;
+                DROP TRIGGER chunks_append_only_update;
+                DROP TABLE chunks;
+                ALTER TABLE chunks_v3 RENAME TO chunks;
+                CREATE UNIQUE INDEX chunks_session_seq ON chunks(session_id, seq);
+                CREATE TRIGGER chunks_append_only_update BEFORE UPDATE ON chunks
+                BEGIN SELECT RAISE(ABORT, 'chunks are append-only'); END;
                 """)
         }
         return m

@@ -69,6 +69,14 @@ extension SQLiteStore {
             expected += 1
         }
         guard let end else {
+            if let note = EndNote.read(id, store: location) {
+                let signed = note.end.signature.map { SigningKey.verify(Data($0), of: note.end.signedMessage, with: key) } ?? false
+                let matches = note.end.chunks == Int64(chunks.count) && note.end.chainHead == head
+                problems.append("the session ended (\(note.end.exitReason)) but the store could not take its end: \(note.cause); "
+                                + "its end note beside the store is \(signed ? "signed" : "NOT validly signed") and "
+                                + (matches ? "matches the \(chunks.count) chunks stored" : "says \(note.end.chunks) chunks, \(chunks.count) are stored"))
+                return Verification(sessionID: id, problems: problems, summary: "")
+            }
             problems.append("unsigned: the session has no end (jitsh was killed, or it is still running); \(chunks.count) chunks chain correctly up to there")
             return Verification(sessionID: id, problems: problems, summary: "")
         }

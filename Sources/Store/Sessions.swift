@@ -89,6 +89,7 @@ extension SQLiteStore {
     }
 
     public func endSession(_ e: SessionEnd, event: AuditEvent) throws {
+        try database.checkFile()
         try database.write { db in
             try db.execute(sql: """
                 INSERT INTO session_ends (session_id, ended_at, exit_reason, exit_status, chunks, chain_head, signature, key_id)

@@ -190,6 +190,7 @@ final class Harness: @unchecked Sendable {
             DisableForwarding yes
             PermitTunnel no
             AcceptEnv LANG
+            MaxStartups 200
             Subsystem sftp internal-sftp
             """.write(toFile: sshdConfig, atomically: true, encoding: .utf8)
         try fm.createDirectory(atPath: "/run/sshd", withIntermediateDirectories: true)

@@ -275,3 +275,36 @@ import Testing
         #expect(back["m"] as? Int == -42)
     }
 }
+
+extension ReviewTests {
+    /// A store written before chunks moved to a rowid table: opening it moves them, in order, and
+    /// every recording still verifies.
+    @Test func aStoreFromBeforeTheRowidChunksUpgradesAndStillVerifies() throws {
+        try record("before-1", chunks: 4)
+        try record("before-2", chunks: 2)
+        // The same rows in a store of the v2 shape, as an installed earlier jitsh wrote them.
+        let path = dir.appendingPathComponent("v2.db").path
+        let old = try DatabaseQueue(path: path)
+        try Database.migrator.migrate(old, upTo: "v2 tombstones, full-text index of recordings")
+        try old.writeWithoutTransaction { db in
+            try db.execute(sql: "ATTACH DATABASE ? AS now", arguments: [dir.appendingPathComponent("jitsh.db").path])
+            try db.execute(sql: """
+                INSERT INTO sessions SELECT * FROM now.sessions;
+                INSERT INTO chunks SELECT session_id, seq, started_at, frames, raw_bytes, data, prev_hash, hash FROM now.chunks;
+                INSERT INTO session_ends SELECT * FROM now.session_ends;
+                DETACH DATABASE now;
+                """)
+        }
+        try old.close()
+        let upgraded = try SQLiteStore(path: path)
+        for id in ["before-1", "before-2"] {
+            let v = try upgraded.verify(id, key: key.publicKey)
+            #expect(v.ok, "\(v.problems)")
+        }
+        #expect(try upgraded.chunks(session: "before-1").map(\.seq) == [0, 1, 2, 3])
+        let shape = try DatabaseQueue(path: path).read { db in
+            try String.fetchOne(db, sql: "SELECT sql FROM sqlite_master WHERE name = 'chunks'") ?? ""
+        }
+        #expect(!shape.contains("WITHOUT ROWID") && shape.contains("id INTEGER PRIMARY KEY"), "\(shape)")
+    }
+}

@@ -1,0 +1,100 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A session's signed end, kept beside the store when the store itself would not take it (full,
+/// locked, gone): verification then names why the session ended instead of calling it killed.
+/// One small file per session in `ends/` next to the database, group jitsh, 0640.
+public struct EndNote: Sendable, Equatable {
+    public var end: SessionEnd
+    /// Why the store could not take the end (the store's own message).
+    public var cause: String
+
+    public init(end: SessionEnd, cause: String) {
+        self.end = end
+        self.cause = cause
+    }
+
+    public static func directory(forStore path: String) -> String {
+        ((path as NSString).deletingLastPathComponent as NSString).appendingPathComponent("ends")
+    }
+
+    /// Session ids are jitsh's own (hex and dashes); anything else never becomes a file name.
+    static func file(_ id: String, store: String) -> String? {
+        guard !id.isEmpty, id.count <= 64, id.allSatisfy({ $0.isHexDigit || $0 == "-" }) else { return nil }
+        return (directory(forStore: store) as NSString).appendingPathComponent(id + ".end")
+    }
+
+    var json: [String: Any] {
+        var d: [String: Any] = ["session": end.sessionID, "ended_at": end.endedAt, "reason": end.exitReason, "chunks": end.chunks,
+                                "chain_head": Hex.encode(end.chainHead), "key_id": end.keyID, "cause": cause]
+        if let status = end.exitStatus { d["status"] = status }
+        if let signature = end.signature { d["signature"] = Hex.encode(signature) }
+        return d
+    }
+
+    /// Writes the note (replacing none: a session ends once). Throws what stopped it.
+    public func write(store: String) throws {
+        guard let path = EndNote.file(end.sessionID, store: store) else { throw StoreError(.refused, "not a session id: \(end.sessionID)") }
+        let dir = EndNote.directory(forStore: store)
+        if mkdir(dir, 0o770) != 0 && errno != EEXIST {
+            throw StoreError(.permission, "cannot create \(dir): \(String(cString: strerror(errno)))")
+        }
+        let bytes = Array(try JSONSerialization.data(withJSONObject: json, options: [.sortedKeys])) + [0x0A]
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o640)
+        guard fd >= 0 else { throw StoreError(.permission, "cannot write \(path): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        var at = 0
+        while at < bytes.count {
+            let n = bytes[at...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { throw StoreError(.full, "cannot write \(path): \(String(cString: strerror(errno)))") }
+            at += n
+        }
+        guard fsync(fd) == 0 else { throw StoreError(.full, "cannot write \(path): \(String(cString: strerror(errno)))") }
+    }
+
+    /// The note left for a session, if there is one and it parses.
+    public static func read(_ id: String, store: String) -> EndNote? {
+        guard let path = file(id, store: store), let data = FileManager.default.contents(atPath: path), data.count < 64 << 10,
+              let d = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+              d["session"] as? String == id, let endedAt = (d["ended_at"] as? NSNumber)?.int64Value,
+              let reason = d["reason"] as? String, let chunks = (d["chunks"] as? NSNumber)?.int64Value,
+              let head = (d["chain_head"] as? String).flatMap(Hex.decode), let cause = d["cause"] as? String else { return nil }
+        let end = SessionEnd(sessionID: id, endedAt: endedAt, exitReason: reason, exitStatus: (d["status"] as? NSNumber)?.intValue,
+                             chunks: chunks, chainHead: head, signature: (d["signature"] as? String).flatMap(Hex.decode),
+                             keyID: d["key_id"] as? String ?? "")
+        return EndNote(end: end, cause: cause)
+    }
+}
+
+enum Hex {
+    static func encode(_ bytes: [UInt8]) -> String {
+        let digits = Array("0123456789abcdef".utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes.count * 2)
+        for b in bytes { out.append(digits[Int(b >> 4)]); out.append(digits[Int(b & 15)]) }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    static func decode(_ text: String) -> [UInt8]? {
+        let u = Array(text.utf8)
+        guard u.count % 2 == 0 else { return nil }
+        var out: [UInt8] = []
+        out.reserveCapacity(u.count / 2)
+        for i in stride(from: 0, to: u.count, by: 2) {
+            guard let hi = nibble(u[i]), let lo = nibble(u[i + 1]) else { return nil }
+            out.append(hi << 4 | lo)
+        }
+        return out
+    }
+
+    private static func nibble(_ c: UInt8) -> UInt8? {
+        switch c {
+        case 0x30...0x39: c - 0x30
+        case 0x61...0x66: c - 0x61 + 10
+        default: nil
+        }
+    }
+}

@@ -1,0 +1,123 @@
+import Foundation
+import Store
+import Testing
+
+/// The store as a file other people's sessions share: bursts of logins, companions (-wal,
+/// -shm) left with the wrong mode, a store that goes away before the session's end is written.
+extension SessionTests {
+    func sshProcess(_ command: String) throws -> (Process, Pipe) {
+        let ssh = Process()
+        ssh.executableURL = URL(fileURLWithPath: "/usr/bin/ssh")
+        ssh.arguments = ["-i", h.clientKey, "-p", String(h.port), "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+                         "-o", "BatchMode=yes", "-o", "LogLevel=ERROR", "-o", "ConnectTimeout=10", "\(Harness.user)@127.0.0.1", command]
+        let err = Pipe()
+        ssh.standardInput = FileHandle.nullDevice
+        ssh.standardOutput = FileHandle.nullDevice
+        ssh.standardError = err
+        try ssh.run()
+        return (ssh, err)
+    }
+
+    @Test func burstsOfFortyLoginsAreAllAdmitted() throws {
+        try h.grant(role: "e2e-escapes")
+        var refused: [String] = []
+        for round in 0..<2 {
+            let runs = try (0..<40).map { _ in try sshProcess("echo ok") }
+            for (ssh, err) in runs {
+                let text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+                ssh.waitUntilExit()
+                if ssh.terminationStatus != 0 { refused.append("round \(round): \(ssh.terminationStatus) \(text)") }
+            }
+        }
+        #expect(refused.isEmpty, "\(refused.count) of 80 refused: \(refused.prefix(3))")
+    }
+
+    @Test func aWALFileLeftWithAnotherModeIsMendedOrNamed() throws {
+        try h.grant(role: "e2e-escapes")
+        // The test's own connection keeps -wal and -shm in place while they are tampered with.
+        let held = try h.store()
+        _ = try held.allSessionIDs()
+        let wal = h.storePath + "-wal"
+        var db = stat(), st = stat()
+        #expect(stat(h.storePath, &db) == 0 && stat(wal, &st) == 0)
+        let user = getpwnam(Harness.user).pointee
+        // The user's own file, left 0440 with their primary group: their next session mends it.
+        #expect(chown(wal, user.pw_uid, user.pw_gid) == 0 && chmod(wal, 0o440) == 0)
+        let mended = try h.connect().exec("echo mended")
+        #expect(mended.text.contains("mended"), "\(mended.errorText)")
+        #expect(stat(wal, &st) == 0 && st.st_mode & 0o777 == db.st_mode & 0o777 && st.st_gid == db.st_gid,
+                "-wal is \(String(st.st_mode & 0o777, radix: 8)) group \(st.st_gid)")
+        // Root's file: the session cannot mend it and says what would.
+        #expect(chown(wal, 0, 0) == 0 && chmod(wal, 0o440) == 0)
+        defer { chown(wal, user.pw_uid, db.st_gid); chmod(wal, db.st_mode & 0o777) }
+        let refused = try h.connect().exec("echo refused")
+        #expect(!refused.text.contains("refused"))
+        #expect(refused.errorText.contains("jitsh.db-wal has mode 440") && refused.errorText.contains("chmod 660"), "\(refused.errorText)")
+        _ = held
+    }
+
+    @Test func aStoreRemovedUnderASessionLeavesASignedEndNoteThatVerifyNames() throws {
+        try h.grant(role: "e2e-escapes")
+        let kept = h.storePath + ".kept"
+        #expect(link(h.storePath, kept) == 0)
+        let before = Set(try h.store().allSessionIDs())
+        // The store goes away after the first chunks; the exec session goes on printing.
+        let run = try sshProcess("for i in $(seq 1 30); do echo line $i; sleep 0.1; done")
+        usleep(1_200_000)
+        #expect(unlink(h.storePath) == 0)
+        let deadline = Date().addingTimeInterval(15)
+        while run.0.isRunning && Date() < deadline { usleep(50_000) }
+        if run.0.isRunning { kill(run.0.processIdentifier, SIGKILL) }
+        let stderr = String(decoding: run.1.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(rename(kept, h.storePath) == 0)
+        #expect(stderr.contains("removed"), "\(stderr)")
+        let id = try #require(Set(try h.store().allSessionIDs()).subtracting(before).first)
+        #expect(try h.store().sessionEnd(id) == nil)
+        let note = try #require(EndNote.read(id, store: h.storePath))
+        #expect(note.end.exitReason == "recording-failed" && note.cause.contains("removed"), "\(note)")
+        var st = stat()
+        #expect(stat(EndNote.directory(forStore: h.storePath) + "/\(id).end", &st) == 0 && st.st_mode & 0o777 == 0o640)
+        let verify = try Harness.execute(h.binary, ["sessions", "verify", id, "--config", h.config])
+        #expect(verify.status != 0)
+        #expect(verify.output.contains("the session ended (recording-failed) but the store could not take its end")
+                && verify.output.contains("was removed while in use") && verify.output.contains("is signed and matches"), "\(verify.output)")
+    }
+}
+
+extension SessionTests {
+    /// A copy of the store in which one recording's overflow pages are zeroed: `verify --all`
+    /// names that session and goes on to check every other one.
+    @Test func verifyAllReportsACorruptRecordingAndChecksTheRest() throws {
+        try h.grant(role: "e2e-escapes")
+        let big = try h.connect().exec("python3 -c 'import os, base64; print(base64.b64encode(os.urandom(150000)).decode())'")
+        #expect(big.exitStatus == 0)
+        let bigID = try h.lastSession().session.id
+        _ = try h.connect().exec("echo fine")
+        let dir = h.root.appendingPathComponent("store-copy-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let copy = dir + "/jitsh.db"
+        try Harness.run("/usr/bin/python3", ["-c", "import sqlite3; s = sqlite3.connect('\(h.storePath)'); d = sqlite3.connect('\(copy)'); s.backup(d); d.close()"])
+        let config = "/etc/jitsh/e2e-\(getpid())-copy.yaml"
+        try (try String(contentsOfFile: h.config, encoding: .utf8)).replacingOccurrences(of: "store: \(h.storePath)", with: "store: \(copy)")
+            .write(toFile: config, atomically: true, encoding: .utf8)
+        defer { unlink(config); try? FileManager.default.removeItem(atPath: dir) }
+        // Zero one page in the middle of the big recording's first chunk, as a bad sector would.
+        let chunk = try #require(try SQLiteStore(path: copy).chunks(session: bigID).first)
+        var file = try Data(contentsOf: URL(fileURLWithPath: copy))
+        let probe = Data(chunk.data[8192..<8192 + 64])
+        let at = try #require(file.range(of: probe)?.lowerBound)
+        let page = at / 4096 * 4096
+        file.replaceSubrange(page..<page + 4096, with: Data(count: 4096))
+        try file.write(to: URL(fileURLWithPath: copy))
+        let ids = try SQLiteStore(path: copy).allSessionIDs()
+        let verify = try Harness.execute(h.binary, ["sessions", "verify", "--all", "--config", config])
+        #expect(verify.status == 1)
+        #expect(verify.output.contains("\(bigID) FAILED"), "\(verify.output.suffix(600))")
+        #expect(verify.output.contains("of \(ids.count) sessions verified"), "\(verify.output.suffix(600))")
+        // Every other session is still checked, and none of them is unreadable.
+        for id in ids where id != bigID {
+            #expect(verify.output.contains("\(id) ok") || verify.output.contains("\(id) FAILED: unsigned"), "\(id)")
+        }
+        #expect(verify.output.components(separatedBy: "cannot be read").count == 2, "\(verify.output.suffix(600))")
+    }
+}
