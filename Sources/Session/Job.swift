@@ -104,7 +104,9 @@ extension Session {
             if let due = recorder.dueIn { timeout = min(timeout, Int(due / 1000) + 1) }
             if let killAt { timeout = min(timeout, Int(max(0, killAt - Clock.microseconds) / 1000) + 1) }
             if exitStatus != nil || recorder.backedUp { timeout = min(timeout, 50) }
+            if guardian?.holdsStopped == true { timeout = min(timeout, 200) }
             let ready = poll(&fds, nfds_t(fds.count), Int32(max(0, timeout)))
+            guardian?.continueSignalled()
             if ready < 0 && errno != EINTR { break }
             if fds[3].revents != 0 {
                 for sig in pendingSignals() {
@@ -384,7 +386,9 @@ extension Session {
             if let due = recorder.dueIn { timeout = min(timeout, Int(due / 1000) + 1) }
             if let killAt { timeout = min(timeout, Int(max(0, killAt - Clock.microseconds) / 1000) + 1) }
             if open.isEmpty || backedUp { timeout = min(timeout, 50) }
+            if guardian?.holdsStopped == true { timeout = min(timeout, 200) }
             _ = poll(&fds, nfds_t(fds.count), Int32(max(0, timeout)))
+            guardian?.continueSignalled()
             if fds[3].revents != 0 {
                 let bytes = readSome(0)
                 if let bytes, !bytes.isEmpty { recorder.record(.stdin, bytes) }

@@ -117,6 +117,25 @@ extension SessionTests {
         c.drain(timeout: 5)
     }
 
+    /// A process of the line stopped and continued by another (as `timeout` continues the command
+    /// it signals): traced, it would stay stopped until its tracer let it go; it goes on as in bash.
+    @Test func aStoppedProcessContinuedByAnotherGoesOn() throws {
+        try "role: e2e-mutable\nallow:\n  - cmd: [sleep, echo, wait, kill]\n"
+            .write(toFile: h.mutableRolePath, atomically: true, encoding: .utf8)
+        defer { try? Harness.mutableRole.write(toFile: h.mutableRolePath, atomically: true, encoding: .utf8) }
+        try h.grant(role: "e2e-mutable")
+        let line = "sleep 1 & p=$!; kill -STOP $p; sleep 0.3; kill -CONT $p; wait $p; echo woke-$?"
+        let c = try h.connect().exec(line, timeout: 15)
+        #expect(c.text.contains("woke-0"), "\(c.text) \(c.errorText)")
+        let (client, t) = try shell()
+        _ = client
+        let from = t.output.count
+        t.write(line + "\r")
+        #expect(t.wait(for: "woke-0", from: from + line.count, timeout: 8), "\(t.text.suffix(300))")
+        t.write("exit\r")
+        t.drain(timeout: 5)
+    }
+
     @Test func aSetuidProgramIsSaidToRunWithoutItsPrivilege() throws {
         try h.grant(role: "e2e-escapes")
         let c = try h.connect().exec("mount > /dev/null")

@@ -177,6 +177,30 @@ final class ExecGuard {
         if leaders[leader] == .stopped { leaders[leader] = .running }
     }
 
+    /// Whether a task is held in group-stop: the relay then looks at it now and then.
+    var holdsStopped: Bool { !groupStopped.isEmpty }
+
+    /// A task in group-stop that another process continued (`timeout` sends SIGTERM and SIGCONT
+    /// to a command it put in a process group of its own): without a tracer SIGCONT would wake
+    /// it, but a traced task stays stopped until its tracer lets it go, so it goes on here.
+    func continueSignalled() {
+        for pid in groupStopped where ExecGuard.continuePending(pid) {
+            groupStopped.remove(pid)
+            if leaders[pid] == .stopped { leaders[pid] = .running }
+            _ = jitsh_trace_cont(pid, 0)
+        }
+    }
+
+    /// SIGCONT pending for the task or its process (`SigPnd`/`ShdPnd` in /proc/PID/status).
+    static func continuePending(_ pid: pid_t) -> Bool {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return false }
+        let bit = UInt64(1) << UInt64(SIGCONT - 1)
+        for line in text.split(separator: "\n") where line.hasPrefix("SigPnd:") || line.hasPrefix("ShdPnd:") {
+            if let mask = UInt64(line.split(separator: "\t").last ?? "", radix: 16), mask & bit != 0 { return true }
+        }
+        return false
+    }
+
     /// The job is over: what is left of it (background processes, already sent SIGHUP) is killed.
     func release(_ leader: pid_t) {
         for (pid, o) in owner where o == leader { kill(pid, SIGKILL) }
