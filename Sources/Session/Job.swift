@@ -178,8 +178,9 @@ extension Session {
                 }
             }
             if masterOpen && fds[1].revents & Int16(POLLIN | POLLHUP | POLLERR) != 0 {
-                if let bytes = readSome(job.master) {
-                    if !bytes.isEmpty {
+                if let bytes = readSome(job.master, max: recorder.flushBytes) {
+                    // Once the recording failed nothing more is shown: it could not be recorded.
+                    if !bytes.isEmpty && recorder.failure == nil {
                         recorder.record(.output, bytes)
                         toClient += bytes
                     }
@@ -229,7 +230,7 @@ extension Session {
             }
             if let status = exitStatus, fds[1].revents & Int16(POLLIN) == 0 || !masterOpen {
                 // Exited and nothing more to show: the rest of its output was drained above.
-                if masterOpen, let rest = readSome(job.master), !rest.isEmpty {
+                if masterOpen, let rest = readSome(job.master, max: recorder.flushBytes), !rest.isEmpty {
                     recorder.record(.output, rest)
                     toClient += rest
                     continue
@@ -407,7 +408,8 @@ extension Session {
             }
             for k in 0..<2 where fds[k].revents != 0 {
                 let fd = fds[k].fd
-                if let bytes = readSome(fd), !bytes.isEmpty {
+                if let bytes = readSome(fd, max: recorder.flushBytes), !bytes.isEmpty {
+                    guard recorder.failure == nil else { continue }
                     recorder.record(open[fd] ?? .output, bytes)
                     writeAll(k == 0 ? 1 : 2, bytes)
                 } else if readSome(fd) == nil {

@@ -6,7 +6,7 @@ import Glibc
 
 /// Records a session into the store as it happens: frames are gathered and handed over as a
 /// chunk every 250 ms or 32 KiB; a writer thread compresses, chains and commits them, so the
-/// relay never waits for zlib or the disk. At most a few chunks wait; then the relays stop
+/// relay never waits for zlib or the disk. At most one chunk waits; then the relays stop
 /// taking the job's output (`backedUp`), so a killed jitsh or a store that stopped answering
 /// leaves at most those shown and unrecorded, and memory stays flat.
 final class Recorder {
@@ -126,9 +126,10 @@ final class ChunkWriter: @unchecked Sendable {
         var startedAt: Int64
     }
 
-    /// How many chunks may wait for the disk; then the relays stop reading the job (with the
-    /// chunk being gathered, at most 128 KiB shown and not yet committed).
-    static let depth = 3
+    /// How many chunks may wait while one is committed; then the relays stop reading the job.
+    /// With the one committing, the one gathered and one read past it (reads are cut at the
+    /// flush size), at most 4 × 32 KiB are shown and not yet committed when the store fails.
+    static let depth = 1
 
     let store: SQLiteStore
     let sessionID: String

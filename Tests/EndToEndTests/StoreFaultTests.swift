@@ -121,3 +121,62 @@ extension SessionTests {
         #expect(verify.output.components(separatedBy: "cannot be read").count == 2, "\(verify.output.suffix(600))")
     }
 }
+
+extension SessionTests {
+    /// The store's disk fills while a job streams: the job is stopped, what reached the user and
+    /// was not recorded stays within one chunk, and the cause is said. jitsh runs as sshd runs it
+    /// (the installed setgid binary as the user, SSH_ORIGINAL_COMMAND), on a copy of the store
+    /// placed on a small file system of its own.
+    @Test func aStoreWhoseDiskFillsStopsTheJobWithinAChunk() throws {
+        try h.grant(role: "e2e-escapes")
+        let mount = h.root.appendingPathComponent("full-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: mount, withIntermediateDirectories: true)
+        let copy = mount + "/jitsh.db"
+        try Harness.run("/usr/bin/python3", ["-c", "import sqlite3; s = sqlite3.connect('\(h.storePath)'); d = sqlite3.connect('\(h.root.path)/full.db'); s.backup(d); d.close()"])
+        var st = stat()
+        #expect(stat(h.root.path + "/full.db", &st) == 0)
+        // Room for the store and about 3 MB of recording.
+        let size = (Int(st.st_size) + (3 << 20) + 4095) / 4096 * 4096
+        try Harness.run("/bin/mount", ["-t", "tmpfs", "-o", "size=\(size),mode=0770", "tmpfs", mount])
+        defer { _ = try? Harness.run("/bin/umount", ["-l", mount]) }
+        try Harness.run("/bin/cp", [h.root.path + "/full.db", copy])
+        let group = getgrnam("jitsh").pointee.gr_gid
+        for path in [mount, copy] { chown(path, 0, group) }
+        chmod(copy, 0o660)
+        let config = "/etc/jitsh/e2e-\(getpid())-full.yaml"
+        try (try String(contentsOfFile: h.config, encoding: .utf8)).replacingOccurrences(of: "store: \(h.storePath)", with: "store: \(copy)")
+            .write(toFile: config, atomically: true, encoding: .utf8)
+        defer { unlink(config) }
+        // 40 MB that do not compress, far past the room left.
+        let job = Process()
+        job.executableURL = URL(fileURLWithPath: "/usr/sbin/runuser")
+        job.arguments = ["-u", Harness.user, "--", "/usr/bin/env", "SSH_ORIGINAL_COMMAND=python3 -c 'import os, sys\nfor _ in range(640): sys.stdout.buffer.write(os.urandom(65536)); sys.stdout.flush()'",
+                         "SSH_CONNECTION=127.0.0.1 40000 127.0.0.1 22", h.binary, "--config", config]
+        // What the user was shown: everything jitsh wrote to its output (a file never pushes back).
+        let shownPath = mount + ".shown"
+        FileManager.default.createFile(atPath: shownPath, contents: nil)
+        defer { unlink(shownPath) }
+        let err = Pipe()
+        job.standardOutput = FileHandle(forWritingAtPath: shownPath)
+        job.standardError = err
+        job.standardInput = FileHandle.nullDevice
+        try job.run()
+        let deadline = Date().addingTimeInterval(30)
+        while job.isRunning && Date() < deadline { usleep(50_000) }
+        if job.isRunning { kill(job.processIdentifier, SIGKILL) }
+        job.waitUntilExit()
+        usleep(200_000)
+        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let shown = Int((try FileManager.default.attributesOfItem(atPath: shownPath)[.size] as? NSNumber)?.intValue ?? 0)
+        #expect(job.terminationStatus != 0)
+        #expect(stderr.contains("is full"), "\(stderr)")
+        let store = try SQLiteStore(path: copy)
+        let id = try #require(try store.latestSessionID())
+        let recorded = try store.chunks(session: id).flatMap { $0.decodedFrames() ?? [] }.filter { $0.kind == .output }
+            .reduce(0) { $0 + $1.data.count }
+        #expect(shown < 40 << 20, "the job ran to its end: \(shown) bytes shown")
+        #expect(recorded > 1 << 20, "only \(recorded) bytes recorded before the disk filled")
+        print("disk full: \(shown) bytes shown, \(recorded) recorded, \(shown - recorded) unrecorded")
+        #expect(shown - recorded <= 128 << 10, "\(shown - recorded) bytes reached the user unrecorded (\(shown) shown, \(recorded) recorded)")
+    }
+}
