@@ -4,7 +4,8 @@ import Yams
 /// sessions refuse to start rather than run with part of their rules.
 public enum PolicyLoader {
     static let roleKeys = ["role", "description", "extends", "allow", "deny", "confirm", "writes", "when", "hosts",
-                           "environment", "guard", "filesystem", "confirm_limit", "alert_on", "transfers"]
+                           "environment", "guard", "filesystem", "confirm_limit", "alert_on", "transfers", "snapshot",
+                           "snapshot_limit"]
     static let ruleKeys = ["cmd", "args", "option", "reason", "when", "hosts", "alert", "signal", "effects", "statements"]
     static let allowKeys = ruleKeys + ["helpers"]
     static let confirmKeys = ruleKeys + ["dry_run", "phrase", "without_dry_run"]
@@ -172,6 +173,10 @@ public enum PolicyLoader {
                 role.alertOn = Set(events)
             case "transfers":
                 role.transfers = parseTransfers(value, &r)
+            case "snapshot":
+                role.snapshot = parseSnapshot(value, &r)
+            case "snapshot_limit":
+                role.snapshotLimit = parseSnapshotLimit(value, &r)
             default:
                 break
             }
@@ -450,6 +455,7 @@ public enum PolicyLoader {
             var rules: [Rule] = []
             var writes: [String] = []
             var environment: [String: String] = [:]
+            var snapshot: SnapshotSettings?
             for parent in role.extends {
                 guard roles[parent] != nil else {
                     diagnostics.append(Diagnostic(.error, role.ref, "role `\(name)` extends unknown role `\(parent)`",
@@ -460,11 +466,20 @@ public enum PolicyLoader {
                 rules += p.rules
                 writes += p.writes
                 environment.merge(p.environment) { _, new in new }
+                snapshot = p.snapshot ?? snapshot
             }
             rules += role.rules
             writes += role.writes
             environment.merge(role.environment) { _, new in new }
-            let result = CompiledRole(role: role, rules: rules, writes: writes, environment: environment)
+            // A role's own snapshot entries replace what it inherits; its limit applies to either.
+            if let own = role.snapshot { snapshot = SnapshotSettings(rules: own) }
+            if let limit = role.snapshotLimit {
+                if snapshot == nil {
+                    diagnostics.append(Diagnostic(.error, role.ref, "role `\(name)` sets snapshot_limit but watches nothing: add `snapshot:`"))
+                }
+                snapshot?.limit = limit
+            }
+            let result = CompiledRole(role: role, rules: rules, writes: writes, environment: environment, snapshot: snapshot)
             compiled[name] = result
             return result
         }
