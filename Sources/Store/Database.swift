@@ -243,6 +243,7 @@ final class Database: Sendable {
                 CREATE INDEX audit_kind_session ON audit_events(kind, session_id);
                 """)
         }
+        registerSnapshots(&m)
         return m
     }
 }
