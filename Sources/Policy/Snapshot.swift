@@ -67,6 +67,27 @@ public struct SnapshotRule: Sendable, Equatable {
 
     public func covers(_ path: String, home: String) -> Bool { globs(home: home).contains { $0.matches(path) } }
 
+    /// One test for all the rule's patterns, made once: `DIR/**` (the common case) is a prefix
+    /// comparison, so a walk of a thousand files does not run the glob matcher a thousand times.
+    public func matcher(home: String) -> @Sendable (String) -> Bool {
+        var prefixes: [String] = []
+        var globs: [Glob] = []
+        for p in paths {
+            let expanded = SnapshotRule.expand(p, home: home)
+            let head = expanded.hasSuffix("/**") ? String(expanded.dropLast(3)) : nil
+            if let head, !head.contains(where: { "*?[\\".contains($0) }) {
+                prefixes.append(head == "/" || head.isEmpty ? "/" : head + "/")
+            } else if let g = try? Glob(expanded, path: true) {
+                globs.append(g)
+            }
+        }
+        // Bytes, not characters: a prefix of a path is a prefix of its UTF-8.
+        let heads = prefixes.map { Array($0.utf8) }
+        return { [heads, globs] path in
+            heads.contains { head in path.utf8.count >= head.count && path.utf8.starts(with: head) } || globs.contains { $0.matches(path) }
+        }
+    }
+
     static func expand(_ pattern: String, home: String) -> String {
         pattern == "~" ? home : pattern.hasPrefix("~/") ? home + pattern.dropFirst() : pattern
     }
@@ -98,7 +119,13 @@ public struct SnapshotSettings: Sendable, Equatable {
     }
 
     /// The first rule covering `path`, whose check and `on_failure` apply to it.
-    public func rule(for path: String, home: String) -> Int? { rules.firstIndex { $0.covers(path, home: home) } }
+    public func rule(for path: String, home: String) -> Int? { rules.firstIndex { $0.matcher(home: home)(path) } }
+
+    /// Whether any rule covers `path`.
+    public func matcher(home: String) -> @Sendable (String) -> Bool {
+        let all = rules.map { $0.matcher(home: home) }
+        return { path in all.contains { $0(path) } }
+    }
 
     /// Every path to walk, each once, none inside another.
     public func walkRoots(home: String) -> [String] {
