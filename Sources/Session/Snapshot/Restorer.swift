@@ -103,6 +103,9 @@ public struct Restorer {
         let directory = PathName.directory(path)
         let root = roots.filter { directory == $0 || directory.hasPrefix($0 == "/" ? "/" : $0 + "/") }.max { $0.count < $1.count }
         guard let root else {
+            // A watched root itself (`/etc/hosts`) sits in a directory the administrator named;
+            // a path under no root (the role no longer watches it) is not reached at all.
+            guard roots.contains(path) else { errno = ENOENT; return nil }
             let fd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
             return fd >= 0 ? (fd, name) : nil
         }
@@ -122,7 +125,9 @@ public struct Restorer {
 
     /// One target; nil when done.
     private func apply(_ t: Target) -> String? {
-        guard let (dir, name) = parent(t.path) else { return error("its directory cannot be opened (without following links)") }
+        guard let (dir, name) = parent(t.path) else {
+            return error("its directory cannot be opened from a watched root without following links (does the role still watch it?)")
+        }
         defer { close(dir) }
         var st = stat()
         let exists = fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) == 0
