@@ -60,13 +60,6 @@ public struct SnapshotRule: Sendable, Equatable {
         return .kept
     }
 
-    /// The rule's patterns with `~` made the home.
-    public func globs(home: String) -> [Glob] {
-        paths.compactMap { try? Glob(SnapshotRule.expand($0, home: home), path: true) }
-    }
-
-    public func covers(_ path: String, home: String) -> Bool { globs(home: home).contains { $0.matches(path) } }
-
     /// One test for all the rule's patterns, made once: `DIR/**` (the common case) is a prefix
     /// comparison, so a walk of a thousand files does not run the glob matcher a thousand times.
     public func matcher(home: String) -> @Sendable (String) -> Bool {

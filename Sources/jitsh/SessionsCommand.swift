@@ -111,7 +111,8 @@ struct SessionsGroup: ParsableCommand {
                     } else if e.kind == "snapshot" {
                         // What the line changed in watched files, and the diff at that moment.
                         text += "snapshot: \(e.reason.visible)"
-                        if !diffs.isEmpty { text += diffs.removeFirst().split(separator: "\n", omittingEmptySubsequences: false).map { "\n      " + String($0).visible }.joined() }
+                        let diff = diffs.isEmpty ? "" : diffs.removeFirst()
+                        if !diff.isEmpty { text += diff.split(separator: "\n", omittingEmptySubsequences: false).map { "\n      " + String($0).visible }.joined() }
                     } else {
                         text += "\(e.kind.visible) \(e.decision.visible) \(e.line.visible)\(e.reason.isEmpty ? "" : " — \(e.reason.visible)")"
                     }

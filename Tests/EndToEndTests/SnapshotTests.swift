@@ -130,9 +130,20 @@ extension SessionTests {
         try snapshotFixture()
         let big = SessionTests.snapRoot + "/plain/big"
         let run = try h.connect().exec("head -c 100000 /dev/zero > \(big)")
-        #expect(run.errorText.contains("jitsh: the line's changes to 1 watched file were undone: keeping their images would pass this session's snapshot limit of 64 KiB"), "\(run.errorText)")
+        #expect(run.errorText.contains("jitsh: the line's changes to 1 watched file were undone: the watched files after it cannot be kept"), "\(run.errorText)")
         #expect(!exists(big))
         #expect(try events("snapshot-limit").count == 1)
+        // Each image fits, the session's total does not: the second line is undone.
+        let (client, c) = try shell()
+        _ = client
+        _ = type(c, "head -c 30000 /dev/zero > \(big)")
+        #expect(exists(big))
+        let second = type(c, "head -c 30000 /dev/urandom >> \(big)")
+        #expect(second.contains("were undone: keeping their images would pass this session's snapshot limit of 64 KiB"), "\(second)")
+        #expect((try? Data(contentsOf: URL(fileURLWithPath: big)))?.count == 30000)
+        c.write("exit\r")
+        c.drain(timeout: 5)
+        try? FileManager.default.removeItem(atPath: big)
         // Watched files beyond the limit: nothing runs, with one line saying why.
         try Data(count: 100_000).write(to: URL(fileURLWithPath: big))
         let refused = try h.connect().exec("echo never")

@@ -69,7 +69,8 @@ extension Session {
         }
         let adding = contents.values.reduce(0) { $0 + $1.count }
         if after.overflow != nil || keeper.storedBytes + adding > keeper.settings.limit {
-            let why = "keeping their images would pass this session's snapshot limit of \(ByteSize.describe(keeper.settings.limit))"
+            let why = after.overflow.map { "the watched files after it cannot be kept (\($0))" }
+                ?? "keeping their images would pass this session's snapshot limit of \(ByteSize.describe(keeper.settings.limit))"
                 + " (\(ByteSize.describe(keeper.storedBytes)) kept)"
             // An after-state too large to hold is incomplete: what changed is found by lstat alone.
             let changes = after.overflow == nil ? changes
