@@ -11,7 +11,7 @@ public enum PolicyLoader {
     static let confirmKeys = ruleKeys + ["dry_run", "phrase", "without_dry_run"]
     static let globalKeys = ["trusted_paths", "env_deny", "people"]
     static let contractKeys = ["contract", "description", "role", "requesters", "hosts", "default_duration", "max_duration",
-                               "reason", "approval", "windows", "pending_ttl", "confirm_tokens"]
+                               "reason", "approval", "windows", "pending_ttl", "confirm_tokens", "snapshot", "snapshot_limit"]
 
     /// `lint: false` skips the warnings (what a session needs is the policy, fast; `policy lint` and
     /// `doctor` ask for them).
@@ -363,9 +363,12 @@ public enum PolicyLoader {
                          reasonPattern: nil, approval: .approvers(count: 1, groups: [], people: []), denyWindows: [],
                          pendingTTL: 3600)
         var approvalGiven = false
+        var snapshotLimit: Int?
         for (key, _, value) in entries {
             switch key {
             case "contract": c.name = r.string(value, "contract") ?? ""
+            case "snapshot": c.snapshot = SnapshotSettings(rules: parseSnapshot(value, &r))
+            case "snapshot_limit": snapshotLimit = parseSnapshotLimit(value, &r)
             case "description": c.description = r.string(value, "description") ?? ""
             case "role": c.role = r.string(value, "role") ?? ""
             case "requesters":
@@ -424,6 +427,10 @@ public enum PolicyLoader {
             default:
                 break
             }
+        }
+        if let limit = snapshotLimit {
+            if c.snapshot == nil { r.error(node, "contract `\(c.name)` sets snapshot_limit but watches nothing: add `snapshot:`") }
+            c.snapshot?.limit = limit
         }
         if c.name.isEmpty { r.error(node, "a contract file needs `contract: NAME`") }
         if c.role.isEmpty { r.error(node, "contract `\(c.name)` needs `role:`") }

@@ -127,6 +127,15 @@ public struct SnapshotSettings: Sendable, Equatable {
     }
 }
 
+extension Policy {
+    /// What sessions of `role` under a grant of `contract` watch: the contract's `snapshot:`
+    /// when it has one (for this role), else the role's.
+    public func snapshot(role: String, contract: String?) -> SnapshotSettings? {
+        if let c = contracts.first(where: { $0.name == contract && $0.role == role }), let s = c.snapshot { return s }
+        return roles[role]?.snapshot
+    }
+}
+
 /// Sizes as written in a policy: `64MiB`, `512KiB`, `1GiB`, `4096`.
 public enum ByteSize {
     public static func parse(_ text: String) -> Int? {
@@ -211,10 +220,10 @@ extension PolicyLoader {
 }
 
 extension Lint {
-    /// Snapshot entries that cannot do what they say.
-    static func snapshotWarnings(_ role: CompiledRole) -> [Diagnostic] {
+    /// Snapshot entries that cannot do what they say (a contract's are judged against its role).
+    static func snapshotWarnings(_ role: CompiledRole, rules: [SnapshotRule]? = nil) -> [Diagnostic] {
         var out: [Diagnostic] = []
-        for rule in role.role.snapshot ?? [] {
+        for rule in rules ?? role.role.snapshot ?? [] {
             if rule.onFailure != .keep && rule.check == nil && !rule.lineFailure {
                 out.append(Diagnostic(.warning, rule.ref, "on_failure: \(rule.onFailure.rawValue) never applies: the entry has no `check` and no `line_failure: true`"))
             }

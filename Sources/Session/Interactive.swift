@@ -270,7 +270,7 @@ extension Session {
             text += "  database clients: give SQL with -c, -e or a here-document; what is typed at their prompt cannot be checked\n"
         }
         text += "  writes allowed: \(setup.role.writes.isEmpty ? "none" : setup.role.writes.joined(separator: ", "))\n"
-        if let snapshot = setup.role.snapshot {
+        if let snapshot = snapshotSettings {
             text += "  watched (before-images kept, checked after each line): \(snapshot.rules.flatMap(\.paths).joined(separator: ", "))"
                 + "; rollback \(id.prefix(8)) --line N puts a line's changes back\n"
         }

@@ -68,7 +68,8 @@ struct Rollback: ParsableCommand {
             throw fail("session \(record.id.prefix(8))\(line.map { " line \($0)" } ?? "") changed no watched file: there is nothing to roll back")
         }
         let home = Account.home(of: record.login) ?? "/"
-        let restorer = Restorer(roots: policy.role(record.role)?.snapshot?.walkRoots(home: home) ?? [])
+        let contract = record.grantID.flatMap { try? store.grant($0) }?.contract
+        let restorer = Restorer(roots: policy.snapshot(role: record.role, contract: contract)?.walkRoots(home: home) ?? [])
         // What is on disk is read, and written, with the person's own rights.
         let current = try asUser { Dictionary(uniqueKeysWithValues: Set(images.map(\.path)).map { ($0, restorer.current($0)) }) }
         let plan = RollbackPlan(images: images, current: { current[$0] ?? nil })

@@ -51,6 +51,29 @@ struct SnapshotPolicyTests {
         #expect(p.warnings.isEmpty, "\(p.warnings)")
     }
 
+    @Test func aContractsSnapshotTakesThePlaceOfItsRoles() throws {
+        let contract = """
+            contract: web-change
+            role: web
+            requesters: {groups: [oncall]}
+            approval: {auto: true}
+            reason: {required: false}
+            snapshot:
+              - paths: ["/etc/nginx/sites-enabled/**"]
+                check: ["/usr/sbin/nginx", "-t"]
+            snapshot_limit: 1MiB
+            """
+        let p = try Fixtures.policy(["roles/web.yaml": "role: web\nwrites: [\"/etc/**\"]\nsnapshot:\n  - paths: [\"/etc/nginx/**\"]\n",
+                                     "contracts/web-change.yaml": contract])
+        let own = try #require(p.snapshot(role: "web", contract: "web-change"))
+        #expect(own.rules.map(\.paths) == [["/etc/nginx/sites-enabled/**"]] && own.limit == 1 << 20 && own.rules[0].onFailure == .restore)
+        #expect(p.snapshot(role: "web", contract: "other")?.rules.map(\.paths) == [["/etc/nginx/**"]])
+        #expect(p.snapshot(role: "other", contract: "web-change") == nil)
+        let errors = Fixtures.loadErrors(["roles/web.yaml": "role: web\n",
+                                          "contracts/c.yaml": "contract: c\nrole: web\nrequesters: {groups: [g]}\napproval: {auto: true}\nsnapshot_limit: 1MiB\n"])
+        #expect(errors.contains { $0.hasPrefix("contracts/c.yaml:1:1: error: contract `c` sets snapshot_limit but watches nothing") }, "\(errors)")
+    }
+
     @Test func lintWarnsAboutEntriesThatCannotDoWhatTheySay() throws {
         let p = try Fixtures.policy([Self.role: """
             role: r

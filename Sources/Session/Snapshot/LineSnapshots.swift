@@ -35,9 +35,12 @@ enum SnapshotGate {
 }
 
 extension Session {
+    /// The grant's contract's `snapshot:`, or the role's.
+    var snapshotSettings: SnapshotSettings? { setup.policy.snapshot(role: setup.role.name, contract: setup.grant.contract) }
+
     /// Before a line: the watched paths as they are (unchanged files cost a `stat`).
     func snapshotBefore(_ line: String) -> SnapshotGate {
-        guard let settings = setup.role.snapshot else {
+        guard let settings = snapshotSettings else {
             snapshots = nil
             return .off
         }
