@@ -64,6 +64,9 @@ extension SessionTests {
         #expect(try events("snapshot-check").map(\.decision) == ["pass", "pass", "fail"])
         // The chmod lines are images too: each one, and the sed, chained and covered by the signature.
         #expect(try verify(recorded.session.id).contains("3 snapshot images"))
+        // The images are in the store, which only jitsh's group reaches: not the person.
+        let direct = try Harness.execute("/usr/sbin/runuser", ["-u", Harness.user, "--", "/bin/cat", h.storePath])
+        #expect(direct.status != 0 && direct.output.contains("Permission denied"), "\(direct.output)")
     }
 
     @Test func aGoodEditIsKeptAndItsDiffShownBySessionsShow() throws {
