@@ -37,7 +37,7 @@ let package = Package(
         ]),
         // libFuzzer entry point for the parser; `make fuzz` builds it with -sanitize=fuzzer.
         .executableTarget(name: "ShellSyntaxFuzz", dependencies: ["ShellSyntax"]),
-        .executableTarget(name: "jitsh-bench", dependencies: ["ShellSyntax", "Policy"]),
+        .executableTarget(name: "jitsh-bench", dependencies: ["ShellSyntax", "Policy", "Store", "Session"]),
         .testTarget(name: "ShellSyntaxTests", dependencies: ["ShellSyntax"], exclude: ["Corpus"]),
         .testTarget(name: "PolicyTests", dependencies: ["Policy"]),
         .testTarget(name: "StoreTests", dependencies: ["Store"]),

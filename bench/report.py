@@ -232,6 +232,15 @@ if "search" in section:
     rows = [(r["query"], t(r["p50_ns"]), t(r["max_ns"]), "{:,}".format(r["results"])) for r in rs if r.get("query")]
     table(("search", "p50", "max", "results (at most 1,000: the default --limit)"), rows)
 
+# 9. Snapshot cost per line.
+if "snapshot" in section:
+    info = next((r for r in section["snapshot"] if "files" in r), {"files": 0, "lines": 0})
+    print("**9. Snapshot cost per line**: a role watching %s files of 2 KiB in 20 directories (`snapshot:`), "
+          "%d lines each; what jitsh adds to a line around the line itself" % ("{:,}".format(info["files"]), info["lines"]))
+    print()
+    rows = [(r["benchmark"], t(r["p50_ns"]), t(r["p99_ns"]), t(r["max_ns"])) for r in section["snapshot"] if "benchmark" in r]
+    table(("case", "p50", "p99", "max"), rows)
+
 if goals:
     print("**Goals of issue 10**")
     print()

@@ -22,6 +22,9 @@ public struct Contract: Sendable {
     /// Automation without a terminal may confirm with the token a dry run printed
     /// (`ssh host confirm TOKEN 'LINE'`).
     public var confirmTokens = false
+    /// `snapshot:` (and `snapshot_limit:`) in the contract: watched files for sessions under its
+    /// grants, in place of the role's.
+    public var snapshot: SnapshotSettings? = nil
 
     public enum Approval: Sendable, Equatable {
         case automatic

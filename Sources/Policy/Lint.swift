@@ -12,6 +12,10 @@ enum Lint {
                     out.append(Diagnostic(.warning, rule.ref, reason))
                 }
             }
+            out += snapshotWarnings(role)
+        }
+        for c in policy.contracts {
+            if let rules = c.snapshot?.rules, let role = policy.roles[c.role] { out += snapshotWarnings(role, rules: rules) }
         }
         for c in policy.contracts where c.reasonRequired && c.reasonPattern == nil {
             out.append(Diagnostic(.warning, c.ref, "contract `\(c.name)` requires a reason but gives no `pattern`; any text will do"))

@@ -127,6 +127,10 @@ public struct Role: Sendable {
     /// Events that raise an alert: deny, confirm, guard.
     public var alertOn: Set<String>
     public var transfers: TransferRules?
+    /// `snapshot:`: watched files, their check, what a failed change leads to.
+    public var snapshot: [SnapshotRule]? = nil
+    /// `snapshot_limit: 64MiB`: bytes of images one session may keep.
+    public var snapshotLimit: Int? = nil
 }
 
 /// What scp, sftp and rsync requests may do under a role.
@@ -191,11 +195,14 @@ public struct CompiledRole: Sendable {
     public var rules: [Rule]
     public var writes: [String]
     public var environment: [String: String]
+    /// The role's snapshot settings, or those of the nearest role it extends; nil: nothing is watched.
+    public var snapshot: SnapshotSettings?
     var index: [String: [Int]]
     var anyCommand: [Int]
 
-    init(role: Role, rules: [Rule], writes: [String], environment: [String: String]) {
+    init(role: Role, rules: [Rule], writes: [String], environment: [String: String], snapshot: SnapshotSettings? = nil) {
         self.role = role
+        self.snapshot = snapshot
         self.rules = rules
         self.writes = writes
         self.environment = environment

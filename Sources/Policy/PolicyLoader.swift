@@ -4,13 +4,14 @@ import Yams
 /// sessions refuse to start rather than run with part of their rules.
 public enum PolicyLoader {
     static let roleKeys = ["role", "description", "extends", "allow", "deny", "confirm", "writes", "when", "hosts",
-                           "environment", "guard", "filesystem", "confirm_limit", "alert_on", "transfers"]
+                           "environment", "guard", "filesystem", "confirm_limit", "alert_on", "transfers", "snapshot",
+                           "snapshot_limit"]
     static let ruleKeys = ["cmd", "args", "option", "reason", "when", "hosts", "alert", "signal", "effects", "statements"]
     static let allowKeys = ruleKeys + ["helpers"]
     static let confirmKeys = ruleKeys + ["dry_run", "phrase", "without_dry_run"]
     static let globalKeys = ["trusted_paths", "env_deny", "people"]
     static let contractKeys = ["contract", "description", "role", "requesters", "hosts", "default_duration", "max_duration",
-                               "reason", "approval", "windows", "pending_ttl", "confirm_tokens"]
+                               "reason", "approval", "windows", "pending_ttl", "confirm_tokens", "snapshot", "snapshot_limit"]
 
     /// `lint: false` skips the warnings (what a session needs is the policy, fast; `policy lint` and
     /// `doctor` ask for them).
@@ -172,6 +173,10 @@ public enum PolicyLoader {
                 role.alertOn = Set(events)
             case "transfers":
                 role.transfers = parseTransfers(value, &r)
+            case "snapshot":
+                role.snapshot = parseSnapshot(value, &r)
+            case "snapshot_limit":
+                role.snapshotLimit = parseSnapshotLimit(value, &r)
             default:
                 break
             }
@@ -358,9 +363,12 @@ public enum PolicyLoader {
                          reasonPattern: nil, approval: .approvers(count: 1, groups: [], people: []), denyWindows: [],
                          pendingTTL: 3600)
         var approvalGiven = false
+        var snapshotLimit: Int?
         for (key, _, value) in entries {
             switch key {
             case "contract": c.name = r.string(value, "contract") ?? ""
+            case "snapshot": c.snapshot = SnapshotSettings(rules: parseSnapshot(value, &r))
+            case "snapshot_limit": snapshotLimit = parseSnapshotLimit(value, &r)
             case "description": c.description = r.string(value, "description") ?? ""
             case "role": c.role = r.string(value, "role") ?? ""
             case "requesters":
@@ -420,6 +428,10 @@ public enum PolicyLoader {
                 break
             }
         }
+        if let limit = snapshotLimit {
+            if c.snapshot == nil { r.error(node, "contract `\(c.name)` sets snapshot_limit but watches nothing: add `snapshot:`") }
+            c.snapshot?.limit = limit
+        }
         if c.name.isEmpty { r.error(node, "a contract file needs `contract: NAME`") }
         if c.role.isEmpty { r.error(node, "contract `\(c.name)` needs `role:`") }
         if !approvalGiven { r.error(node, "contract `\(c.name)` needs `approval:` (`{auto: true}` or approvers)") }
@@ -450,6 +462,7 @@ public enum PolicyLoader {
             var rules: [Rule] = []
             var writes: [String] = []
             var environment: [String: String] = [:]
+            var snapshot: SnapshotSettings?
             for parent in role.extends {
                 guard roles[parent] != nil else {
                     diagnostics.append(Diagnostic(.error, role.ref, "role `\(name)` extends unknown role `\(parent)`",
@@ -460,11 +473,20 @@ public enum PolicyLoader {
                 rules += p.rules
                 writes += p.writes
                 environment.merge(p.environment) { _, new in new }
+                snapshot = p.snapshot ?? snapshot
             }
             rules += role.rules
             writes += role.writes
             environment.merge(role.environment) { _, new in new }
-            let result = CompiledRole(role: role, rules: rules, writes: writes, environment: environment)
+            // A role's own snapshot entries replace what it inherits; its limit applies to either.
+            if let own = role.snapshot { snapshot = SnapshotSettings(rules: own) }
+            if let limit = role.snapshotLimit {
+                if snapshot == nil {
+                    diagnostics.append(Diagnostic(.error, role.ref, "role `\(name)` sets snapshot_limit but watches nothing: add `snapshot:`"))
+                }
+                snapshot?.limit = limit
+            }
+            let result = CompiledRole(role: role, rules: rules, writes: writes, environment: environment, snapshot: snapshot)
             compiled[name] = result
             return result
         }

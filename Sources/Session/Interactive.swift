@@ -8,7 +8,7 @@ import Glibc
 
 extension Session {
     /// Words jitsh answers itself at the prompt, never through bash.
-    static let builtins: Set<String> = ["exit", "logout", "help", "grant", "fg", "jobs"]
+    static let builtins: Set<String> = ["exit", "logout", "help", "grant", "rollback", "fg", "jobs"]
 
     /// The prompt loop: a line is read with jitsh's editor, decided, and run in a fresh bash.
     public func runInteractive() -> Int32 {
@@ -156,7 +156,15 @@ extension Session {
             say("\(decision.headline(line: line))\n")
             lastStatus = 126
         case .confirm, .allow:
-            switch decision.verdict == .allow ? runOnTerminal(line) : confirmAndRun(line, decision) {
+            let gate = snapshotBefore(line)
+            if case .refused(let why) = gate {
+                say("\(why)\n")
+                lastStatus = 126
+                return
+            }
+            let outcome = decision.verdict == .allow ? runOnTerminal(line) : confirmAndRun(line, decision)
+            snapshotAfter(line, gate, outcome: outcome)
+            switch outcome {
             case .exited(let status): lastStatus = status
             case .stopped: lastStatus = 148
             case .ended(let reason): ended = reason
@@ -189,7 +197,7 @@ extension Session {
             }
         case "jobs":
             for (k, job) in suspended.enumerated() { say("[\(k + 1)]\(k == suspended.count - 1 ? "+" : " ")  Stopped  \(Visible.text(job.line))\n") }
-        case "grant":
+        case "grant", "rollback":
             let (status, output) = capturingOutput { runVerb?(argv) ?? 1 }
             say(output)
             lastStatus = status
@@ -262,6 +270,10 @@ extension Session {
             text += "  database clients: give SQL with -c, -e or a here-document; what is typed at their prompt cannot be checked\n"
         }
         text += "  writes allowed: \(setup.role.writes.isEmpty ? "none" : setup.role.writes.joined(separator: ", "))\n"
+        if let snapshot = snapshotSettings {
+            text += "  watched (before-images kept, checked after each line): \(snapshot.rules.flatMap(\.paths).joined(separator: ", "))"
+                + "; rollback \(id.prefix(8)) --line N puts a line's changes back\n"
+        }
         text += "Grant \(setup.grant.id): \(timeLeft()) left. grant extend \(setup.grant.id) --by 30m asks for more; grant list shows yours.\n"
         text += "Each line runs in a fresh bash; cd and variables carry over, functions and aliases do not.\n"
         return text
@@ -326,6 +338,11 @@ extension Session {
             say("\(decision.headline(line: line))\n", stream: withTerminal ? .output : .stderr)
             return finish(.exit, status: 126)
         case .confirm, .allow:
+            let gate = snapshotBefore(line)
+            if case .refused(let why) = gate {
+                say("\(why)\n", stream: withTerminal ? .output : .stderr)
+                return finish(.exit, status: 126)
+            }
             let outcome: JobOutcome
             if decision.verdict == .allow {
                 outcome = withTerminal ? runOnTerminal(line) : runPiped(line)
@@ -333,6 +350,7 @@ extension Session {
                 outcome = withTerminal && confirmToken == nil ? confirmAndRun(line, decision)
                     : confirmWithoutTerminal(line, decision, token: confirmToken)
             }
+            snapshotAfter(line, gate, outcome: outcome)
             switch outcome {
             case .exited(let status): return finish(.exit, status: status)
             case .stopped: return finish(.exit, status: 148)

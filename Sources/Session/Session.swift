@@ -85,6 +85,10 @@ public final class Session {
     /// A SIGCHLD arrived since the guard last looked at its tasks.
     var childSignalled = true
     var lastPump = 0.0
+    /// The role's watched files, while it has `snapshot:`.
+    var snapshots: SnapshotKeeper?
+    /// How many lines the audit log holds for this session: a line's number, as `sessions show` counts.
+    var linesAudited = 0
 
     public init(_ setup: SessionSetup) throws {
         self.setup = setup
@@ -133,6 +137,7 @@ public final class Session {
             auditFailure = "\(error)"
             return false
         }
+        if kind == "line" { linesAudited += 1 }
         return true
     }
 

@@ -316,6 +316,7 @@ final class Database: Sendable {
                 BEGIN SELECT RAISE(ABORT, 'chunks are append-only'); END;
                 """)
         }
+        registerSnapshots(&m)
         return m
     }
 }

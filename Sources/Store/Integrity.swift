@@ -55,6 +55,7 @@ extension SQLiteStore {
         let chunks = try self.chunks(session: id)
         var head = Chunk.genesis(id)
         var expected: Int64 = 0
+        var frames: [Frame] = []
         for c in chunks {
             if c.seq != expected {
                 problems.append(c.seq > expected ? "missing chunk \(expected)\(c.seq - expected > 1 ? "…\(c.seq - 1)" : "")" : "chunk \(c.seq) out of order")
@@ -64,10 +65,12 @@ extension SQLiteStore {
             let recomputed = Chunk.hash(sessionID: c.sessionID, seq: c.seq, startedAt: c.startedAt, frames: c.frames, rawBytes: c.rawBytes,
                                         data: c.data, previousHash: c.previousHash)
             if recomputed != c.hash { problems.append("altered chunk \(c.seq): its content does not match its hash") }
-            if c.decodedFrames() == nil { problems.append("chunk \(c.seq) cannot be decoded") }
+            if let decoded = c.decodedFrames() { frames += decoded } else { problems.append("chunk \(c.seq) cannot be decoded") }
             head = c.hash
             expected += 1
         }
+        let (imageProblems, images) = try verifyImages(id, frames: frames)
+        problems += imageProblems
         guard let end else {
             if let note = EndNote.read(id, store: location) {
                 let signed = note.end.signature.map { SigningKey.verify(Data($0), of: note.end.signedMessage, with: key) } ?? false
@@ -94,7 +97,7 @@ extension SQLiteStore {
         }
         let duration = Double(end.endedAt - session.startedAt) / 1_000_000
         return Verification(sessionID: id, problems: problems,
-                            summary: "\(chunks.count) chunks, hash chain and signature (key \(end.keyID)) intact, \(String(format: "%.1f", duration)) s")
+                            summary: "\(chunks.count) chunks\(images > 0 ? ", \(images) snapshot images" : ""), hash chain and signature (key \(end.keyID)) intact, \(String(format: "%.1f", duration)) s")
     }
 
     public func allSessionIDs() throws -> [String] {
@@ -136,6 +139,9 @@ extension SQLiteStore {
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """, arguments: [id, now, actor, tomb.chunks, tomb.firstAt, tomb.lastAt, Data(tomb.chainHead), Data(tomb.signature), tomb.keyID])
             try db.execute(sql: "DELETE FROM chunks WHERE session_id = ?", arguments: [id])
+            // The images hold what watched files contained: they go with the recording.
+            try db.execute(sql: "DELETE FROM snapshot_images WHERE session_id = ?", arguments: [id])
+            try db.execute(sql: "DELETE FROM snapshot_contents WHERE session_id = ?", arguments: [id])
             try db.execute(sql: "DELETE FROM recording_text WHERE session_id = ?", arguments: [id])
             try db.execute(sql: "DELETE FROM recording_index WHERE session_id = ?", arguments: [id])
             return tomb

@@ -63,6 +63,8 @@ public enum Transcript {
         if let program = object["program"] as? String { label += ": \(program)" }
         if let reason = object["reason"] as? String, !reason.isEmpty { label += " (\(reason))" }
         if let status = object["status"] { label += " \(status)" }
+        if event == "snapshot", let changes = object["changes"] as? [String] { label += ": " + changes.joined(separator: "; ") }
+        if event == "snapshot-restored", let paths = object["restored"] as? [String] { label += ": " + paths.joined(separator: ", ") }
         return label
     }
 

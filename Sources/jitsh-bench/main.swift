@@ -1,7 +1,9 @@
 // Measurements for `make bench` (see scripts/bench.sh): each subcommand prints one JSON object.
 import Foundation
 import Policy
+import Session
 import ShellSyntax
+import Store
 
 enum Clock {
     static func nanoseconds() -> UInt64 {
@@ -19,6 +21,8 @@ struct Summary: Encodable {
     var p99_ns: Double
     var mean_ns: Double
     var max_ns: Double
+    /// The report's table for it (nil: parse and decide).
+    var section: String?
 
     init(tool: String, benchmark: String, samples: [UInt64]) {
         let sorted = samples.sorted()
@@ -129,13 +133,77 @@ func benchDecide(_ path: String, iterations: Int) {
     }
 }
 
+/// The cost a line pays for `snapshot:` watching `files` files (2 KiB each, in 20 directories):
+/// the walk before the line and after it, with nothing changed and with one file changed (then
+/// also its images committed to a store and the diff built). One sample per line.
+func benchSnapshot(files: Int, lines: Int) {
+    print("{\"section\": \"snapshot\", \"files\": \(files), \"lines\": \(lines)}")
+    let root = FileManager.default.temporaryDirectory.appendingPathComponent("jitsh-bench-snapshot-\(getpid())").path
+    defer { try? FileManager.default.removeItem(atPath: root) }
+    for k in 0..<files {
+        let dir = "\(root)/watched/d\(k % 20)"
+        try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let text = (0..<64).map { "setting_\(k)_\($0) = value \($0);\n" }.joined()
+        _ = FileManager.default.createFile(atPath: "\(dir)/f\(k).conf", contents: Data(text.utf8.prefix(2048)))
+    }
+    guard let store = try? SQLiteStore(path: root + "/jitsh.db", create: true) else { exit(2) }
+    let session = "bench"
+    try? store.startSession(SessionRecord(id: session, identity: "bench", login: "bench", role: "bench", grantID: nil, host: "bench",
+                                          client: "local", mode: "exec", command: "", startedAt: 0),
+                            event: AuditEvent(at: 0, sessionID: session, identity: "bench", host: "bench", kind: "session-start"))
+    // As a role's `snapshot: [{paths: ["DIR/**"]}]` makes it.
+    let settings = SnapshotSettings(rules: [SnapshotRule(ref: SourceRef(file: "bench", line: 1, column: 1), paths: [root + "/watched/**"])])
+    let watcher = Watcher(roots: settings.walkRoots(home: "/"), limit: settings.limit, include: settings.matcher(home: "/"))
+    var t = Clock.nanoseconds()
+    watcher.scan()
+    func report(_ benchmark: String, _ samples: [UInt64]) {
+        var s = Summary(tool: "jitsh", benchmark: benchmark, samples: samples)
+        s.section = "snapshot"
+        emit(s)
+    }
+    report("first walk (reads and hashes every file)", [Clock.nanoseconds() - t])
+    var unchanged: [UInt64] = []
+    for _ in 0..<lines {
+        t = Clock.nanoseconds()
+        let before = watcher.scan()
+        let after = watcher.scan()
+        let changes = FileChange.between(before.images, after.images)
+        unchanged.append(Clock.nanoseconds() - t)
+        if !changes.isEmpty { FileHandle.standardError.write(Data("jitsh-bench: \(changes.count) changes in an unchanged tree\n".utf8)) }
+    }
+    report("a line that changes nothing (walk before and after)", unchanged)
+    var changed: [UInt64] = []
+    for n in 0..<lines {
+        let path = "\(root)/watched/d\(n % 20)/f\(n % files).conf"
+        t = Clock.nanoseconds()
+        let before = watcher.scan()
+        var spent = Clock.nanoseconds() - t
+        _ = FileManager.default.createFile(atPath: path, contents: Data("edited at line \(n)\n".utf8) + (FileManager.default.contents(atPath: path) ?? Data()))
+        t = Clock.nanoseconds()
+        let after = watcher.scan()
+        let changes = FileChange.between(before.images, after.images)
+        var contents: [String: [UInt8]] = [:]
+        for c in changes {
+            for d in [c.before?.digest, c.after?.digest].compactMap({ $0 }) { contents[d] = before.contents[d] ?? after.contents[d] }
+        }
+        _ = try? store.appendImages(session: session, line: n + 1, at: Int64(n), changes: changes, contents: contents)
+        _ = SnapshotReport.build(changes, contents: contents)
+        spent += Clock.nanoseconds() - t
+        changed.append(spent)
+        if changes.count != 1 { FileHandle.standardError.write(Data("jitsh-bench: \(changes.count) changes for one edit\n".utf8)) }
+    }
+    report("a line that edits one file (walks, images committed, diff)", changed)
+}
+
 let arguments = CommandLine.arguments
 switch arguments.dropFirst().first {
 case "parse":
     benchParse(arguments.count > 2 ? arguments[2] : "bench/lines.txt", iterations: arguments.count > 3 ? Int(arguments[3]) ?? 200 : 200)
 case "decide":
     benchDecide(arguments.count > 2 ? arguments[2] : "bench/lines.txt", iterations: arguments.count > 3 ? Int(arguments[3]) ?? 100 : 100)
+case "snapshot":
+    benchSnapshot(files: arguments.count > 2 ? Int(arguments[2]) ?? 1000 : 1000, lines: arguments.count > 3 ? Int(arguments[3]) ?? 200 : 200)
 default:
-    FileHandle.standardError.write(Data("usage: jitsh-bench parse|decide LINES [ITERATIONS]\n".utf8))
+    FileHandle.standardError.write(Data("usage: jitsh-bench parse|decide LINES [ITERATIONS] | snapshot [FILES] [LINES]\n".utf8))
     exit(2)
 }

@@ -95,6 +95,7 @@ struct SessionsGroup: ParsableCommand {
                 }
                 Console.line("timeline:")
                 var statuses = exitStatuses(frames)
+                var diffs = snapshotDiffs(frames)
                 var n = 0
                 for e in try ctx.store.auditEvents(session: id) where e.kind != "session-start" && e.kind != "session-end" {
                     var text = "  \(ReviewContext.time(e.at))  "
@@ -107,11 +108,27 @@ struct SessionsGroup: ParsableCommand {
                             text += "  → exit \(status)"
                             statuses[e.line]?.removeFirst()
                         }
+                    } else if e.kind == "snapshot" {
+                        // What the line changed in watched files, and the diff at that moment.
+                        text += "snapshot: \(e.reason.visible)"
+                        let diff = diffs.isEmpty ? "" : diffs.removeFirst()
+                        if !diff.isEmpty { text += diff.split(separator: "\n", omittingEmptySubsequences: false).map { "\n      " + String($0).visible }.joined() }
                     } else {
                         text += "\(e.kind.visible) \(e.decision.visible) \(e.line.visible)\(e.reason.isEmpty ? "" : " — \(e.reason.visible)")"
                     }
                     Console.line(text)
                 }
+            }
+        }
+
+        /// The diff of each snapshot marker, in order (without its last newline).
+        func snapshotDiffs(_ frames: [Frame]) -> [String] {
+            frames.compactMap { frame in
+                guard frame.kind == .marker, let o = try? JSONSerialization.jsonObject(with: Data(frame.data)) as? [String: Any],
+                      o["event"] as? String == "snapshot" else { return nil }
+                var diff = o["diff"] as? String ?? ""
+                if diff.hasSuffix("\n") { diff.removeLast() }
+                return diff
             }
         }
 

@@ -142,6 +142,23 @@ final class Harness: @unchecked Sendable {
             writes: ["/tmp/**", "/var/tmp/**"]
             filesystem: {read_only: true, writable: ["/tmp/jitsh-landlock"]}
             """.write(to: policies.appendingPathComponent("roles/e2e-landlock.yaml"), atomically: true, encoding: .utf8)
+        // Watched files: a check that fails on BROKEN restores, one that asks, one that only keeps images.
+        try """
+            role: e2e-snapshot
+            description: configuration under /tmp/jitsh-snap, kept and checked at every line
+            allow:
+              - cmd: [sed, cat, echo, printf, rm, chmod, ls, "true", "false", head, ln, mkdir, cp]
+            writes: ["/tmp/**"]
+            snapshot:
+              - paths: ["/tmp/jitsh-snap/conf/**"]
+                check: ["/bin/sh", "-c", "! grep -rq BROKEN /tmp/jitsh-snap/conf"]
+                on_failure: restore
+              - paths: ["/tmp/jitsh-snap/ask/**"]
+                check: ["/bin/sh", "-c", "! grep -rq BROKEN /tmp/jitsh-snap/ask"]
+                on_failure: ask
+              - paths: ["/tmp/jitsh-snap/plain/**"]
+            snapshot_limit: 64KiB
+            """.write(to: policies.appendingPathComponent("roles/e2e-snapshot.yaml"), atomically: true, encoding: .utf8)
         // A privileged jitsh run by a user takes only configurations root listed: /etc/jitsh/*.yaml.
         try fm.createDirectory(atPath: "/etc/jitsh", withIntermediateDirectories: true)
         chown("/etc/jitsh", 0, 0)

@@ -1,0 +1,179 @@
+import Crypto
+import Foundation
+import GRDB
+
+/// One stored change of a watched path: the images before and after a line, chained to the
+/// image before it by hash like recording chunks. The snapshot marker the session records
+/// after each line carries the chain's head, so the signed recording covers the images too.
+public struct SnapshotImage: Sendable, Equatable {
+    public var sessionID: String
+    public var seq: Int64
+    /// The line's number in the session (as `sessions show` counts them).
+    public var line: Int
+    /// Microseconds since the epoch.
+    public var at: Int64
+    public var path: String
+    public var before: FileImage?
+    public var after: FileImage?
+    public var previousHash: [UInt8]
+    public var hash: [UInt8]
+
+    public init(sessionID: String, seq: Int64, line: Int, at: Int64, path: String, before: FileImage?, after: FileImage?, previousHash: [UInt8]) {
+        self.sessionID = sessionID
+        self.seq = seq
+        self.line = line
+        self.at = at
+        self.path = path
+        self.before = before
+        self.after = after
+        self.previousHash = previousHash
+        hash = SnapshotImage.hash(sessionID: sessionID, seq: seq, line: line, at: at, path: path, before: before?.json.text ?? "",
+                                  after: after?.json.text ?? "", previousHash: previousHash)
+    }
+
+    public var change: FileChange { FileChange(path: path, before: before, after: after) }
+
+    static func hash(sessionID: String, seq: Int64, line: Int, at: Int64, path: String, before: String, after: String, previousHash: [UInt8]) -> [UInt8] {
+        var h = SHA256()
+        h.update(data: previousHash)
+        for field in [sessionID, String(seq), String(line), String(at), path, before, after] {
+            h.update(data: Array(field.utf8) + [0])
+        }
+        return Array(h.finalize())
+    }
+
+    /// The first link of a session's image chain.
+    public static func genesis(_ sessionID: String) -> [UInt8] {
+        Array(SHA256.hash(data: Array("jitsh-snapshot:\(sessionID)".utf8)))
+    }
+
+    public static func digest(_ bytes: [UInt8]) -> String {
+        SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined()
+    }
+
+    public static func hex(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }
+}
+
+extension SQLiteStore {
+    /// Appends one line's changes and the contents they name that the session has not stored
+    /// yet, in one transaction. Returns the chain's head and length after them.
+    public func appendImages(session id: String, line: Int, at: Int64, changes: [FileChange],
+                             contents: [String: [UInt8]]) throws -> (head: [UInt8], count: Int64) {
+        try database.checkFile()
+        return try database.write { db in
+            let last = try Row.fetchOne(db, sql: "SELECT seq, hash FROM snapshot_images WHERE session_id = ? ORDER BY seq DESC LIMIT 1",
+                                        arguments: [id])
+            var seq: Int64 = last.map { ($0["seq"] as Int64) + 1 } ?? 0
+            var head = last.map { Array($0["hash"] as Data) } ?? SnapshotImage.genesis(id)
+            for (digest, bytes) in contents {
+                try db.execute(sql: """
+                    INSERT OR IGNORE INTO snapshot_contents (session_id, digest, size, data) VALUES (?, ?, ?, ?)
+                    """, arguments: [id, digest, bytes.count, Data(Deflate.compress(bytes))])
+            }
+            for c in changes {
+                let image = SnapshotImage(sessionID: id, seq: seq, line: line, at: at, path: c.path, before: c.before, after: c.after,
+                                          previousHash: head)
+                try db.execute(sql: """
+                    INSERT INTO snapshot_images (session_id, seq, line, at, path, before, after, prev_hash, hash)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """, arguments: [id, seq, line, at, c.path, c.before?.json.text ?? "", c.after?.json.text ?? "", Data(head),
+                                     Data(image.hash)])
+                head = image.hash
+                seq += 1
+            }
+            return (head, seq)
+        }
+    }
+
+    /// The session's images in order; with `line`, only that line's.
+    public func images(session id: String, line: Int? = nil) throws -> [SnapshotImage] {
+        try database.read { db in
+            let rows = try Row.fetchAll(db, sql: "SELECT * FROM snapshot_images WHERE session_id = ? AND (? IS NULL OR line = ?) ORDER BY seq",
+                                        arguments: [id, line, line])
+            return rows.map { r in
+                var image = SnapshotImage(sessionID: r["session_id"], seq: r["seq"], line: r["line"], at: r["at"], path: r["path"],
+                                          before: FileImage(json: r["before"]), after: FileImage(json: r["after"]),
+                                          previousHash: Array(r["prev_hash"] as Data))
+                // The stored hash, so verification compares it with the recomputed one.
+                image.hash = Array(r["hash"] as Data)
+                return image
+            }
+        }
+    }
+
+    /// A stored content by its digest; nil when it is not stored or does not match its digest.
+    public func imageContent(session id: String, digest: String) throws -> [UInt8]? {
+        try database.read { db in
+            guard let r = try Row.fetchOne(db, sql: "SELECT size, data FROM snapshot_contents WHERE session_id = ? AND digest = ?",
+                                           arguments: [id, digest]),
+                  let bytes = Deflate.decompress(Array(r["data"] as Data), expectedLength: r["size"]) else { return nil }
+            return SnapshotImage.digest(bytes) == digest ? bytes : nil
+        }
+    }
+
+    /// What is wrong with a session's images: a broken chain, a content that does not match
+    /// its digest, a chain whose head the recording's last snapshot marker does not name.
+    func verifyImages(_ id: String, frames: [Frame]) throws -> (problems: [String], count: Int) {
+        let images = try images(session: id)
+        var problems: [String] = []
+        var head = SnapshotImage.genesis(id)
+        for (k, image) in images.enumerated() {
+            if image.seq != Int64(k) { problems.append("snapshot image \(k) is missing or out of order") }
+            let recomputed = SnapshotImage.hash(sessionID: image.sessionID, seq: image.seq, line: image.line, at: image.at, path: image.path,
+                                                before: image.before?.json.text ?? "", after: image.after?.json.text ?? "",
+                                                previousHash: image.previousHash)
+            if image.previousHash != head { problems.append("snapshot image \(image.seq) does not follow the one before it") }
+            if recomputed != image.hash { problems.append("altered snapshot image \(image.seq): it does not match its hash") }
+            head = image.hash
+            for digest in [image.before?.digest, image.after?.digest].compactMap({ $0 }) where !digest.isEmpty {
+                if try imageContent(session: id, digest: digest) == nil {
+                    problems.append("the content of snapshot image \(image.seq) (\(image.path)) is missing or altered")
+                }
+            }
+        }
+        var covered: (head: String, count: Int)?
+        for f in frames where f.kind == .marker {
+            guard let o = try? JSONSerialization.jsonObject(with: Data(f.data)) as? [String: Any], o["event"] as? String == "snapshot",
+                  let h = o["images"] as? String, let n = o["count"] as? Int else { continue }
+            covered = (h, n)
+        }
+        if !images.isEmpty || covered != nil {
+            if covered?.count != images.count || covered?.head != SnapshotImage.hex(head) {
+                problems.append("the snapshot images (\(images.count)) are not the ones the recording names (\(covered?.count ?? 0))")
+            }
+        }
+        return (problems, images.count)
+    }
+}
+
+extension Database {
+    static func registerSnapshots(_ m: inout DatabaseMigrator) {
+        m.registerMigration("v4 snapshot images and contents") { db in
+            try db.execute(sql: """
+                CREATE TABLE snapshot_images (
+                    session_id TEXT NOT NULL REFERENCES sessions(id),
+                    seq INTEGER NOT NULL,
+                    line INTEGER NOT NULL,
+                    at INTEGER NOT NULL,
+                    path TEXT NOT NULL,
+                    before TEXT NOT NULL,
+                    after TEXT NOT NULL,
+                    prev_hash BLOB NOT NULL,
+                    hash BLOB NOT NULL,
+                    PRIMARY KEY (session_id, seq)
+                ) WITHOUT ROWID;
+                CREATE TABLE snapshot_contents (
+                    session_id TEXT NOT NULL REFERENCES sessions(id),
+                    digest TEXT NOT NULL,
+                    size INTEGER NOT NULL,
+                    data BLOB NOT NULL,
+                    PRIMARY KEY (session_id, digest)
+                ) WITHOUT ROWID;
+                CREATE TRIGGER snapshot_images_append_only_update BEFORE UPDATE ON snapshot_images
+                BEGIN SELECT RAISE(ABORT, 'snapshot images are append-only'); END;
+                CREATE TRIGGER snapshot_contents_append_only_update BEFORE UPDATE ON snapshot_contents
+                BEGIN SELECT RAISE(ABORT, 'snapshot contents are append-only'); END;
+                """)
+        }
+    }
+}
