@@ -20,9 +20,15 @@ public struct SessionFilter: Sendable {
     public var since: Int64?
     public var until: Int64?
     public var deniedOnly = false
+    /// Only sessions with a confirmed line, with a program the exec guard blocked, still running.
+    public var confirmedOnly = false
+    public var blockedOnly = false
+    public var runningOnly = false
     public var command: String?
     public var grant: Int64?
     public var limit = 1000
+    /// Sessions skipped (newest first), for paging.
+    public var offset = 0
 
     public init() {}
 }
@@ -79,6 +85,13 @@ extension SQLiteStore {
         if f.deniedOnly {
             clauses.append("EXISTS (SELECT 1 FROM audit_events d WHERE d.session_id = s.id AND d.decision = 'deny')")
         }
+        if f.confirmedOnly {
+            clauses.append("EXISTS (SELECT 1 FROM audit_events d WHERE d.session_id = s.id AND d.kind = 'confirmed')")
+        }
+        if f.blockedOnly {
+            clauses.append("EXISTS (SELECT 1 FROM audit_events d WHERE d.session_id = s.id AND d.kind = 'guard')")
+        }
+        if f.runningOnly { clauses.append("e.session_id IS NULL") }
         if let c = f.command {
             clauses.append("""
                 EXISTS (SELECT 1 FROM audit_events d, json_each(d.data, '$.commands') c WHERE d.session_id = s.id AND d.kind = 'line'
@@ -95,7 +108,7 @@ extension SQLiteStore {
                    (SELECT count(*) FROM audit_events a WHERE a.session_id = s.id AND a.kind = 'guard') AS blocked
             FROM sessions s LEFT JOIN session_ends e ON e.session_id = s.id
             \(clauses.isEmpty ? "" : "WHERE " + clauses.joined(separator: " AND "))
-            ORDER BY s.started_at DESC LIMIT \(f.limit)
+            ORDER BY s.started_at DESC LIMIT \(max(0, f.limit)) OFFSET \(max(0, f.offset))
             """
         return try database.read { db in
             try Row.fetchAll(db, sql: sql, arguments: StatementArguments(args)).map { r in

@@ -54,7 +54,7 @@ enum ForcedCommand {
         }
         if let original, confirmToken == nil {
             words = staticWords(original)
-            if let words, words.first == "grant" {
+            if let words, words.first == "grant" || words.first == "review" {
                 return runVerb(words, identity: claimedIdentity, configuration: configuration)
             }
         }
@@ -152,8 +152,13 @@ enum ForcedCommand {
         return text
     }
 
-    /// `grant …` through the forced command: parsed by jitsh, never a shell.
+    /// `grant …` and `review …` through the forced command: parsed by jitsh, never a shell.
     static func runVerb(_ words: [String], identity: String?, configuration: String?) -> Int32 {
+        words.first == "review" ? runVerb(ReviewGroup.self, words, identity: identity, configuration: configuration)
+            : runVerb(GrantGroup.self, words, identity: identity, configuration: configuration)
+    }
+
+    static func runVerb<Group: ParsableCommand>(_ group: Group.Type, _ words: [String], identity: String?, configuration: String?) -> Int32 {
         var args = Array(words.dropFirst())
         // The verb acts as the session's identity, under the session's configuration. `grant`,
         // `grant --help` and `grant help VERB` name no verb to give them to: they print help.
@@ -161,12 +166,12 @@ enum ForcedCommand {
             args += (identity.map { ["--as", $0] } ?? []) + (configuration.map { ["--config", $0] } ?? [])
         }
         do {
-            var command = try GrantGroup.parseAsRoot(args)
+            var command = try Group.parseAsRoot(args)
             try command.run()
             return 0
         } catch {
-            let code = GrantGroup.exitCode(for: error)
-            let message = Data(Visible.lines(GrantGroup.fullMessage(for: error)).utf8 + [10])
+            let code = Group.exitCode(for: error)
+            let message = Data(Visible.lines(Group.fullMessage(for: error)).utf8 + [10])
             // Help comes as a clean exit: it is the output asked for.
             if code.rawValue == 0 { FileHandle.standardOutput.write(message) } else { FileHandle.standardError.write(message) }
             return code.rawValue
