@@ -8,6 +8,7 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .executable(name: "jitsh", targets: ["jitsh"]),
+        .executable(name: "jitsh-serve", targets: ["jitsh-serve"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -36,7 +37,8 @@ let package = Package(
         .target(name: "Session", dependencies: ["ShellSyntax", "Policy", "Store", "CSpawn",
                                               .product(name: "Crypto", package: "swift-crypto")]),
         // The web app for reviewers and approvers (`jitsh serve`): HTTP edges over the Store's review
-        // and grant APIs. Only the serve command reaches it, so the forced command never starts NIO.
+        // and grant APIs. Its own binary, jitsh-serve, which `jitsh serve` runs: the setgid jitsh
+        // started on every SSH connection links no HTTP server.
         .target(name: "Serve", dependencies: [
             "Store", "ShellSyntax", "Policy", "Session",
             .product(name: "Crypto", package: "swift-crypto"),
@@ -47,8 +49,9 @@ let package = Package(
             .product(name: "HummingbirdCore", package: "hummingbird"),
             .product(name: "HummingbirdTLS", package: "hummingbird"),
         ]),
+        .executableTarget(name: "jitsh-serve", dependencies: ["Serve"]),
         .executableTarget(name: "jitsh", dependencies: [
-            "ShellSyntax", "Policy", "Store", "Session", "Serve",
+            "ShellSyntax", "Policy", "Store", "Session",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // libFuzzer entry point for the parser; `make fuzz` builds it with -sanitize=fuzzer.

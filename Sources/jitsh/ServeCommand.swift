@@ -1,12 +1,11 @@
 import ArgumentParser
 import Foundation
 import Policy
-import Serve
 import Session
 import Store
 
-/// `jitsh serve`: the web app for reviewers and approvers. Its own subcommand, so the forced
-/// command never starts an event loop; Hummingbird and NIO run only here.
+/// `jitsh serve`: the web app for reviewers and approvers. The options are checked here; the
+/// server is the jitsh-serve binary beside jitsh, so the forced command links no Hummingbird or NIO.
 struct ServeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",
@@ -15,7 +14,7 @@ struct ServeCommand: ParsableCommand {
             Listens on 127.0.0.1:8377 unless told otherwise; put it behind the reverse proxy you already \
             trust, or give it --tls-cert and --tls-key. People sign in with a one-time link from \
             `jitsh review login` (or `ssh HOST review login`); there are no passwords. Run it as an \
-            unprivileged account in group jitsh (examples/jitsh-serve.service): it reads the store and \
+            unprivileged account in group jitsh (examples/systemd/jitsh-serve.service): it reads the store and \
             never runs a command.
 
             Examples:
@@ -41,23 +40,12 @@ struct ServeCommand: ParsableCommand {
 
     func validate() throws {
         if (tlsCert == nil) != (tlsKey == nil) { throw ValidationError("give --tls-cert and --tls-key together") }
-        if ServeCommand.address(listen) == nil {
+        if !listen.hasPrefix("unix:/") && !listen.contains(":") {
             throw ValidationError("--listen \(listen.visible): give HOST:PORT (127.0.0.1:8377), [::1]:8377 or unix:/run/jitsh/serve.sock")
         }
         guard let s = Duration.seconds(sessionLifetime), s >= 60, s <= 86400 else {
             throw ValidationError("--session-lifetime \(sessionLifetime.visible): give a duration from 1m to 24h")
         }
-    }
-
-    static func address(_ text: String) -> ServeSetup.Listen? {
-        if text.hasPrefix("unix:") {
-            let path = String(text.dropFirst(5))
-            return path.hasPrefix("/") ? .unix(path: path) : nil
-        }
-        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else { return nil }
-        var host = String(text[..<colon])
-        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-        return host.isEmpty ? nil : .tcp(host: host, port: port)
     }
 
     static func holdsOwnGroup(_ gid: gid_t) -> Bool {
@@ -66,36 +54,30 @@ struct ServeCommand: ParsableCommand {
         return n > 0 && groups.prefix(Int(n)).contains(gid)
     }
 
+    /// jitsh-serve, installed beside this jitsh.
+    static var helper: String {
+        let me = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? "/usr/local/bin/jitsh"
+        return (me as NSString).deletingLastPathComponent + "/jitsh-serve"
+    }
+
     func run() throws {
         // The store is reached with jitsh's group. A person who does not hold that group
         // themselves gets no server out of a setgid jitsh (it would bind, unlink and read with it).
         if Privilege.isElevated && getuid() != 0 && !ServeCommand.holdsOwnGroup(getegid()) {
-            Console.error("jitsh serve runs as root or as an account in group jitsh (examples/jitsh-serve.service), not through the setgid bit")
+            Console.error("jitsh serve runs as root or as an account in group jitsh (examples/systemd/jitsh-serve.service), not through the setgid bit")
             throw ExitCode(ExitStatus.error)
         }
-        let installation: Installation
-        let store: SQLiteStore
-        do {
-            installation = try Installation.load(override: config)
-            _ = try installation.loadPolicy()
-            store = try SQLiteStore(path: installation.configuration.storePath, create: false)
-        } catch {
-            Console.error("\(error)")
+        var argv = [ServeCommand.helper, "--listen", listen, "--session-lifetime", String(Duration.seconds(sessionLifetime) ?? 4 * 3600)]
+        if let config { argv += ["--config", config] }
+        if let tlsCert, let tlsKey { argv += ["--tls-cert", tlsCert, "--tls-key", tlsKey] }
+        guard access(argv[0], X_OK) == 0 else {
+            Console.error("\(argv[0]) is missing: install it beside jitsh (make install does)")
             throw ExitCode(ExitStatus.error)
         }
-        let key = try? SigningKey.load(installation.configuration.signingKeyPath).publicKey
-        if key == nil { Console.error("serve: the host signing key cannot be read; pages will say signatures were not checked") }
-        var setup = ServeSetup(listen: ServeCommand.address(listen)!, store: store, host: installation.configuration.host, publicKey: key,
-                               loadPolicy: { [installation] in try installation.loadPolicy() })
-        setup.tlsCertificate = tlsCert
-        setup.tlsKey = tlsKey
-        setup.webhook = installation.configuration.webhook
-        setup.sessionLifetime = Int64(Duration.seconds(sessionLifetime) ?? 4 * 3600)
-        do {
-            try ReviewServer.run(setup) { address in Console.error("serve: listening on \(address)") }
-        } catch {
-            Console.error("\(error)")
-            throw ExitCode(ExitStatus.error)
-        }
+        // What runs now has this process's own rights; jitsh itself holds no HTTP server.
+        let cArgs = argv.map { strdup($0) } + [nil]
+        execv(argv[0], cArgs)
+        Console.error("cannot start \(argv[0]): \(String(cString: strerror(errno)))")
+        throw ExitCode(ExitStatus.error)
     }
 }

@@ -42,15 +42,17 @@ final class Bed: @unchecked Sendable {
             people:
               alice: [oncall]
               carol: [oncall]
+              dora: [oncall]
               bob: [oncall]
               rita: [auditors]
+              sam: [admins]
               adam: [approvers]
               nobody-special: []
             """.write(toFile: root + "/policies/policy.yaml", atomically: true, encoding: .utf8)
         try """
             contract: serve-auto
             role: readonly
-            requesters: {people: [alice, carol]}
+            requesters: {people: [alice, carol, dora]}
             hosts: [serve-host]
             reason: {required: false}
             approval: {auto: true}
@@ -74,7 +76,7 @@ final class Bed: @unchecked Sendable {
             review_url: http://127.0.0.1:\(port)
             """.write(toFile: config, atomically: true, encoding: .utf8)
         try run(["init", "--config", config])
-        for who in ["alice", "carol"] {
+        for who in ["alice", "carol", "dora"] {
             try run(["grant", "request", "--config", config, "--as", who, "--role", "readonly", "--duration", "30m", "--reason", "serve tests"])
         }
         // Real sessions, as sshd would start them.
@@ -113,6 +115,28 @@ final class Bed: @unchecked Sendable {
         return try newestSession(after: before)
     }
 
+    /// An exec session left running: the process, and the session's id once it is recorded.
+    func runningSession(_ who: String, _ line: String) throws -> (Process, String) {
+        let before = Set(try store().allSessionIDs())
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: binary)
+        p.arguments = ["--config", config, "--as", who]
+        var env = ProcessInfo.processInfo.environment
+        env["SSH_ORIGINAL_COMMAND"] = line
+        p.environment = env
+        p.standardInput = FileHandle.nullDevice
+        p.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
+        p.standardError = FileHandle(forWritingAtPath: "/dev/null")
+        try p.run()
+        let deadline = Date().addingTimeInterval(15)
+        while Date() < deadline {
+            if let id = try? newestSession(after: before) { return (p, id) }
+            usleep(100_000)
+        }
+        p.terminate()
+        throw Failure(description: "the running session was not recorded")
+    }
+
     /// `ssh -t host`: the forced command on a terminal (util-linux `script` makes the pty), lines typed with pauses.
     func interactiveSession(_ who: String, lines: [String]) throws -> String {
         let before = Set(try store().allSessionIDs())
@@ -149,6 +173,25 @@ final class Bed: @unchecked Sendable {
         }
         let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
         throw Failure(description: "jitsh serve did not start: \(text)")
+    }
+
+    /// Another `jitsh serve` (TLS, a Unix socket), up once it accepts; the caller kills it.
+    func serve(_ arguments: [String], port: Int? = nil, socket: String? = nil) throws -> Process {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: binary)
+        p.arguments = ["serve", "--config", config] + arguments
+        p.standardInput = FileHandle.nullDevice
+        p.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
+        p.standardError = FileHandle(forWritingAtPath: "/dev/null")
+        try p.run()
+        let deadline = Date().addingTimeInterval(20)
+        while Date() < deadline && p.isRunning {
+            if let port, Bed.accepts(port) { return p }
+            if let socket, FileManager.default.fileExists(atPath: socket) { usleep(200_000); return p }
+            usleep(50_000)
+        }
+        kill(p.processIdentifier, SIGKILL)
+        throw Failure(description: "jitsh serve \(arguments) did not start")
     }
 
     var serveLog: String { (try? String(contentsOfFile: root + "/serve.log", encoding: .utf8)) ?? "" }
