@@ -66,6 +66,6 @@ let package = Package(
         .systemLibrary(name: "CLibssh", pkgConfig: "libssh", providers: [.apt(["libssh-dev"])]),
         .testTarget(name: "EndToEndTests", dependencies: ["CLibssh", "Store"]),
         // A real `jitsh serve` on loopback over a store filled through the recorder's APIs, and Chromium.
-        .testTarget(name: "ServeTests", dependencies: ["Store"]),
+        .testTarget(name: "ServeTests", dependencies: ["Store", "Serve"]),
     ]
 )

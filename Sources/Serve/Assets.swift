@@ -78,7 +78,7 @@ struct Assets: Sendable {
         th, td { border-bottom: 1px solid #dde1e6; padding: .3em .5em; text-align: left; vertical-align: top; }
         tr.flagged td { background: #fff3f0; }
         form.filters { display: flex; flex-wrap: wrap; gap: .5em 1em; margin-bottom: 1em; align-items: end; }
-        form.filters input[name] { width: 9em; }
+        form.filters input[name]:not([type=checkbox]) { width: 9em; }
         form.action { display: inline-flex; gap: .3em; margin: 0 .3em .3em 0; }
         .problem { color: #a40000; } .notice.ok { color: #055f2b; }
         .verification.ok { color: #055f2b; } .verification.bad { color: #a40000; font-weight: bold; }

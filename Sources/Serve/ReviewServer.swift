@@ -70,6 +70,14 @@ public enum ReviewServer {
         router.add(middleware: SecurityHeaders())
         router.add(middleware: RequestLog())
         app.routes(router)
+        // Recordings are indexed for search in the background, in short transactions, so the
+        // first search after a busy day does not wait for it.
+        Thread.detachNewThread {
+            while true {
+                app.index(wait: false)
+                Thread.sleep(forTimeInterval: 30)
+            }
+        }
         let address: BindAddress
         switch setup.listen {
         case .tcp(let host, let port): address = .hostname(host, port: port)

@@ -126,7 +126,7 @@ extension WebApp {
         var hits: [TextHit] = []
         var problem: String?
         if !text.isEmpty {
-            try store.indexRecordings(batch: 200, transactionMicroseconds: 50_000)
+            index(wait: true)
             do { hits = try store.searchRecordings(text, limit: 200) } catch let e as FullTextQuery.SyntaxError { problem = e.description }
             audit("web-search", viewer.identity, client: client, line: text, decision: "allow", reason: "\(hits.count) hits")
         }

@@ -20,6 +20,7 @@ final class WebApp: Sendable {
     let webhook: String?
     let assets: Assets
     let limiter = LimiterBox()
+    private let indexing = NSLock()
 
     init(_ setup: ServeSetup) throws {
         store = setup.store
@@ -101,6 +102,15 @@ final class WebApp: Sendable {
         if let grant { data["grant"] = .int(Int(grant)) }
         try? store.appendAudit([AuditEvent(at: Clock.microseconds, sessionID: nil, identity: identity, host: host.name, kind: kind,
                                            line: line, decision: decision, reason: reason, data: JSONText.object(data).text)])
+    }
+
+    /// Brings the full-text index up to date, one indexer at a time (two would index the same
+    /// chunks twice): the background one skips a round while a search indexes, a search waits
+    /// for the background one and then indexes what is left, so it finds everything recorded.
+    func index(wait: Bool) {
+        if wait { indexing.lock() } else { guard indexing.try() else { return } }
+        defer { indexing.unlock() }
+        _ = try? store.indexRecordings(batch: 200, transactionMicroseconds: 50_000)
     }
 
     func grantService() throws -> GrantService {

@@ -29,6 +29,20 @@ struct ServeTests {
         #expect(events.contains { $0.identity == "rita" && $0.decision == "allow" })
     }
 
+    /// `ssh host review login`: the forced command handles the verb itself, no shell, no session.
+    @Test func theReservedVerbOverSSHPrintsAWorkingLink() throws {
+        let bed = try bed
+        let sessions = try bed.store().allSessionIDs().count
+        let (status, output) = try Bed.execute(bed.binary, ["--config", bed.config, "--as", "rita"],
+                                               environment: ["SSH_ORIGINAL_COMMAND": "review login --next /grants"])
+        #expect(status == 0, "\(output)")
+        let link = try #require(output.firstMatch(of: /\/login\?token=[A-Za-z0-9_-]+&next=[%0-9A-Za-z]+/)?.0)
+        let reply = try HTTP.request(port: bed.port, "GET", String(link))
+        #expect(reply.status == 303)
+        #expect(reply.header("location") == "/grants")
+        #expect(try bed.store().allSessionIDs().count == sessions, "a verb is not a recorded session")
+    }
+
     @Test func expiredForgedAndMissingSignInsAreRefused() throws {
         let bed = try bed
         let short = try bed.signInLink("rita", validFor: 1)
