@@ -70,23 +70,39 @@ struct PlayerFeed {
         return bytes.count
     }
 
-    /// A JSON string literal: quotes, backslashes, every control character and `<>&` as escapes.
+    /// A JSON string literal: quotes, backslashes, every control character (C0, DEL, C1, the
+    /// Unicode line separators) and `<>&` as escapes. On UTF-8 bytes: recordings are large.
     static func appendJSONString(_ s: String, to out: inout String) {
-        out += "\""
-        var run = ""
-        for u in s.unicodeScalars {
-            switch u.value {
-            case 0x22: run += "\\\""
-            case 0x5C: run += "\\\\"
-            case 0x0A: run += "\\n"
-            case 0x0D: run += "\\r"
-            case 0x09: run += "\\t"
-            case 0..<0x20, 0x7F...0x9F, 0x2028, 0x2029, 0x3C, 0x3E, 0x26:
-                run += "\\u" + String(u.value, radix: 16).leftPadded(4)
-            default: run.unicodeScalars.append(u)
-            }
-            if run.utf8.count > 4096 { out += run; run = "" }
+        let u = Array(s.utf8)
+        var bytes: [UInt8] = [0x22]
+        bytes.reserveCapacity(u.count + u.count / 8 + 2)
+        func escape(_ v: UInt32) {
+            bytes += [0x5C, 0x75]
+            for shift in [12, 8, 4, 0] as [UInt32] { bytes.append(hexDigits[Int((v >> shift) & 0xF)]) }
         }
-        out += run + "\""
+        var k = 0
+        while k < u.count {
+            let b = u[k]
+            switch b {
+            case 0x22: bytes += [0x5C, 0x22]
+            case 0x5C: bytes += [0x5C, 0x5C]
+            case 0x0A: bytes += [0x5C, 0x6E]
+            case 0x0D: bytes += [0x5C, 0x72]
+            case 0x09: bytes += [0x5C, 0x74]
+            case 0..<0x20, 0x7F, 0x3C, 0x3E, 0x26: escape(UInt32(b))
+            case 0xC2 where k + 1 < u.count && (0x80...0x9F).contains(u[k + 1]):
+                escape(UInt32(u[k + 1]))
+                k += 1
+            case 0xE2 where k + 2 < u.count && u[k + 1] == 0x80 && (u[k + 2] == 0xA8 || u[k + 2] == 0xA9):
+                escape(0x2028 + UInt32(u[k + 2] - 0xA8))
+                k += 2
+            default: bytes.append(b)
+            }
+            k += 1
+        }
+        bytes.append(0x22)
+        out += String(decoding: bytes, as: UTF8.self)
     }
+
+    static let hexDigits = Array("0123456789abcdef".utf8)
 }

@@ -131,6 +131,10 @@ struct SecurityHeaders: RouterMiddleware {
         var response: Response
         do { response = try await next(request, context) } catch let e as HTTPError {
             response = Page.error(status: e.status, "\(e.status.code) \(e.status.reasonPhrase)")
+        } catch {
+            // The browser learns only that it failed; the server's log says why (no SQL for a page).
+            FileHandle.standardError.write(Data("jitsh serve: \(request.method) \(RequestLog.shown(request.uri.path)): \(error)\n".utf8))
+            response = Page.error(status: .internalServerError, "this page cannot be made now: the store could not be read (the server's log says why)")
         }
         response.headers[.contentSecurityPolicy] = Self.policy
         response.headers[.xContentTypeOptions] = "nosniff"
@@ -151,8 +155,13 @@ struct RequestLog: RouterMiddleware {
         let start = DispatchTime.now().uptimeNanoseconds
         let response = try await next(request, context)
         let ms = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
-        let path = request.uri.path.prefix(200).map { $0.isASCII && !$0.isWhitespace ? String($0) : "?" }.joined()
+        let path = Self.shown(request.uri.path)
         FileHandle.standardError.write(Data("jitsh serve: \(request.method) \(path) \(response.status.code) \(String(format: "%.1f", ms)) ms\n".utf8))
         return response
+    }
+
+    /// A path as the log may hold it: printable ASCII, at most 200 characters.
+    static func shown(_ path: String) -> String {
+        path.prefix(200).map { $0.isASCII && !$0.isWhitespace && !($0.asciiValue.map { $0 < 0x20 || $0 == 0x7F } ?? true) ? String($0) : "?" }.joined()
     }
 }
