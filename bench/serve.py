@@ -48,23 +48,25 @@ def fetch(port, path, cookie=None, first_line=False):
     if cookie:
         head += "Cookie: jitsh_review=%s\r\n" % cookie
     s.sendall((head + "\r\n").encode())
-    data = b""
+    parts, size = [], 0
     while True:
-        part = s.recv(65536)
+        part = s.recv(1 << 20)
         if not part:
             break
-        data += part
-        if first_line and b"\r\n\r\n" in data:
-            body = data.split(b"\r\n\r\n", 1)[1]
-            # chunked: size line, then the first JSON line of the recording
-            if b"}\n" in body:
+        parts.append(part)
+        size += len(part)
+        if first_line:
+            data = b"".join(parts)
+            if b"\r\n\r\n" in data and b"}\n" in data.split(b"\r\n\r\n", 1)[1]:
+                # chunked: a size line, then the first JSON line of the recording
                 elapsed = time.monotonic() - t
                 s.close()
-                return int(data.split(b" ", 2)[1]), elapsed, len(body)
+                return int(data.split(b" ", 2)[1]), elapsed, size
     s.close()
     elapsed = time.monotonic() - t
-    status = int(data.split(b" ", 2)[1]) if data else 0
-    return status, elapsed, len(data)
+    head = parts[0] if parts else b""
+    status = int(head.split(b" ", 2)[1]) if head else 0
+    return status, elapsed, size
 
 
 def big_recording(store, mib):

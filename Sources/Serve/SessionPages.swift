@@ -119,7 +119,7 @@ enum SessionPages {
                 """
         }
         let result: HTML = problem.map { "<p class=\"problem\">\($0)</p>" }
-            ?? (text.isEmpty ? "" : "<p>\(hits.count) hit\(hits.count == 1 ? "" : "s")\(hits.count >= 200 ? " (the first 200)" : "")</p>")
+            ?? (text.isEmpty ? "" : "<p>\(hits.count) hit\(hits.count == 1 ? "" : "s")\(hits.count >= 100 ? " (the newest 100)" : "")</p>")
         return Page.layout("Search", viewer: viewer, """
             <h1>Search recordings</h1>
             <form class="filters" method="get" action="/search"><input name="q" value="\(text)" size="50" placeholder="words, \"a phrase\", prefix*, AND/OR/NOT">\

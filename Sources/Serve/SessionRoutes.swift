@@ -127,11 +127,10 @@ extension WebApp {
         var problem: String?
         if !text.isEmpty {
             index(wait: true)
-            do { hits = try store.searchRecordings(text, limit: 200) } catch let e as FullTextQuery.SyntaxError { problem = e.description }
+            do { hits = try store.searchRecordings(text, limit: 100, newestFirst: true) } catch let e as FullTextQuery.SyntaxError { problem = e.description }
             audit("web-search", viewer.identity, client: client, line: text, decision: "allow", reason: "\(hits.count) hits")
         }
-        var sessions: [String: SessionRecord] = [:]
-        for h in hits where sessions[h.sessionID] == nil { sessions[h.sessionID] = try store.session(h.sessionID) }
+        let sessions = try store.sessions(Array(Set(hits.map(\.sessionID))))
         return .html(SessionPages.search(text, hits: hits, sessions: sessions, problem: problem, viewer: viewer))
     }
 }

@@ -13,7 +13,8 @@ public protocol ReviewStore: Store {
     func auditEvents(session id: String) throws -> [AuditEvent]
     func appendAudit(_ events: [AuditEvent]) throws
     @discardableResult func indexRecordings(batch: Int, transactionMicroseconds: Int64) throws -> Int
-    func searchRecordings(_ text: String, limit: Int) throws -> [TextHit]
+    func searchRecordings(_ text: String, limit: Int, newestFirst: Bool) throws -> [TextHit]
+    func sessions(_ ids: [String]) throws -> [String: SessionRecord]
     func verify(_ id: String, key: Curve25519.Signing.PublicKey) throws -> Verification
     func issueSignInToken(for who: ReviewIdentity, now: Int64, lifetime: Int64) throws -> String
     func redeemSignInToken(_ token: String, now: Int64, sessionLifetime: Int64) throws -> Result<(cookie: String, who: ReviewIdentity), SignInRefusal>
