@@ -32,7 +32,7 @@ extension SessionTests {
         #expect(c.text.contains("sign in as \(Harness.user)"))
         #expect(try h.store().allSessionIDs().count == before)
         // The database, its WAL and shared memory: nowhere in clear.
-        let raw = try Harness.execute("/bin/sh", ["-c", "cat \"$0\"* | grep -ac \"$1\"", h.storePath, String(token)])
+        let raw = try Harness.execute("/bin/sh", ["-c", "cat \"$0\"* | grep -ac -e \"$1\"", h.storePath, String(token)])
         #expect(raw.output.trimmingCharacters(in: .whitespacesAndNewlines) == "0")
     }
 

@@ -23,7 +23,7 @@ struct ServeTests {
         #expect(list.status == 200)
         // The token is only ever hashed in the store.
         let token = String(link.split(separator: "=")[1])
-        let dump = try Bed.execute("/bin/sh", ["-c", "cat \"$0\"* | grep -ac \"$1\"", bed.storePath, token])
+        let dump = try Bed.execute("/bin/sh", ["-c", "cat \"$0\"* | grep -ac -e \"$1\"", bed.storePath, token])
         #expect(dump.output.trimmingCharacters(in: .whitespacesAndNewlines) == "0")
         let events = try bed.store().auditEvents(matching: try AuditQuery(["kind web-sign-in"], now: Bed.now))
         #expect(events.contains { $0.identity == "rita" && $0.decision == "allow" })
