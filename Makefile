@@ -18,9 +18,11 @@ all: build
 build:
 	$(SWIFT) build $(SWIFT_FLAGS)
 
-# The release binary links the Swift runtime statically: jitsh starts on every SSH connection.
+# The release binaries link the Swift runtime statically: jitsh starts on every SSH connection;
+# jitsh-serve (the web app, run by `jitsh serve`) is apart so jitsh links no HTTP server.
 release:
 	$(SWIFT) build $(RELEASE_FLAGS) --product jitsh
+	$(SWIFT) build $(RELEASE_FLAGS) --product jitsh-serve
 
 prerequisites:
 	scripts/prerequisites.sh

@@ -8,12 +8,17 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .executable(name: "jitsh", targets: ["jitsh"]),
+        .executable(name: "jitsh-serve", targets: ["jitsh-serve"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         .target(name: "ShellSyntax"),
@@ -31,6 +36,20 @@ let package = Package(
         .target(name: "CSpawn", linkerSettings: [.linkedLibrary("util")]),
         .target(name: "Session", dependencies: ["ShellSyntax", "Policy", "Store", "CSpawn",
                                               .product(name: "Crypto", package: "swift-crypto")]),
+        // The web app for reviewers and approvers (`jitsh serve`): HTTP edges over the Store's review
+        // and grant APIs. Its own binary, jitsh-serve, which `jitsh serve` runs: the setgid jitsh
+        // started on every SSH connection links no HTTP server.
+        .target(name: "Serve", dependencies: [
+            "Store", "ShellSyntax", "Policy", "Session",
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HummingbirdCore", package: "hummingbird"),
+            .product(name: "HummingbirdTLS", package: "hummingbird"),
+        ]),
+        .executableTarget(name: "jitsh-serve", dependencies: ["Serve"]),
         .executableTarget(name: "jitsh", dependencies: [
             "ShellSyntax", "Policy", "Store", "Session",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -46,5 +65,7 @@ let package = Package(
         .testTarget(name: "DoctorTests", dependencies: ["Session"]),
         .systemLibrary(name: "CLibssh", pkgConfig: "libssh", providers: [.apt(["libssh-dev"])]),
         .testTarget(name: "EndToEndTests", dependencies: ["CLibssh", "Store"]),
+        // A real `jitsh serve` on loopback over a store filled through the recorder's APIs, and Chromium.
+        .testTarget(name: "ServeTests", dependencies: ["Store", "Serve"]),
     ]
 )

@@ -4,7 +4,7 @@
 
 RUN_DIR holds the JSON lines every part of the bench printed: parse and decide results
 (`benchmark`, `tool`, `p50_ns`, `p99_ns`), and session results (`section`: throughput, latency,
-start, guard, load, search). Each section becomes one table, peers beside jitsh, with ratios;
+start, guard, load, search, serve). Each section becomes one table, peers beside jitsh, with ratios;
 a last table says which of the issue's goals were met.
 """
 import datetime
@@ -240,6 +240,22 @@ if "snapshot" in section:
     print()
     rows = [(r["benchmark"], t(r["p50_ns"]), t(r["p99_ns"]), t(r["max_ns"])) for r in section["snapshot"] if "benchmark" in r]
     table(("case", "p50", "p99", "max"), rows)
+# 10. The web app.
+if "serve" in section:
+    rs = section["serve"]
+    info = next((r for r in rs if r.get("store")), None)
+    if info:
+        print("**10. The web app** (`jitsh serve`): search's store (%s sessions, %s audit events) plus one %d MiB recording; "
+              "each page fetched whole over a new connection by a signed-in reviewer" % (
+                  "{:,}".format(info["sessions"]), "{:,}".format(info["events"]), info["recording_mib"]))
+        print()
+    rows = [(r["page"], t(r["p50_ns"]), t(r["max_ns"])) for r in rs if r.get("page")]
+    table(("page", "p50", "max"), rows)
+    for r in rs:
+        if r.get("page", "").startswith("`/sessions") and "ID" not in r["page"] or r.get("page", "").startswith("`/search"):
+            goals.append(("%s under 200 ms (p50)" % r["page"], t(r["p50_ns"]), r["p50_ns"] < 200e6))
+        if r.get("page", "").startswith("first chunk"):
+            goals.append(("the player starts a %d MiB recording in under 1 s" % info["recording_mib"], t(r["p50_ns"]), r["p50_ns"] < 1e9))
 
 if goals:
     print("**Goals of issue 10**")

@@ -12,6 +12,7 @@
 #   BENCH_LOAD="50:30 200:15"           7. sessions:seconds of each load step
 #   BENCH_SEARCH="10000:1000000"        8. sessions:events of the search store
 #   BENCH_SNAPSHOT="1000:200"           9. files watched:lines of the snapshot cost per line
+#   BENCH_SERVE="10000:1000000:50"     10. sessions:events:MiB of the web app's store and big recording
 #   BENCH_ONLY="3 4"                    only these parts (1 is parse, 2 decide)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,6 +21,7 @@ if [ "${BENCH_QUICK:-0}" = 1 ]; then
     : "${BENCH_MIB:=8}" "${BENCH_RUNS:=1}" "${BENCH_KEYS:=100}" "${BENCH_STARTS:=10}" "${BENCH_EXECS:=200}"
     : "${BENCH_GUARD_RUNS:=2}" "${BENCH_LOAD:=5:3 20:3}" "${BENCH_SEARCH:=500:50000}" "${BENCH_PARSE_ITERATIONS:=20}"
     : "${BENCH_SNAPSHOT:=1000:20}"
+    : "${BENCH_SERVE:=500:50000:4}"
 fi
 mib=${BENCH_MIB:-256}
 runs=${BENCH_RUNS:-3}
@@ -30,8 +32,9 @@ guard_runs=${BENCH_GUARD_RUNS:-5}
 load=${BENCH_LOAD:-50:30 200:15}
 search=${BENCH_SEARCH:-10000:1000000}
 snapshot=${BENCH_SNAPSHOT:-1000:200}
+serve=${BENCH_SERVE:-10000:1000000:50}
 parse_iterations=${BENCH_PARSE_ITERATIONS:-300}
-only=${BENCH_ONLY:-1 2 3 4 5 6 7 8 9}
+only=${BENCH_ONLY:-1 2 3 4 5 6 7 8 9 10}
 part() { [[ " $only " == *" $1 "* ]]; }
 
 if [ "$(id -u)" -ne 0 ]; then
@@ -45,6 +48,7 @@ mkdir -p "$out" bench/peers/bin
 echo "bench: building release binaries" >&2
 swift build -c release --static-swift-stdlib --product jitsh-bench >&2
 swift build -c release --static-swift-stdlib --product jitsh >&2
+swift build -c release --static-swift-stdlib --product jitsh-serve >&2
 jitsh=.build/release/jitsh
 
 echo "bench: peers" >&2
@@ -112,10 +116,16 @@ if part 8; then
     python3 bench/search.py --root "$root/search" --jitsh "$jitsh" --sessions "${search%%:*}" --events "${search##*:}" \
         > "$out/search.json"
 fi
-
 if part 9; then
     echo "bench: 9. snapshot cost per line, ${snapshot%%:*} files watched, ${snapshot##*:} lines" >&2
     .build/release/jitsh-bench snapshot "${snapshot%%:*}" "${snapshot##*:}" > "$out/snapshot.json"
+fi
+
+if part 10; then
+    IFS=: read -r serve_sessions serve_events serve_mib <<< "$serve"
+    echo "bench: 10. web app over $serve_sessions sessions, a $serve_mib MiB recording" >&2
+    python3 bench/serve.py --root "$root/serve" --jitsh "$jitsh" --sessions "$serve_sessions" --events "$serve_events" \
+        --mib "$serve_mib" > "$out/serve.json"
 fi
 
 python3 bench/report.py "$out" "$(( $(date +%s) - began ))"

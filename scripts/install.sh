@@ -27,6 +27,7 @@ SSH_GROUP=${SSH_GROUP:-prod-access}
 LOGIN_SHELL=${LOGIN_SHELL:-0}
 SSHD_DROPIN=${SSHD_DROPIN:-/etc/ssh/sshd_config.d/jitsh.conf}   # "none": no drop-in (make demo)
 BINARY=${BINARY:-.build/release/jitsh}
+SERVE_BINARY=${SERVE_BINARY:-.build/release/jitsh-serve}
 SHARE_SRC=${SHARE_SRC:-.build/share}
 JITSH_HOST=${JITSH_HOST:-$(hostname)}
 D=$DESTDIR
@@ -54,6 +55,12 @@ install -d -m 0755 "$D$PREFIX/bin"
 install -m 2755 "${owner[@]}" "$BINARY" "$D$PREFIX/bin/jitsh.new"
 mv -f "$D$PREFIX/bin/jitsh.new" "$D$PREFIX/bin/jitsh"
 say "installed $PREFIX/bin/jitsh (root:jitsh 2755)"
+# The web app's server (jitsh serve runs it): not setgid; its service account is in group jitsh.
+if [ -f "$SERVE_BINARY" ]; then
+    install -m 0755 "$SERVE_BINARY" "$D$PREFIX/bin/jitsh-serve.new"
+    mv -f "$D$PREFIX/bin/jitsh-serve.new" "$D$PREFIX/bin/jitsh-serve"
+    say "installed $PREFIX/bin/jitsh-serve (0755; see examples/systemd/jitsh-serve.service)"
+fi
 
 # Man page and completions (make man completions put them in .build/share).
 docs=(man/man1/jitsh.1 bash-completion/completions/jitsh zsh/site-functions/_jitsh fish/vendor_completions.d/jitsh.fish)

@@ -7,12 +7,14 @@
 set -euo pipefail
 mode=${1:-test}
 # libcurl's development files: the static Foundation of some toolchains asks the linker for -lcurl.
-# curl: webhook notifications are sent with it.
-build=(zlib1g-dev libsqlite3-dev libcurl4-openssl-dev python3 curl)
+# curl: webhook notifications are sent with it. node-xterm: the web player (jitsh serve).
+build=(zlib1g-dev libsqlite3-dev libcurl4-openssl-dev python3 curl node-xterm)
 case "$mode" in
     # The end-to-end tests also drive programs with shell escapes (less, vim, perl, tar, mawk) and asciinema,
-    # start a private PostgreSQL (its server binaries) and compile a shared object (gcc).
-    test) packages=(bash openssh-server openssh-client libssh-dev strace asciinema less vim perl tar sed mawk findutils mount bsdutils procps man-db groff-base gzip git postgresql gcc "${build[@]}") ;;
+    # start a private PostgreSQL (its server binaries) and compile a shared object (gcc); the web
+    # app's tests drive a headless chromium against xterm.js (node-xterm: bookworm's libjs-xterm
+    # ships only a stub of the browser script).
+    test) packages=(bash openssh-server openssh-client libssh-dev strace asciinema less vim perl tar sed mawk findutils mount bsdutils procps man-db groff-base gzip git postgresql gcc chromium node-xterm fonts-dejavu-core "${build[@]}") ;;
     build) packages=("${build[@]}") ;;
     demo) packages=(openssh-server openssh-client "${build[@]}") ;;
     *) echo "usage: scripts/prerequisites.sh [test|build|demo]" >&2; exit 2 ;;

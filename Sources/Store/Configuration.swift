@@ -20,10 +20,12 @@ public struct HostConfiguration: Sendable {
     /// Other configurations a user's `--config` may name (besides /etc/jitsh/*.yaml); only
     /// the default jitsh.yaml's list counts.
     public var configurations: [String] = []
+    /// Where `jitsh serve` is reached from a reviewer's browser: the base of sign-in links.
+    public var reviewURL = "http://127.0.0.1:8377"
 
     public init(host: HostInfo) { self.host = host }
 
-    static let keys = ["store", "policies", "host", "webhook", "signing_key", "shared_accounts", "audit", "shell", "configurations"]
+    static let keys = ["store", "policies", "host", "webhook", "signing_key", "shared_accounts", "audit", "shell", "configurations", "review_url"]
 
     /// Parses the file's text; every problem is reported with its line and column.
     public static func parse(_ text: String, file: String, hostName: String) throws(PolicyError) -> HostConfiguration {
@@ -41,6 +43,10 @@ public struct HostConfiguration: Sendable {
                 guard let url = r.string(value, "webhook") else { continue }
                 if !(url.hasPrefix("https://") || url.hasPrefix("http://")) { r.error(value, "webhook must be an http(s) URL") }
                 config.webhook = url
+            case "review_url":
+                guard let url = r.string(value, "review_url") else { continue }
+                if !(url.hasPrefix("https://") || url.hasPrefix("http://")) { r.error(value, "review_url must be an http(s) URL") }
+                config.reviewURL = url.hasSuffix("/") ? String(url.dropLast()) : url
             case "shared_accounts":
                 config.sharedAccounts = r.strings(value, "shared_accounts") ?? []
             case "configurations":

@@ -317,6 +317,23 @@ final class Database: Sendable {
                 """)
         }
         registerSnapshots(&m)
+        // One-time sign-in tokens of `jitsh review login` and the browser sessions they become;
+        // only hashes are kept, so a copy of the store signs nobody in.
+        m.registerMigration("v5 review sign-in tokens") { db in
+            try db.execute(sql: """
+                CREATE TABLE review_tokens (
+                    hash BLOB PRIMARY KEY,
+                    kind TEXT NOT NULL,
+                    identity TEXT NOT NULL,
+                    is_root INTEGER NOT NULL DEFAULT 0,
+                    unix_groups TEXT NOT NULL DEFAULT '',
+                    issued_at INTEGER NOT NULL,
+                    expires_at INTEGER NOT NULL,
+                    used_at INTEGER
+                ) WITHOUT ROWID;
+                CREATE INDEX review_tokens_expiry ON review_tokens(expires_at);
+                """)
+        }
         return m
     }
 }

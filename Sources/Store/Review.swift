@@ -20,9 +20,15 @@ public struct SessionFilter: Sendable {
     public var since: Int64?
     public var until: Int64?
     public var deniedOnly = false
+    /// Only sessions with a confirmed line, with a program the exec guard blocked, still running.
+    public var confirmedOnly = false
+    public var blockedOnly = false
+    public var runningOnly = false
     public var command: String?
     public var grant: Int64?
     public var limit = 1000
+    /// Sessions skipped (newest first), for paging.
+    public var offset = 0
 
     public init() {}
 }
@@ -79,6 +85,13 @@ extension SQLiteStore {
         if f.deniedOnly {
             clauses.append("EXISTS (SELECT 1 FROM audit_events d WHERE d.session_id = s.id AND d.decision = 'deny')")
         }
+        if f.confirmedOnly {
+            clauses.append("EXISTS (SELECT 1 FROM audit_events d WHERE d.session_id = s.id AND d.kind = 'confirmed')")
+        }
+        if f.blockedOnly {
+            clauses.append("EXISTS (SELECT 1 FROM audit_events d WHERE d.session_id = s.id AND d.kind = 'guard')")
+        }
+        if f.runningOnly { clauses.append("e.session_id IS NULL") }
         if let c = f.command {
             clauses.append("""
                 EXISTS (SELECT 1 FROM audit_events d, json_each(d.data, '$.commands') c WHERE d.session_id = s.id AND d.kind = 'line'
@@ -95,7 +108,7 @@ extension SQLiteStore {
                    (SELECT count(*) FROM audit_events a WHERE a.session_id = s.id AND a.kind = 'guard') AS blocked
             FROM sessions s LEFT JOIN session_ends e ON e.session_id = s.id
             \(clauses.isEmpty ? "" : "WHERE " + clauses.joined(separator: " AND "))
-            ORDER BY s.started_at DESC LIMIT \(f.limit)
+            ORDER BY s.started_at DESC LIMIT \(max(0, f.limit)) OFFSET \(max(0, f.offset))
             """
         return try database.read { db in
             try Row.fetchAll(db, sql: sql, arguments: StatementArguments(args)).map { r in
@@ -196,23 +209,43 @@ extension SQLiteStore {
 
     /// Full-text search: words (each a phrase, so `rm -rf` is two words, not a column filter),
     /// prefix*, AND/OR/NOT; with quotes, parentheses or NEAR the text is FTS5 syntax as written.
+    /// The oldest hits first, or the newest (the web app's order).
     public func searchRecordings(_ text: String, limit: Int = 100) throws -> [TextHit] {
+        try searchRecordings(text, limit: limit, newestFirst: false)
+    }
+
+    public func searchRecordings(_ text: String, limit: Int, newestFirst: Bool) throws -> [TextHit] {
         let match = FullTextQuery.match(text)
-        do { return try hits(match, limit: limit) } catch let e as StoreError where e.kind == .other && FullTextQuery.isSyntaxError(e.message) {
+        do { return try hits(match, limit: limit, newestFirst: newestFirst) } catch let e as StoreError where e.kind == .other && FullTextQuery.isSyntaxError(e.message) {
             throw FullTextQuery.SyntaxError(text: text)
         }
     }
 
-    func hits(_ match: String, limit: Int) throws -> [TextHit] {
-        try database.read { db in
+    func hits(_ match: String, limit: Int, newestFirst: Bool) throws -> [TextHit] {
+        // The hits are chosen first and the snippets made for those alone: a common word
+        // matches thousands of chunks, and a snippet costs far more than reading a time.
+        let order = newestFirst ? "DESC" : ""
+        return try database.read { db in
             try Row.fetchAll(db, sql: """
                 SELECT r.session_id, r.seq, r.at - s.started_at AS offset,
                        snippet(recording_text, 0, '[', ']', '…', 12) AS snippet
                 FROM recording_text r JOIN sessions s ON s.id = r.session_id
-                WHERE recording_text MATCH ? ORDER BY r.at LIMIT ?
-                """, arguments: [match, limit]).map {
+                WHERE recording_text MATCH ?
+                  AND r.rowid IN (SELECT rowid FROM recording_text WHERE recording_text MATCH ? ORDER BY at \(order) LIMIT ?)
+                ORDER BY r.at \(order)
+                """, arguments: [match, match, limit]).map {
                 TextHit(sessionID: $0["session_id"], seq: $0["seq"], offset: $0["offset"], snippet: $0["snippet"])
             }
+        }
+    }
+
+    /// The sessions of these ids, in one read (a page of search hits names many).
+    public func sessions(_ ids: [String]) throws -> [String: SessionRecord] {
+        guard !ids.isEmpty else { return [:] }
+        return try database.read { db in
+            let rows = try Row.fetchAll(db, sql: "SELECT * FROM sessions WHERE id IN (\(ids.map { _ in "?" }.joined(separator: ",")))",
+                                        arguments: StatementArguments(ids))
+            return Dictionary(rows.map { (($0["id"] as String), Self.session($0)) }, uniquingKeysWith: { a, _ in a })
         }
     }
 

@@ -138,8 +138,13 @@ extension SQLiteStore {
 
     /// The session's chunks in order; with `after`, only those past that sequence number.
     public func chunks(session id: String, after seq: Int64 = -1) throws -> [Chunk] {
+        try chunks(session: id, after: seq, limit: -1)
+    }
+
+    public func chunks(session id: String, after seq: Int64, limit: Int) throws -> [Chunk] {
         try database.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM chunks WHERE session_id = ? AND seq > ? ORDER BY seq", arguments: [id, seq]).map { r in
+            try Row.fetchAll(db, sql: "SELECT * FROM chunks WHERE session_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+                             arguments: [id, seq, limit]).map { r in
                 var c = Chunk(sessionID: r["session_id"], seq: r["seq"], startedAt: r["started_at"], frames: r["frames"],
                               rawBytes: r["raw_bytes"], data: Array(r["data"] as Data), previousHash: Array(r["prev_hash"] as Data))
                 // Keep the stored hash: verification compares it with the recomputed one.

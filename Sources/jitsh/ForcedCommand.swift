@@ -54,7 +54,7 @@ enum ForcedCommand {
         }
         if let original, confirmToken == nil {
             words = staticWords(original)
-            if let words, words.first == "grant" || words.first == "rollback" {
+            if let words, words.first == "grant" || words.first == "rollback" || words.first == "review" {
                 return runVerb(words, identity: claimedIdentity, configuration: configuration)
             }
         }
@@ -152,10 +152,13 @@ enum ForcedCommand {
         return text
     }
 
-    /// `grant …` and `rollback …` through the forced command: parsed by jitsh, never a shell.
+    /// `grant …`, `rollback …` and `review …` through the forced command: parsed by jitsh, never a shell.
     static func runVerb(_ words: [String], identity: String?, configuration: String?) -> Int32 {
-        words.first == "rollback" ? runVerb(Rollback.self, words, identity: identity, configuration: configuration)
-            : runVerb(GrantGroup.self, words, identity: identity, configuration: configuration)
+        switch words.first {
+        case "rollback": runVerb(Rollback.self, words, identity: identity, configuration: configuration)
+        case "review": runVerb(ReviewGroup.self, words, identity: identity, configuration: configuration)
+        default: runVerb(GrantGroup.self, words, identity: identity, configuration: configuration)
+        }
     }
 
     static func runVerb<Verb: ParsableCommand>(_ verb: Verb.Type, _ words: [String], identity: String?, configuration: String?) -> Int32 {

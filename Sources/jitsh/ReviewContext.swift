@@ -8,8 +8,6 @@ import Store
 /// What review commands share: the store, the host key, and the check that the caller may review.
 /// Recordings hold what engineers saw and typed: only root, `admins` and `auditors` read them.
 struct ReviewContext {
-    static let reviewerGroups: Set<String> = ["admins", "auditors"]
-
     var installation: Installation
     var store: SQLiteStore
     var requester: Requester
@@ -24,7 +22,7 @@ struct ReviewContext {
             Console.error("\(error)")
             throw ExitCode(ExitStatus.error)
         }
-        guard requester.isRoot || !requester.groups.isDisjoint(with: ReviewContext.reviewerGroups) else {
+        guard ReviewAccess.mayReview(requester) else {
             Console.error("\(requester.identity) may not review sessions: only root and the groups admins and auditors may (policy.yaml people, or Unix groups)")
             throw ExitCode(1)
         }

@@ -21,6 +21,21 @@ extension SessionTests {
         return try h.lastSession().session.id
     }
 
+    /// `ssh host review login`: a reserved verb answered by jitsh itself over sshd, with no grant
+    /// needed and no session recorded; the link's token is stored hashed, never in clear.
+    @Test func reviewLoginOverSSHPrintsAOneTimeLink() throws {
+        try h.grant(role: nil)
+        let before = try h.store().allSessionIDs().count
+        let c = try h.connect().exec("review login")
+        #expect(c.exitStatus == 0, "\(c.errorText)")
+        let token = try #require(c.text.firstMatch(of: /\/login\?token=([A-Za-z0-9_-]{40,})/)?.1, "\(c.text)")
+        #expect(c.text.contains("sign in as \(Harness.user)"))
+        #expect(try h.store().allSessionIDs().count == before)
+        // The database, its WAL and shared memory: nowhere in clear.
+        let raw = try Harness.execute("/bin/sh", ["-c", "cat \"$0\"* | grep -ac -e \"$1\"", h.storePath, String(token)])
+        #expect(raw.output.trimmingCharacters(in: .whitespacesAndNewlines) == "0")
+    }
+
     @Test func aRecordedSessionIsListedShownAndVerified() throws {
         let id = try recordedSession("listme")
         let list = try jitsh(["sessions", "list", "--user", Harness.user, "--json"])
