@@ -30,7 +30,7 @@ struct PlayerFeed {
                 if !shown.isEmpty { add(f.offset, "o", String(decoding: shown, as: UTF8.self)) }
             case .input, .stdin:
                 let bytes = input + f.data
-                let cut = Self.completeUTF8Prefix(bytes)
+                let cut = Transcript.completeUTF8Prefix(bytes)
                 input = Array(bytes[cut...])
                 if cut > 0 { add(f.offset, "i", String(decoding: bytes[..<cut], as: UTF8.self)) }
             case .resize:
@@ -53,21 +53,6 @@ struct PlayerFeed {
 
     static func seconds(_ microseconds: UInt64) -> String {
         "\(microseconds / 1_000_000).\(String(microseconds % 1_000_000).leftPadded(6))"
-    }
-
-    static func completeUTF8Prefix(_ bytes: [UInt8]) -> Int {
-        var k = bytes.count
-        var back = 0
-        while k > 0 && back < 4 {
-            let b = bytes[k - 1]
-            if b & 0xC0 == 0x80 { k -= 1; back += 1; continue }
-            if b >= 0xC0 {
-                let need = b >= 0xF0 ? 4 : b >= 0xE0 ? 3 : 2
-                return back + 1 >= need ? bytes.count : k - 1
-            }
-            return bytes.count
-        }
-        return bytes.count
     }
 
     /// A JSON string literal: quotes, backslashes, every control character (C0, DEL, C1, the

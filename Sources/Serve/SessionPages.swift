@@ -47,11 +47,12 @@ enum SessionPages {
             """)
     }
 
-    static func session(_ r: SessionRecord, end: SessionEnd?, grant: Grant?, events: [AuditEvent], verification: String,
+    static func session(_ r: SessionRecord, end: SessionEnd?, grant: Grant?, events: [AuditEvent], diffs: [String] = [], verification: String,
                         start: Double?, autoplay: Bool, intact: Bool, viewer: Viewer, now: Int64) -> HTML {
         let ended: HTML = end.map { e in
             "ended \(Page.time(e.endedAt)) (\(e.exitReason)\(e.exitStatus.map { ", status \($0)" } ?? "")), \(Page.duration(e.endedAt - r.startedAt))"
         } ?? "<strong>no end yet</strong>: running, or jitsh was killed"
+        var diffs = diffs[...]
         let timeline: [HTML] = events.filter { $0.kind != "session-start" && $0.kind != "session-end" }.map { e in
             let t = Double(max(0, e.at - r.startedAt)) / 1_000_000
             let at = String(format: "%.3f", t)
@@ -60,6 +61,10 @@ enum SessionPages {
             case "line": what = "<span class=\"decision \(e.decision)\">\(e.decision)</span> <code>\(e.line)</code>\(e.rule.isEmpty ? "" : HTML(" [\(e.rule)]"))\(e.decision == "allow" || e.decision == "builtin" ? "" : HTML(" — \(e.reason)"))"
             case "guard": what = "<span class=\"decision deny\">guard blocked</span> <code>\(e.line)</code> — \(e.reason)"
             case "confirmed": what = "<span class=\"decision confirm\">confirmed</span> <code>\(e.line)</code>"
+            case "snapshot":
+                // What the line changed in watched files; the diff as text, escaped like all else.
+                let diff = diffs.popFirst() ?? ""
+                what = "<span class=\"kind\">snapshot</span> \(e.reason)\(diff.isEmpty ? "" : HTML("<details open><summary>diff</summary><pre class=\"diff\">\(lines: diff)</pre></details>"))"
             default: what = "<span class=\"kind\">\(e.kind)</span> \(e.decision) <code>\(e.line)</code>\(e.reason.isEmpty ? "" : HTML(" — \(e.reason)"))"
             }
             let kind = e.kind == "line" ? "command" : e.kind

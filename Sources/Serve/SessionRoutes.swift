@@ -56,6 +56,21 @@ extension WebApp {
         return ids.count == 1 ? ids[0] : nil
     }
 
+    /// The diffs of the session's snapshot markers, read only for a session whose role watched
+    /// files (it has snapshot events), a page of chunks at a time and at most 4,096 chunks.
+    func snapshotDiffs(_ id: String, _ events: [AuditEvent]) throws -> [String] {
+        guard events.contains(where: { $0.kind == "snapshot" }) else { return [] }
+        var diffs: [String] = []
+        var after: Int64 = -1
+        for _ in 0..<64 {
+            let page = try store.chunks(session: id, after: after, limit: 64)
+            guard let last = page.last else { break }
+            diffs += Transcript.snapshotDiffs(page.flatMap { $0.decodedFrames() ?? [] })
+            after = last.seq
+        }
+        return diffs
+    }
+
     func sessionPage(_ request: Request, _ context: WebContext) throws -> Response {
         let viewer: Viewer
         switch try require(request, review: true) { case .allowed(let v): viewer = v; case .refused(let r): return r }
@@ -73,7 +88,8 @@ extension WebApp {
         }
         audit("web-view", viewer.identity, client: context.client, line: "/sessions/\(id)", decision: "allow", session: id)
         let q = FormData.parse(request.uri.query ?? "")
-        return .html(SessionPages.session(record, end: end, grant: grant, events: try store.auditEvents(session: id),
+        let events = try store.auditEvents(session: id)
+        return .html(SessionPages.session(record, end: end, grant: grant, events: events, diffs: try snapshotDiffs(id, events),
                                           verification: verification, start: q["t"].flatMap(Double.init), autoplay: q["autoplay"] != nil,
                                           intact: verification.hasPrefix("Intact"), viewer: viewer, now: Clock.now))
     }

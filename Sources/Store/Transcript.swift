@@ -95,7 +95,8 @@ public enum Transcript {
         }
     }
 
-    static func completeUTF8Prefix(_ bytes: [UInt8]) -> Int {
+    /// How many of `bytes` end on a whole UTF-8 character (a character cut at a chunk's end waits for the next).
+    public static func completeUTF8Prefix(_ bytes: [UInt8]) -> Int {
         var k = bytes.count
         var back = 0
         while k > 0 && back < 4 {
@@ -113,5 +114,19 @@ public enum Transcript {
     static func json(_ value: Any) -> String {
         guard let data = try? JSONSerialization.data(withJSONObject: value, options: [.sortedKeys, .withoutEscapingSlashes]) else { return "null" }
         return Visible.json(String(decoding: data, as: UTF8.self))
+    }
+}
+
+extension Transcript {
+    /// The diff of each snapshot marker, in order (without its last newline): what a line changed
+    /// in watched files, shown by `sessions show` and the web app at that moment.
+    public static func snapshotDiffs(_ frames: [Frame]) -> [String] {
+        frames.compactMap { frame in
+            guard frame.kind == .marker, let o = try? JSONSerialization.jsonObject(with: Data(frame.data)) as? [String: Any],
+                  o["event"] as? String == "snapshot" else { return nil }
+            var diff = o["diff"] as? String ?? ""
+            if diff.hasSuffix("\n") { diff.removeLast() }
+            return diff
+        }
     }
 }

@@ -95,7 +95,7 @@ struct SessionsGroup: ParsableCommand {
                 }
                 Console.line("timeline:")
                 var statuses = exitStatuses(frames)
-                var diffs = snapshotDiffs(frames)
+                var diffs = Transcript.snapshotDiffs(frames)
                 var n = 0
                 for e in try ctx.store.auditEvents(session: id) where e.kind != "session-start" && e.kind != "session-end" {
                     var text = "  \(ReviewContext.time(e.at))  "
@@ -118,17 +118,6 @@ struct SessionsGroup: ParsableCommand {
                     }
                     Console.line(text)
                 }
-            }
-        }
-
-        /// The diff of each snapshot marker, in order (without its last newline).
-        func snapshotDiffs(_ frames: [Frame]) -> [String] {
-            frames.compactMap { frame in
-                guard frame.kind == .marker, let o = try? JSONSerialization.jsonObject(with: Data(frame.data)) as? [String: Any],
-                      o["event"] as? String == "snapshot" else { return nil }
-                var diff = o["diff"] as? String ?? ""
-                if diff.hasSuffix("\n") { diff.removeLast() }
-                return diff
             }
         }
 

@@ -26,6 +26,8 @@ final class Bed: @unchecked Sendable {
 
     static var now: Int64 { Int64(Date().timeIntervalSince1970) }
     static let typedCommand = "echo player-check-42"
+    /// Watched by the serve-snap role; inside the test bed, so it goes with it.
+    static let watched = "/run/jitsh-serve-test-\(getpid())/watched"
     static let hostileLine = "echo '<script>alert(1)</script>' '\u{1b}[31mred'"
 
     private init() throws {
@@ -43,6 +45,7 @@ final class Bed: @unchecked Sendable {
               alice: [oncall]
               carol: [oncall]
               dora: [oncall]
+              sasha: [oncall]
               bob: [oncall]
               rita: [auditors]
               sam: [admins]
@@ -65,6 +68,26 @@ final class Bed: @unchecked Sendable {
             reason: {required: true}
             approval: {groups: [approvers], count: 1}
             """.write(toFile: root + "/policies/contracts/serve-approved.yaml", atomically: true, encoding: .utf8)
+        // A role that watches files: its session page shows what a line changed, as a diff.
+        try """
+            role: serve-snap
+            extends: [readonly]
+            allow:
+              - cmd: printf
+            writes: ["\(Bed.watched)/**"]
+            snapshot:
+              - paths: ["\(Bed.watched)/**"]
+            """.write(toFile: root + "/policies/roles/serve-snap.yaml", atomically: true, encoding: .utf8)
+        try """
+            contract: serve-snap
+            role: serve-snap
+            requesters: {people: [sasha]}
+            hosts: [serve-host]
+            reason: {required: false}
+            approval: {auto: true}
+            """.write(toFile: root + "/policies/contracts/serve-snap.yaml", atomically: true, encoding: .utf8)
+        try? fm.removeItem(atPath: Bed.watched)
+        try fm.createDirectory(atPath: Bed.watched, withIntermediateDirectories: true)
         storePath = root + "/store/jitsh.db"
         config = root + "/jitsh.yaml"
         port = try Bed.freePort()
@@ -84,6 +107,8 @@ final class Bed: @unchecked Sendable {
         sessions["carol-echo"] = try execSession("carol", "echo serve-word-beta")
         sessions["alice-denied"] = try execSession("alice", "rm -rf /tmp/serve-test-nothing")
         sessions["hostile"] = try execSession("alice", Bed.hostileLine)
+        try run(["grant", "request", "--config", config, "--as", "sasha", "--role", "serve-snap", "--duration", "30m", "--reason", "serve tests"])
+        sessions["snapshot"] = try execSession("sasha", "printf 'listen <b>80</b>;\\n' > \(Bed.watched)/app.conf")
         sessions["interactive"] = try interactiveSession("alice", lines: [Bed.typedCommand, "ls /", "exit"])
         let out = try run(["grant", "request", "--config", config, "--as", "bob", "--role", "readonly", "--duration", "30m",
                            "--reason", "INC-7 approve me <b>please</b>"])

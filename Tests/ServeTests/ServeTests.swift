@@ -204,4 +204,14 @@ struct ServeTests {
         let views = try bed.store().auditEvents(matching: try AuditQuery(["kind web-view"], now: Bed.now))
         #expect(views.contains { $0.identity == "rita" && $0.line.contains(bed.sessions["alice-denied"]!) })
     }
+
+    /// What a line changed in watched files is on the session page at that moment, escaped.
+    @Test func theSessionPageShowsWhatALineChangedInWatchedFiles() throws {
+        let bed = try bed
+        let cookie = try bed.signIn("rita")
+        let page = try HTTP.request(port: bed.port, "GET", "/sessions/\(bed.sessions["snapshot"]!)", cookie: cookie)
+        #expect(page.body.contains("<span class=\"kind\">snapshot</span>"), "\(page.body.suffix(2000))")
+        #expect(page.body.contains("+listen &lt;b&gt;80&lt;/b&gt;;"), "\(page.body.suffix(2000))")
+        #expect(!page.body.contains("<b>80</b>"))
+    }
 }
