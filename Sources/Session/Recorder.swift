@@ -62,6 +62,9 @@ final class Recorder {
         guard let since = pendingSince else { return nil }
         // Nothing can be handed over before the writer has room: look again a little later.
         if !writer.hasRoom { return 50_000 }
+        // A chunk's worth that waited for room goes as soon as there is room, not at the next
+        // read (which would hand over two or three chunks' worth as one).
+        if pending.count >= flushBytes { return 0 }
         return max(0, since + flushMicroseconds - Clock.microseconds)
     }
 
