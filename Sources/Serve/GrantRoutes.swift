@@ -52,26 +52,27 @@ extension WebApp {
         }
     }
 
-    /// There are no per-session locks yet: terminating revokes the session's grant, which the
-    /// session's watchdog notices within seconds and ends it (and any other under that grant).
+    /// Terminate locks that one session (only admins lock, as `jitsh lock` will): its watchdog
+    /// ends it within seconds, exit reason `locked`; other sessions of its grant go on.
     func terminate(_ request: Request, _ context: WebContext) async throws -> Response {
         let viewer: Viewer
         switch try require(request, review: true) { case .allowed(let v): viewer = v; case .refused(let r): return r }
         guard let form = try await form(request, viewer) else {
             return Page.error(status: .forbidden, "the form is stale or did not come from this site; reload the page", viewer: viewer)
         }
-        guard let id = try sessionID(context), let record = try store.session(id), let grantID = record.grantID else {
-            return Page.error(status: .notFound, "no such session, or it has no grant", viewer: viewer)
+        guard let id = try sessionID(context), let record = try store.session(id) else {
+            return Page.error(status: .notFound, "no such session", viewer: viewer)
+        }
+        guard viewer.requester.isAdmin else {
+            audit("web-terminate", viewer.identity, client: context.client, line: id, decision: "refused", reason: "only admins end sessions",
+                  session: id, grant: record.grantID)
+            return Page.error(status: .forbidden, "only admins (or root) end a live session", viewer: viewer)
         }
         let reason = (form["reason"] ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
         guard !reason.isEmpty else { return Page.error(status: .badRequest, "give a reason to end a session", viewer: viewer) }
-        do {
-            _ = try grantService().revoke(grantID, by: viewer.requester, reason: "terminated session \(id.prefix(8)) from the browser: \(reason.prefix(500))", now: Clock.now)
-        } catch let refusal as GrantRefusal {
-            audit("web-terminate", viewer.identity, client: context.client, line: id, decision: "refused", reason: refusal.message, session: id, grant: grantID)
-            return Page.error(status: .forbidden, refusal.message, viewer: viewer)
-        }
-        audit("web-terminate", viewer.identity, client: context.client, line: id, decision: "allow", reason: reason, session: id, grant: grantID)
+        try store.lockSession(SessionLock(sessionID: id, actor: viewer.identity, reason: String(reason.prefix(500)), at: Clock.microseconds))
+        audit("web-terminate", viewer.identity, client: context.client, line: id, decision: "allow", reason: reason, session: id,
+              grant: record.grantID)
         return Page.redirect("/sessions/\(id)")
     }
 }

@@ -82,10 +82,10 @@ enum SessionPages {
         } else {
             grantHTML = "<section class=\"grant\"><h2>Grant</h2><p>none recorded</p></section>"
         }
-        let terminate: HTML = end == nil && grant != nil
+        let terminate: HTML = end == nil && viewer.requester.isAdmin
             ? """
-              <section class="terminate"><h2>End this session</h2><p>Revokes grant \(grant!.id): this session and every other \
-              under that grant end within seconds (jitsh re-reads the grant while it runs).</p>\
+              <section class="terminate"><h2>End this session</h2><p>Locks this session: it ends within seconds (the user is \
+              told who ended it and why), exit reason <code>locked</code>; other sessions of its grant go on.</p>\
               \(Page.action("/live/\(r.id)/terminate", "Terminate", viewer: viewer, field: "reason", placeholder: "reason (required)"))</section>
               """
             : ""

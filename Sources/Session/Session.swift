@@ -48,7 +48,7 @@ public struct SessionSetup: Sendable {
 /// Why a session ended, as recorded.
 public enum EndReason: String, Sendable {
     case exit, endOfInput = "end-of-input", grantExpired = "grant-expired", grantRevoked = "grant-revoked"
-    case recordingFailed = "recording-failed", hangup, terminated, error
+    case recordingFailed = "recording-failed", hangup, terminated, locked, error
 }
 
 /// One gated, recorded session: interactive (a prompt, line after line) or exec (one line).
@@ -106,7 +106,7 @@ public final class Session {
         signals = pipe
         setNonBlocking(pipe.read)
         setNonBlocking(pipe.write)
-        watchdog = Watchdog(grant: setup.grant)
+        watchdog = Watchdog(grant: setup.grant, sessionID: id)
         if setup.role.role.guardEnabled != false {
             if let why = Session.guardAvailability() {
                 throw Spawner.SpawnError(errno: EPERM, what: "guarded sessions (\(why)); role \(setup.role.name) needs the exec guard unless it says guard: off")

@@ -1,11 +1,14 @@
 import Foundation
 import Policy
+import ShellSyntax
 import Store
 
 /// Keeps the grant live all session long: re-read before every line and every 5 s during a
-/// job; warns 5 and 1 minute before the end; ends the session at expiry or revocation.
+/// job; warns 5 and 1 minute before the end; ends the session at expiry, revocation or a lock.
 struct Watchdog {
     var grant: Grant
+    /// The session watched: a lock on it ends it like a revocation.
+    var sessionID: String? = nil
     var lastCheck: Int64 = 0
     var warned: Set<Int64> = []
     let interval: Int64 = 5
@@ -32,6 +35,9 @@ struct Watchdog {
                 return .end(.grantRevoked, "your grant \(grant.id) is gone from the store; the session ends")
             }
             grant = current
+            if let sessionID, let lock = try store.sessionLock(sessionID) {
+                return .end(.locked, "jitsh: this session was ended by \(Visible.text(lock.actor)): \(Visible.text(lock.reason))")
+            }
         } catch {
             return .end(.error, "the store cannot be read (\(error)); the session ends")
         }

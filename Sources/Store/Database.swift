@@ -334,6 +334,7 @@ final class Database: Sendable {
                 CREATE INDEX review_tokens_expiry ON review_tokens(expires_at);
                 """)
         }
+        SQLiteStore.registerSessionLocks(&m)
         return m
     }
 }

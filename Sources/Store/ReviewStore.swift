@@ -20,6 +20,7 @@ public protocol ReviewStore: Store {
     func redeemSignInToken(_ token: String, now: Int64, sessionLifetime: Int64) throws -> Result<(cookie: String, who: ReviewIdentity), SignInRefusal>
     func browserSession(_ cookie: String, now: Int64) throws -> ReviewIdentity?
     func endBrowserSession(_ cookie: String, now: Int64) throws
+    func lockSession(_ lock: SessionLock) throws
 }
 
 extension SQLiteStore: ReviewStore {}

@@ -44,6 +44,8 @@ public protocol Store: Sendable {
     /// is at that moment (so two approvers racing are decided one after the other).
     func changeGrant(_ id: Int64, _ change: (Grant) throws -> (events: [GrantEvent], notifications: [Notification])) throws -> Grant
     func grant(_ id: Int64) throws -> Grant?
+    /// The lock on a live session, if a reviewer ended it.
+    func sessionLock(_ id: String) throws -> SessionLock?
     func grants(identity: String?) throws -> [Grant]
     func dueNotifications(now: Int64, limit: Int) throws -> [OutboxItem]
     func markDelivered(_ id: Int64, at: Int64) throws
