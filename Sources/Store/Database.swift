@@ -154,6 +154,16 @@ final class Database: Sendable {
 
     static let appendOnly = ["grants", "grant_events", "sessions", "session_ends", "audit_events"]
 
+    /// The triggers that make `table` refuse UPDATE and DELETE.
+    static func appendOnlyTriggers(_ table: String) -> String {
+        """
+        CREATE TRIGGER \(table)_append_only_update BEFORE UPDATE ON \(table)
+        BEGIN SELECT RAISE(ABORT, '\(table) is append-only'); END;
+        CREATE TRIGGER \(table)_append_only_delete BEFORE DELETE ON \(table)
+        BEGIN SELECT RAISE(ABORT, '\(table) is append-only'); END;
+        """
+    }
+
     static var migrator: DatabaseMigrator {
         var m = DatabaseMigrator()
         m.registerMigration("v1 grants, sessions, audit, recordings, outbox") { db in
@@ -251,14 +261,7 @@ final class Database: Sendable {
                 CREATE INDEX outbox_due ON outbox(delivered_at, next_attempt_at);
                 """)
             // What auditors rely on is never changed in place: the database itself refuses.
-            for table in appendOnly {
-                try db.execute(sql: """
-                    CREATE TRIGGER \(table)_append_only_update BEFORE UPDATE ON \(table)
-                    BEGIN SELECT RAISE(ABORT, '\(table) is append-only'); END;
-                    CREATE TRIGGER \(table)_append_only_delete BEFORE DELETE ON \(table)
-                    BEGIN SELECT RAISE(ABORT, '\(table) is append-only'); END;
-                    """)
-            }
+            for table in appendOnly { try db.execute(sql: appendOnlyTriggers(table)) }
             try db.execute(sql: """
                 CREATE TRIGGER chunks_append_only_update BEFORE UPDATE ON chunks
                 BEGIN SELECT RAISE(ABORT, 'chunks are append-only'); END;

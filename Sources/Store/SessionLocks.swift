@@ -43,11 +43,8 @@ extension SQLiteStore {
                     reason TEXT NOT NULL,
                     at INTEGER NOT NULL
                 );
-                CREATE TRIGGER session_locks_append_only_update BEFORE UPDATE ON session_locks
-                BEGIN SELECT RAISE(ABORT, 'session_locks is append-only'); END;
-                CREATE TRIGGER session_locks_append_only_delete BEFORE DELETE ON session_locks
-                BEGIN SELECT RAISE(ABORT, 'session_locks is append-only'); END;
                 """)
+            try db.execute(sql: Database.appendOnlyTriggers("session_locks"))
         }
     }
 }

@@ -51,7 +51,7 @@ public struct SnapshotImage: Sendable, Equatable {
         SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined()
     }
 
-    public static func hex(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }
+    public static func hex(_ bytes: [UInt8]) -> String { Hex.encode(bytes) }
 }
 
 extension SQLiteStore {

@@ -75,14 +75,7 @@ extension SessionTests {
     @Test func execModeEndsTheJobWhenTheClientIsKilled() throws {
         try h.grant(role: "e2e-escapes")
         let dir = try fixture([])
-        let ssh = Process()
-        ssh.executableURL = URL(fileURLWithPath: "/usr/bin/ssh")
-        ssh.arguments = ["-i", h.clientKey, "-p", String(h.port), "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-                         "-o", "BatchMode=yes", "-o", "LogLevel=ERROR", "\(Harness.user)@127.0.0.1", SessionTests.stubborn(dir + "/pid")]
-        ssh.standardInput = FileHandle.nullDevice
-        ssh.standardOutput = FileHandle.nullDevice
-        ssh.standardError = FileHandle.nullDevice
-        try ssh.run()
+        let (ssh, _) = try sshProcess(SessionTests.stubborn(dir + "/pid"))
         defer { if ssh.isRunning { kill(ssh.processIdentifier, SIGKILL) } }
         let pid = try #require(daemonPID(dir + "/pid"))
         kill(ssh.processIdentifier, SIGKILL)

@@ -9,6 +9,20 @@ struct SessionTests {
 
     init() throws { h = try Harness.instance }
 
+    /// `ssh user@host COMMAND` with OpenSSH's own client, in the background; its stderr on a pipe.
+    func sshProcess(_ command: String) throws -> (Process, Pipe) {
+        let ssh = Process()
+        ssh.executableURL = URL(fileURLWithPath: "/usr/bin/ssh")
+        ssh.arguments = ["-i", h.clientKey, "-p", String(h.port), "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+                         "-o", "BatchMode=yes", "-o", "LogLevel=ERROR", "-o", "ConnectTimeout=10", "\(Harness.user)@127.0.0.1", command]
+        let err = Pipe()
+        ssh.standardInput = FileHandle.nullDevice
+        ssh.standardOutput = FileHandle.nullDevice
+        ssh.standardError = err
+        try ssh.run()
+        return (ssh, err)
+    }
+
     /// Opens an interactive session and waits for the first prompt.
     func shell(rows: Int = 24, cols: Int = 80) throws -> (SSHClient, Channel) {
         let client = try h.connect()

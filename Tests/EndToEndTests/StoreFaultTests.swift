@@ -5,19 +5,6 @@ import Testing
 /// The store as a file other people's sessions share: bursts of logins, companions (-wal,
 /// -shm) left with the wrong mode, a store that goes away before the session's end is written.
 extension SessionTests {
-    func sshProcess(_ command: String) throws -> (Process, Pipe) {
-        let ssh = Process()
-        ssh.executableURL = URL(fileURLWithPath: "/usr/bin/ssh")
-        ssh.arguments = ["-i", h.clientKey, "-p", String(h.port), "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-                         "-o", "BatchMode=yes", "-o", "LogLevel=ERROR", "-o", "ConnectTimeout=10", "\(Harness.user)@127.0.0.1", command]
-        let err = Pipe()
-        ssh.standardInput = FileHandle.nullDevice
-        ssh.standardOutput = FileHandle.nullDevice
-        ssh.standardError = err
-        try ssh.run()
-        return (ssh, err)
-    }
-
     @Test func burstsOfFortyLoginsAreAllAdmitted() throws {
         try h.grant(role: "e2e-escapes")
         var refused: [String] = []
