@@ -116,8 +116,7 @@ extension Decider {
         }
         for program in analysis.programs {
             // The client runs it as `sh -c PROGRAM`: decided as that line, as the exec guard would.
-            let quoted = "'" + program.split(separator: "'", omittingEmptySubsequences: false).joined(separator: "'\\''") + "'"
-            let nested = decide(line: "sh -c " + quoted, environment: .unknown, role: role.name, context: ctx)
+            let nested = decide(line: "sh -c " + Quote.always(program), environment: .unknown, role: role.name, context: ctx)
             if nested.verdict != .allow {
                 d.commands[i].judgement = Judgement(.deny, "\(name) would run `\(Decision.shortened(program, limit: 60))`: \(nested.reason)")
                 return

@@ -20,6 +20,10 @@ final class LineEditor {
     private var utf8: [UInt8] = []
     private var search: (query: [Unicode.Scalar], match: Int?)?
     private var lastWasTab = false
+    /// The line as the terminal shows it after the prompt, and its cursor (nil: unknown, after
+    /// the search prompt). Edits send only what changed, as readline does: a redraw per key
+    /// made recordings show each line dozens of times and slow links pay ~50 bytes a key.
+    private var shown: (line: [Unicode.Scalar], cursor: Int)?
     /// Bytes typed after a submitted line, kept for the lines after it: every byte belongs to
     /// exactly one line, whatever a read delivered at once.
     private var pending: [UInt8] = []
@@ -63,17 +67,43 @@ final class LineEditor {
         return LineEditor.pasteOn + render()
     }
 
+    /// The whole line drawn again from the start of the row (the cursor may be anywhere).
     func render() -> [UInt8] {
         var out = "\r"
         if let search {
             let match = search.match.map { history[$0] } ?? ""
             out += "(reverse-i-search)`\(String(String.UnicodeScalarView(search.query)))': \(match)\u{1B}[K"
+            shown = nil
             return Array(out.utf8)
         }
-        // A pasted newline stays in the line, shown as ↵, until Enter runs the whole of it.
-        out += prompt + text.replacingOccurrences(of: "\n", with: "↵").replacingOccurrences(of: "\t", with: "⇥") + "\u{1B}[K"
-        let back = buffer.count - cursor
-        if back > 0 { out += "\u{1B}[\(back)D" }
+        let line = visible
+        out += prompt + String(String.UnicodeScalarView(line)) + "\u{1B}[K" + TerminalColumns.move(line[cursor...], back: true)
+        shown = (line, cursor)
+        return Array(out.utf8)
+    }
+
+    /// A pasted newline stays in the line, shown as ↵, until Enter runs the whole of it.
+    private var visible: [Unicode.Scalar] {
+        buffer.map { $0 == "\n" ? "↵" : $0 == "\t" ? "⇥" : $0 }
+    }
+
+    /// What turns the line shown into the line now: the cursor back to the first difference,
+    /// the rest written, what is left of the old line cleared, the cursor put in place.
+    private func refresh() -> [UInt8] {
+        guard search == nil, let (old, at) = shown else { return render() }
+        let line = visible
+        var out: String
+        if line == old {
+            out = at > cursor ? TerminalColumns.move(line[cursor..<at], back: true) : TerminalColumns.move(line[at..<cursor], back: false)
+        } else {
+            var same = 0
+            while same < old.count && same < line.count && old[same] == line[same] { same += 1 }
+            out = at > same ? TerminalColumns.move(old[same..<at], back: true) : TerminalColumns.move(old[at..<same], back: false)
+            out += String(String.UnicodeScalarView(line[same...]))
+            if TerminalColumns.width(old[same...]) > TerminalColumns.width(line[same...]) { out += "\u{1B}[K" }
+            out += TerminalColumns.move(line[cursor...], back: true)
+        }
+        shown = (line, cursor)
         return Array(out.utf8)
     }
 
@@ -213,7 +243,7 @@ final class LineEditor {
         if search != nil { return searchInput(scalars) }
         buffer.insert(contentsOf: scalars, at: cursor)
         cursor += scalars.count
-        return render()
+        return refresh()
     }
 
     private func key(_ k: Key, _ events: inout [Event]) -> [UInt8] {
@@ -297,13 +327,13 @@ final class LineEditor {
         case .byte(let b) where b >= 0x20 && b < 0x7F: return insert([Unicode.Scalar(b)])
         default: return []
         }
-        return render()
+        return refresh()
     }
 
     private func deleteForward() -> [UInt8] {
         guard cursor < buffer.count else { return [] }
         buffer.remove(at: cursor)
-        return render()
+        return refresh()
     }
 
     private func historyMove(_ step: Int) -> [UInt8] {
@@ -315,7 +345,7 @@ final class LineEditor {
         historyIndex = next == history.count ? nil : next
         buffer = next == history.count ? stash : Array(history[next].unicodeScalars)
         cursor = buffer.count
-        return render()
+        return refresh()
     }
 
     private func searchInput(_ scalars: [Unicode.Scalar]) -> [UInt8] {
@@ -367,6 +397,6 @@ final class LineEditor {
     private func replace(word start: Int, with text: String) -> [UInt8] {
         buffer.replaceSubrange(start..<cursor, with: Array(text.unicodeScalars))
         cursor = start + text.unicodeScalars.count
-        return render()
+        return refresh()
     }
 }

@@ -22,16 +22,13 @@ struct ShellState {
         "SHELLOPTS", "BASHOPTS", "MAIL", "MAILCHECK", "COMP_WORDBREAKS", "TERM", "SHELL", "JITSH_SESSION",
     ]
 
-    /// Single-quoted for bash: safe for any text.
-    static func quote(_ s: String) -> String { "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'" }
-
     /// The script bash runs: the prelude, then the decided line exactly as decided.
     func script(for line: String) -> String {
         var prelude = "__jitsh_state() { declare -p >&3 2>/dev/null; }\ntrap __jitsh_state EXIT\n"
-        prelude += "cd -- \(ShellState.quote(cwd)) 2>/dev/null || cd\n"
+        prelude += "cd -- \(Quote.always(cwd)) 2>/dev/null || cd\n"
         for name in variables.keys.sorted() {
             guard let v = variables[name] else { continue }
-            prelude += (v.exported ? "export " : "") + "\(name)=\(ShellState.quote(v.value))\n"
+            prelude += (v.exported ? "export " : "") + "\(name)=\(Quote.always(v.value))\n"
         }
         return prelude + line
     }

@@ -102,7 +102,7 @@ enum DecisionText {
     }
 
     static func words(_ c: ExtractedCommand) -> String {
-        c.argv.map { $0.isStatic ? TextOutput.shellQuoted($0.text) : $0.text }.joined(separator: " ").visible
+        c.argv.map { $0.isStatic ? Quote.ifNeeded($0.text) : $0.text }.joined(separator: " ").visible
     }
 
     static func render(_ d: Decision, line: String) -> String {

@@ -24,6 +24,9 @@ struct Jitsh: ParsableCommand {
 
             With no verb, jitsh is sshd's forced command: jitsh [--as NAME] [--config PATH].
 
+            The options verbs share (--config, --as, --policy-dir, --json) may also come first:
+              jitsh --config /etc/jitsh/staging.yaml grant list
+
             Try what the parser sees in a line:
               jitsh parse -- 'sudo find /var/log -name "*.gz" -exec rm {} +'
             """,
@@ -51,7 +54,7 @@ enum Entry {
     /// reviewer's arguments may be pasted from a recording.
     static func run() {
         do {
-            var command = try Jitsh.parseAsRoot()
+            var command = try Jitsh.parseAsRoot(GlobalOptions.placed(Array(CommandLine.arguments.dropFirst())))
             try command.run()
         } catch {
             let message = Jitsh.fullMessage(for: error)

@@ -100,24 +100,16 @@ struct ExtractionJSON: Encodable {
 enum TextOutput {
     static func field(_ f: Field) -> String {
         switch f.kind {
-        case .literal: return shellQuoted(f.text).visible
+        case .literal: return Quote.ifNeeded(f.text).visible
         case .pattern: return "\(f.text.visible)  (glob)"
         case .dynamic: return "\(f.text.visible)  (dynamic: \(f.reason ?? "not static"))"
         }
     }
 
-    /// Quotes a word only when a person would need the quotes to type it.
-    static func shellQuoted(_ s: String) -> String {
-        if !s.isEmpty, s.unicodeScalars.allSatisfy({ $0.properties.isAlphabetic || "0123456789-_./=:@%+,".unicodeScalars.contains($0) }) {
-            return s
-        }
-        return "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'"
-    }
-
     static func extraction(_ e: Extraction) -> String {
         var lines: [String] = []
         for c in e.commands {
-            var head = "command \(c.position)  \(c.name.map(shellQuoted)?.visible ?? "(dynamic)")"
+            var head = "command \(c.position)  \(c.name.map(Quote.ifNeeded)?.visible ?? "(dynamic)")"
             if !c.via.isEmpty { head += "  via \(c.via.joined(separator: " > "))" }
             if !c.context.isEmpty { head += "  in \(c.contextDescription)" }
             lines.append(head)

@@ -18,6 +18,20 @@ extension SessionTests {
         #expect(verb.text.contains("Ask for a role on this host"), "\(verb.text)")
     }
 
+    /// The options verbs share before the verb, as `git -C` takes them: the same answer.
+    @Test func optionsVerbsShareMayComeBeforeTheVerb() throws {
+        try h.grant(role: "e2e-escapes")
+        let after = try Harness.execute(h.binary, ["grant", "list", "--active", "--config", h.config, "--json"])
+        let before = try Harness.execute(h.binary, ["--config", h.config, "--json", "grant", "list", "--active"])
+        let equals = try Harness.execute(h.binary, ["--config=\(h.config)", "grant", "list", "--json", "--active"])
+        #expect(after.status == 0 && before.status == 0 && equals.status == 0, "\(before.output) \(equals.output)")
+        #expect(after.output.contains("e2e-escapes"), "\(after.output)")
+        #expect(before.output == after.output && equals.output == after.output, "\(before.output)")
+        // A `--` and what follows it are left alone.
+        let check = try Harness.execute(h.binary, ["--json", "parse", "--", "--config"])
+        #expect(check.status == 0 && check.output.contains("--config"), "\(check.output)")
+    }
+
     /// Line, the program it needs (skipped when this host has none), what its output holds, on a terminal.
     static let everyday: [(String, String, String, Bool)] = [
         ("man ls | head -3", "/usr/bin/man", "LS(1)", false),

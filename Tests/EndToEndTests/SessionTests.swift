@@ -36,8 +36,8 @@ struct SessionTests {
     func type(_ c: Channel, _ line: String, expect: String = "$ ", timeout: Double = 10) -> String {
         let from = c.output.count
         c.write(line + "\r")
-        // The editor redraws the line as it is typed; what follows the Enter is the answer.
-        let entered = line + "\u{1B}[K\r\n"
+        // The editor echoes the line as it is typed; what follows the Enter is the answer.
+        let entered = line + "\r\n"
         c.wait(for: entered, from: from, timeout: 3)
         let end = Date().addingTimeInterval(timeout)
         while Date() < end {

@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 @testable import Session
+import ShellSyntax
 import Store
 import Testing
 
@@ -48,7 +49,7 @@ import Testing
     }
 
     @Test func renderedWordsSplitBackIntoTheSameArguments() {
-        #expect(ShellWords.render(["rm", "-r", "a b", "it's", "$x", "*", "plain/path.txt"])
+        #expect(Quote.line(["rm", "-r", "a b", "it's", "$x", "*", "plain/path.txt"])
                 == "rm -r 'a b' 'it'\\''s' '$x' '*' plain/path.txt")
     }
 

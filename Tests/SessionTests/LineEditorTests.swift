@@ -1,4 +1,5 @@
 @testable import Session
+import Store
 import Testing
 
 /// The line editor fed bytes as a terminal sends them: what lines come out, and what is dropped.
@@ -65,7 +66,7 @@ import Testing
         let result = LineEditorTests.lines(Array("ls\r".utf8))
         let text = String(decoding: result.output, as: UTF8.self)
         #expect(text.hasPrefix("\u{1B}[?2004h"))
-        #expect(text.contains("ls\u{1B}[K\r\n\u{1B}[?2004l"))
+        #expect(text.contains("ls\r\n\u{1B}[?2004l"))
     }
 
     @Test func aPastedNewlineIsShownNotInterpreted() {
@@ -73,5 +74,86 @@ import Testing
         let text = String(decoding: result.output, as: UTF8.self)
         #expect(text.contains("a↵b"))
         #expect(!text.dropFirst(8).contains("\n"))
+    }
+
+    // MARK: What the terminal shows
+
+    /// Keys fed one read each, from a fresh prompt `$ ` → what the terminal shows, rendered by
+    /// the recordings' own terminal (cursor moves, erasing, backspaces).
+    static let left = "\u{1B}[D", right = "\u{1B}[C", home = "\u{1}", end = "\u{5}", backspace = "\u{7F}", delete = "\u{1B}[3~"
+    static let screens: [(keys: [String], screen: String)] = [
+        (["l", "s", " ", "-", "l"], "$ ls -l"),
+        (["abc", left, left, "X"], "$ aXbc"),
+        (["abc", backspace], "$ ab"),
+        (["abc", backspace, backspace, backspace, "z"], "$ z"),
+        (["abc", home, delete], "$ bc"),
+        (["abc", home, "\u{B}"], "$"),
+        (["abc def", "\u{17}"], "$ abc"),
+        (["abc def", "\u{17}", "\u{19}", "\u{19}"], "$ abc defdef"),
+        (["abc def", home, right, right, "\u{B}", end, "!"], "$ ab!"),
+        (["abc", "\u{15}", "x"], "$ x"),
+        (["a\u{1B}[Z", "c"], "$ ac"),
+        (["a\u{1B}b", "c"], "$ ca"),
+        (["long line here", home, "\u{1B}f", "\u{B}"], "$ long"),
+        (["é", "x", left, backspace], "$ x"),
+    ]
+
+    @Test(arguments: screens)
+    func editsShowTheLineAsItIs(_ c: (keys: [String], screen: String)) {
+        let editor = LineEditor(history: []) { _, _ in [] }
+        var out = editor.begin(prompt: "$ ")
+        for k in c.keys { out += editor.feed(Array(k.utf8)).output }
+        #expect(Transcript.searchableText([Frame(.output, offset: 0, data: out)]) == c.screen, "\(c.keys)")
+    }
+
+    /// Typing at the end of the line echoes each key and nothing else, as readline does; a
+    /// backspace at the end costs 4 bytes, not a redraw.
+    @Test func typingAtTheEndEchoesOnlyTheKey() {
+        let editor = LineEditor(history: []) { _, _ in [] }
+        _ = editor.begin(prompt: "user@prod-1:~$ ")
+        let typed = "journalctl -u nginx --since today"
+        let echoed = typed.unicodeScalars.flatMap { editor.feed(Array(String($0).utf8)).output }
+        #expect(String(decoding: echoed, as: UTF8.self) == typed)
+        #expect(editor.feed([0x7F]).output == Array("\u{8}\u{1B}[K".utf8))
+    }
+
+    /// The cursor moves by the columns a character takes: two for 漢, none for a combining mark.
+    @Test func theCursorMovesByColumns() {
+        let editor = LineEditor(history: []) { _, _ in [] }
+        _ = editor.begin(prompt: "$ ")
+        _ = editor.feed(Array("漢字".utf8))
+        #expect(String(decoding: editor.feed(Array(LineEditorTests.left.utf8)).output, as: UTF8.self) == "\u{1B}[2D")
+        #expect(String(decoding: editor.feed(Array("a".utf8)).output, as: UTF8.self) == "a字\u{1B}[2D")
+        _ = editor.feed(Array(LineEditorTests.end.utf8))
+        _ = editor.feed(Array("e\u{301}".utf8))
+        #expect(String(decoding: editor.feed(Array(LineEditorTests.left.utf8)).output, as: UTF8.self) == "")
+    }
+
+    /// Any sequence of edits and history moves leaves the terminal showing the editor's line.
+    @Test func randomEditsKeepTheScreenAndTheLineTheSame() {
+        var seed: UInt64 = 0x5EED
+        func next(_ n: Int) -> Int {
+            seed = seed &* 6364136223846793005 &+ 1442695040888963407
+            return Int((seed >> 33) % UInt64(n))
+        }
+        let keys = ["a", "b", " ", "xy z", LineEditorTests.left, LineEditorTests.right, LineEditorTests.home, LineEditorTests.end,
+                    LineEditorTests.backspace, LineEditorTests.delete, "\u{B}", "\u{15}", "\u{17}", "\u{19}", "\u{1B}b", "\u{1B}f",
+                    "\u{1B}[A", "\u{1B}[B", "\u{7}"]
+        for round in 0..<200 {
+            let editor = LineEditor(history: ["ls -la /var/log", "echo one two"]) { _, _ in [] }
+            var out = editor.begin(prompt: "$ ")
+            var fed: [String] = []
+            for _ in 0..<30 {
+                let k = keys[next(keys.count)]
+                fed.append(k)
+                out += editor.feed(Array(k.utf8)).output
+                let screen = Transcript.searchableText([Frame(.output, offset: 0, data: out)])
+                let expected = ("$ " + editor.text).trimmingCharacters(in: .whitespaces)
+                guard screen == expected else {
+                    Issue.record("round \(round): \(fed.map { $0.debugDescription }) shows \(screen.debugDescription), the line is \(expected.debugDescription)")
+                    return
+                }
+            }
+        }
     }
 }

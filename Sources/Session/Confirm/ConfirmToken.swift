@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import Policy
+import ShellSyntax
 import Store
 
 /// A confirmation for automation without a terminal: a dry run prints a token bound to the
@@ -68,7 +69,7 @@ extension Session {
                                    expires: now + ConfirmToken.lifetime)
             stderr("\(decision.headline(line: line))\n" + current.reports.flatMap(\.lines).joined(separator: "\n") + "\n"
                    + "jitsh: nothing ran. To run exactly this line once, within 5 minutes:\n"
-                   + "  ssh \(setup.host.shortName) confirm \(made) \(ShellState.quote(line))\n")
+                   + "  ssh \(setup.host.shortName) confirm \(made) \(Quote.always(line))\n")
             confirmEvent("confirm-shown", line, decision: "confirm", reason: "token issued", data: ["count": .int(current.count)])
             return .exited(126)
         }

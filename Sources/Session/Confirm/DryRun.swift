@@ -40,7 +40,7 @@ extension Session {
             let name = PathName.base(String(decoding: first, as: UTF8.self))
             if name == "find" { return findDryRun(words) }
             let parsed = DeletionPlan.parse(name, Array(argv.dropFirst()))
-            if parsed == nil, !c.destroys.isEmpty { return .report(destructionReport(c.destroys, shown: ShellWords.render(words))) }
+            if parsed == nil, !c.destroys.isEmpty { return .report(destructionReport(c.destroys, shown: Quote.line(words))) }
             guard let (action, operands) = parsed else {
                 return .impossible("jitsh has no built-in dry run for \(name)")
             }
@@ -63,7 +63,7 @@ extension Session {
             let saved = getegid()
             setegid(getgid())
             defer { setegid(saved) }
-            return .report(walk.run(action, targets: targets, shown: ShellWords.render(words)))
+            return .report(walk.run(action, targets: targets, shown: Quote.line(words)))
         }
     }
 
@@ -128,7 +128,7 @@ extension Session {
         guard let argv = Session.fill(template, with: words) else {
             return .impossible("the dry-run template \(template) needs arguments this command does not have")
         }
-        let line = ShellWords.render(argv)
+        let line = Quote.line(argv)
         // Decided as a dry run: the role's allow and deny rules, not the confirm rule it previews.
         let decision = decider.forDryRuns().decide(line: Array(line.utf8), environment: state.shellEnvironment, role: setup.role.name,
                                                    context: decisionContext)
@@ -145,7 +145,7 @@ extension Session {
         if let a = words.first(where: acting.contains) {
             return .impossible("find with \(a) would act during its own dry run")
         }
-        return .report(captureReport(ShellWords.render(words.map { $0 == "-delete" ? "-print" : $0 })))
+        return .report(captureReport(Quote.line(words.map { $0 == "-delete" ? "-print" : $0 })))
     }
 
     func captureReport(_ line: String) -> DryRunReport {
@@ -257,17 +257,5 @@ enum DeletionPlan {
             return (.move, operands)
         default: return nil
         }
-    }
-}
-
-/// Renders argv as one shell line that bash splits back into the same words.
-enum ShellWords {
-    static func render(_ words: [String]) -> String {
-        words.map { w in
-            let safe = !w.isEmpty && w.utf8.allSatisfy { b in
-                (b >= 48 && b <= 57) || (b >= 65 && b <= 90) || (b >= 97 && b <= 122) || "-_./=:,@%+".utf8.contains(b)
-            }
-            return safe ? w : ShellState.quote(w)
-        }.joined(separator: " ")
     }
 }
