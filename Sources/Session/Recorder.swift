@@ -22,7 +22,7 @@ final class Recorder {
     /// Set when a chunk could not be written; the session must stop.
     var failure: Error? { writer.failure }
 
-    init(store: SQLiteStore, sessionID: String, startedAt: Int64, flushBytes: Int = 32 * 1024, flushMicroseconds: Int64 = 250_000) {
+    init(store: any RecordingSink, sessionID: String, startedAt: Int64, flushBytes: Int = 32 * 1024, flushMicroseconds: Int64 = 250_000) {
         self.sessionID = sessionID
         self.startedAt = startedAt
         self.flushBytes = flushBytes
@@ -134,7 +134,7 @@ final class ChunkWriter: @unchecked Sendable {
     /// flush size), at most 4 × 32 KiB are shown and not yet committed when the store fails.
     static let depth = 1
 
-    let store: SQLiteStore
+    let store: any RecordingSink
     let sessionID: String
     private let condition = NSCondition()
     private var queue: [Item] = []
@@ -148,7 +148,7 @@ final class ChunkWriter: @unchecked Sendable {
     private let commitLog = getuid() == 0 ? ProcessInfo.processInfo.environment["JITSH_BENCH_COMMIT_LOG"] : nil
     private var commitTimes: [Int64] = []
 
-    init(store: SQLiteStore, sessionID: String) {
+    init(store: any RecordingSink, sessionID: String) {
         self.store = store
         self.sessionID = sessionID
         head = Chunk.genesis(sessionID)

@@ -70,6 +70,13 @@ public struct TextHit: Sendable, Equatable {
     /// Microseconds since the session started.
     public var offset: Int64
     public var snippet: String
+
+    public init(sessionID: String, seq: Int64, offset: Int64, snippet: String) {
+        self.sessionID = sessionID
+        self.seq = seq
+        self.offset = offset
+        self.snippet = snippet
+    }
 }
 
 extension SQLiteStore {
