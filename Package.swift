@@ -62,7 +62,7 @@ let package = Package(
         ]),
         .executableTarget(name: "jitsh-serve", dependencies: ["Serve"]),
         .executableTarget(name: "jitsh", dependencies: [
-            "ShellSyntax", "Policy", "Store", "Session",
+            "ShellSyntax", "Policy", "Store", "Session", "PostgresStore",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // libFuzzer entry point for the parser; `make fuzz` builds it with -sanitize=fuzzer.
