@@ -95,8 +95,10 @@ extension Session {
         setNonBlocking(terminal.output)
         while true {
             let masterEvents = (toClient.count < Session.relayBound && !recorder.backedUp ? POLLIN : 0) | (toJob.isEmpty ? 0 : POLLOUT)
+            // Not polled at all while nothing is asked of it: a hung-up terminal would wake the
+            // loop at once, again and again, while it waits for the recorder.
             var fds = [pollfd(fd: inputOpen ? terminal.input : -1, events: Int16(POLLIN), revents: 0),
-                       pollfd(fd: masterOpen ? job.master : -1, events: Int16(masterEvents), revents: 0),
+                       pollfd(fd: masterOpen && masterEvents != 0 ? job.master : -1, events: Int16(masterEvents), revents: 0),
                        pollfd(fd: job.stateRead, events: Int16(POLLIN), revents: 0),
                        pollfd(fd: signals.read, events: Int16(POLLIN), revents: 0),
                        pollfd(fd: toClient.isEmpty ? -1 : terminal.output, events: Int16(POLLOUT), revents: 0)]
@@ -177,8 +179,8 @@ extension Session {
                     toJob.removeFirst(n)
                 }
             }
-            if masterOpen && fds[1].revents & Int16(POLLIN | POLLHUP | POLLERR) != 0 {
-                if let bytes = readSome(job.master, max: recorder.flushBytes) {
+            if masterOpen && !recorder.backedUp && fds[1].revents & Int16(POLLIN | POLLHUP | POLLERR) != 0 {
+                if let bytes = readSome(job.master, max: recorder.readRoom) {
                     // Once the recording failed nothing more is shown: it could not be recorded.
                     if !bytes.isEmpty && recorder.failure == nil {
                         recorder.record(.output, bytes)
@@ -230,9 +232,13 @@ extension Session {
             }
             if let status = exitStatus, fds[1].revents & Int16(POLLIN) == 0 || !masterOpen {
                 // Exited and nothing more to show: the rest of its output was drained above.
-                if masterOpen, let rest = readSome(job.master, max: recorder.flushBytes), !rest.isEmpty {
-                    recorder.record(.output, rest)
-                    toClient += rest
+                // What is left waits for room in the recorder, as the output before it did.
+                if masterOpen && recorder.backedUp { continue }
+                if masterOpen, let rest = readSome(job.master, max: recorder.readRoom), !rest.isEmpty {
+                    if recorder.failure == nil {
+                        recorder.record(.output, rest)
+                        toClient += rest
+                    }
                     continue
                 }
                 flushToClient(&toClient)
@@ -408,7 +414,7 @@ extension Session {
             }
             for k in 0..<2 where fds[k].revents != 0 {
                 let fd = fds[k].fd
-                if let bytes = readSome(fd, max: recorder.flushBytes), !bytes.isEmpty {
+                if let bytes = readSome(fd, max: recorder.readRoom), !bytes.isEmpty {
                     guard recorder.failure == nil else { continue }
                     recorder.record(open[fd] ?? .output, bytes)
                     writeAll(k == 0 ? 1 : 2, bytes)

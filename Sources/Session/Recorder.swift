@@ -6,9 +6,10 @@ import Glibc
 
 /// Records a session into the store as it happens: frames are gathered and handed over as a
 /// chunk every 250 ms or 32 KiB; a writer thread compresses, chains and commits them, so the
-/// relay never waits for zlib or the disk. At most one chunk waits; then the relays stop
-/// taking the job's output (`backedUp`), so a killed jitsh or a store that stopped answering
-/// leaves at most those shown and unrecorded, and memory stays flat.
+/// relay never waits for zlib or the disk. The relays take the job's output only while what is
+/// gathered or on its way to the store stays under `unrecordedBound` (`readRoom`, `backedUp`),
+/// so a killed jitsh or a store that stopped answering leaves at most that shown and
+/// unrecorded, and memory stays flat.
 final class Recorder {
     let sessionID: String
     let startedAt: Int64
@@ -18,6 +19,11 @@ final class Recorder {
     private var pending: [UInt8] = []
     private var pendingFrames = 0
     private var pendingSince: Int64?
+
+    /// What may have been shown and not yet committed, at most: one flush interval's worth.
+    static let unrecordedBound = 128 * 1024
+    /// Reads smaller than this are not worth a system call: the relays wait for room instead.
+    static let smallestRead = 4096
 
     /// Set when a chunk could not be written; the session must stop.
     var failure: Error? { writer.failure }
@@ -72,10 +78,17 @@ final class Recorder {
         if let due = dueIn, due == 0 { flush() }
     }
 
-    /// The writer has no room and a chunk's worth waits: the relays stop taking the job's output
-    /// (flow control on its terminal or pipes), so what the user is shown and what is not yet
-    /// committed stays within a few chunks even when the store stops answering.
-    var backedUp: Bool { pending.count >= flushBytes && !writer.hasRoom }
+    /// How much of the job's output the relays may read now: what is read is shown once
+    /// recorded, so what is gathered, queued and committing plus this read stays within
+    /// `unrecordedBound` even when the store stops answering.
+    var readRoom: Int {
+        guard failure == nil else { return flushBytes }
+        return min(flushBytes, max(0, Recorder.unrecordedBound - writer.unrecordedBytes - pending.count))
+    }
+
+    /// No room for a read: the relays stop taking the job's output (flow control on its terminal
+    /// or pipes) until the writer has committed some.
+    var backedUp: Bool { readRoom < Recorder.smallestRead }
 
     func flush() {
         guard failure == nil, !pending.isEmpty, writer.hasRoom else { return }
@@ -129,9 +142,8 @@ final class ChunkWriter: @unchecked Sendable {
         var startedAt: Int64
     }
 
-    /// How many chunks may wait while one is committed; then the relays stop reading the job.
-    /// With the one committing, the one gathered and one read past it (reads are cut at the
-    /// flush size), at most 4 × 32 KiB are shown and not yet committed when the store fails.
+    /// How many chunks may wait while one is committed (the bytes are bounded apart, by the
+    /// recorder's `readRoom`).
     static let depth = 1
 
     let store: any RecordingSink
@@ -139,6 +151,8 @@ final class ChunkWriter: @unchecked Sendable {
     private let condition = NSCondition()
     private var queue: [Item] = []
     private var busy = false
+    /// Raw bytes of the chunks queued and committing: shown, not yet in the store.
+    private var inFlight = 0
     private var done = false
     private var error: Error?
     private var seq: Int64 = 0
@@ -163,6 +177,12 @@ final class ChunkWriter: @unchecked Sendable {
         return error
     }
 
+    var unrecordedBytes: Int {
+        condition.lock()
+        defer { condition.unlock() }
+        return inFlight
+    }
+
     var hasRoom: Bool {
         condition.lock()
         defer { condition.unlock() }
@@ -172,7 +192,10 @@ final class ChunkWriter: @unchecked Sendable {
     func submit(_ item: Item) {
         condition.lock()
         while queue.count >= ChunkWriter.depth && error == nil { condition.wait() }
-        if error == nil { queue.append(item) }
+        if error == nil {
+            queue.append(item)
+            inFlight += item.raw.count
+        }
         condition.broadcast()
         condition.unlock()
     }
@@ -214,9 +237,11 @@ final class ChunkWriter: @unchecked Sendable {
             let took = Clock.microseconds - t0
             condition.lock()
             busy = false
+            inFlight -= item.raw.count
             if let failed {
                 error = failed
                 queue.removeAll()
+                inFlight = 0
             } else {
                 self.head = chunk.hash
                 self.seq += 1

@@ -170,16 +170,20 @@ extension Session {
         var open: [Int32: (Frame.Kind, Int32)] = [output: (.output, 1), errors: (.stderr, 2)]
         var status: Int32?
         while status == nil || !open.isEmpty {
-            var fds = [pollfd(fd: clientOpen && pending.isEmpty ? 0 : -1, events: Int16(POLLIN), revents: 0),
-                       pollfd(fd: open[output] == nil ? -1 : output, events: Int16(POLLIN), revents: 0),
-                       pollfd(fd: open[errors] == nil ? -1 : errors, events: Int16(POLLIN), revents: 0),
+            // Both ways are recorded: neither is read while the recorder has no room for it.
+            let backedUp = recorder.backedUp
+            var fds = [pollfd(fd: clientOpen && pending.isEmpty && !backedUp ? 0 : -1, events: Int16(POLLIN), revents: 0),
+                       pollfd(fd: open[output] == nil || backedUp ? -1 : output, events: Int16(POLLIN), revents: 0),
+                       pollfd(fd: open[errors] == nil || backedUp ? -1 : errors, events: Int16(POLLIN), revents: 0),
                        pollfd(fd: !pending.isEmpty ? (toChild ?? -1) : -1, events: Int16(POLLOUT), revents: 0),
                        pollfd(fd: signals.read, events: Int16(POLLIN), revents: 0)]
-            _ = poll(&fds, nfds_t(fds.count), status == nil ? 250 : 50)
+            _ = poll(&fds, nfds_t(fds.count), status == nil && !backedUp ? 250 : 50)
             if fds[0].revents != 0 {
-                if let bytes = readSome(0), !bytes.isEmpty {
-                    recorder.record(.input, bytes)
-                    if filter != nil {
+                if let bytes = readSome(0, max: recorder.readRoom), !bytes.isEmpty {
+                    // Once the recording failed nothing more is passed on: it could not be recorded.
+                    let recorded = recorder.failure == nil
+                    if recorded { recorder.record(.input, bytes) }
+                    if recorded, filter != nil {
                         let (toServer, toClient) = filter!.feed(bytes)
                         pending += toServer
                         answers += toClient
@@ -188,7 +192,7 @@ extension Session {
                             refuseTransfer("the sftp stream is not one jitsh can read")
                             kill(pid, SIGKILL)
                         }
-                    } else {
+                    } else if recorded {
                         pending += bytes
                     }
                 } else {
@@ -204,7 +208,8 @@ extension Session {
             for k in 1...2 where fds[k].revents != 0 {
                 let fd = fds[k].fd
                 guard let (kind, target) = open[fd] else { continue }
-                if let bytes = readSome(fd), !bytes.isEmpty {
+                if let bytes = readSome(fd, max: recorder.readRoom), !bytes.isEmpty {
+                    guard recorder.failure == nil else { continue }
                     let passed = filter != nil && kind == .output ? framer.feed(bytes) : bytes
                     recorder.record(kind, passed)
                     writeAll(target, passed)

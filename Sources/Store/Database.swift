@@ -338,6 +338,7 @@ final class Database: Sendable {
                 """)
         }
         SQLiteStore.registerSessionLocks(&m)
+        SQLiteStore.registerFullText(&m)
         return m
     }
 }

@@ -138,12 +138,11 @@ extension SQLiteStore {
                 INSERT INTO tombstones (session_id, pruned_at, actor, chunks, first_at, last_at, chain_head, signature, key_id)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """, arguments: [id, now, actor, tomb.chunks, tomb.firstAt, tomb.lastAt, Data(tomb.chainHead), Data(tomb.signature), tomb.keyID])
+            try Self.unindex(session: id, db)
             try db.execute(sql: "DELETE FROM chunks WHERE session_id = ?", arguments: [id])
             // The images hold what watched files contained: they go with the recording.
             try db.execute(sql: "DELETE FROM snapshot_images WHERE session_id = ?", arguments: [id])
             try db.execute(sql: "DELETE FROM snapshot_contents WHERE session_id = ?", arguments: [id])
-            try db.execute(sql: "DELETE FROM recording_text WHERE session_id = ?", arguments: [id])
-            try db.execute(sql: "DELETE FROM recording_index WHERE session_id = ?", arguments: [id])
             return tomb
         }
     }

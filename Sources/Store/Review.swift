@@ -33,52 +33,6 @@ public struct SessionFilter: Sendable {
     public init() {}
 }
 
-/// What `audit search --text` gives SQLite's full-text MATCH.
-public enum FullTextQuery {
-    public struct SyntaxError: Error, CustomStringConvertible, Equatable {
-        public var text: String
-        public var description: String {
-            "the full-text query \(text) is not valid: put text with punctuation in double quotes (\"rm -rf\"), "
-                + "and use AND, OR, NOT between words"
-        }
-    }
-
-    /// Each word a quoted phrase (FTS5 reads `-rf` or `a:b` as syntax); AND, OR, NOT and a `*`
-    /// suffix kept. Text with quotes, parentheses or NEAR is the user's own FTS5 syntax.
-    public static func match(_ text: String) -> String {
-        let words = text.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" })
-        if text.contains(where: { "\"()".contains($0) }) || words.contains(where: { $0 == "NEAR" || $0.hasPrefix("NEAR(") }) {
-            return text
-        }
-        return words.map { w -> String in
-            if ["AND", "OR", "NOT"].contains(w) { return String(w) }
-            if w.count > 1, w.hasSuffix("*") { return "\"\(w.dropLast())\"*" }
-            return "\"\(w)\""
-        }.joined(separator: " ")
-    }
-
-    /// SQLite's words for a MATCH it cannot read (the store reports them as `… failed: MESSAGE`).
-    static func isSyntaxError(_ message: String) -> Bool {
-        ["failed: fts5: ", "failed: no such column", "failed: unterminated string", "malformed MATCH"].contains { message.contains($0) }
-    }
-}
-
-/// A full-text hit: where in which recording to replay from.
-public struct TextHit: Sendable, Equatable {
-    public var sessionID: String
-    public var seq: Int64
-    /// Microseconds since the session started.
-    public var offset: Int64
-    public var snippet: String
-
-    public init(sessionID: String, seq: Int64, offset: Int64, snippet: String) {
-        self.sessionID = sessionID
-        self.seq = seq
-        self.offset = offset
-        self.snippet = snippet
-    }
-}
-
 extension SQLiteStore {
     public func sessionSummaries(_ f: SessionFilter) throws -> [SessionSummary] {
         var clauses: [String] = []
@@ -168,80 +122,6 @@ extension SQLiteStore {
             if let n = alert {
                 try db.execute(sql: "INSERT INTO outbox (created_at, event, payload, next_attempt_at) VALUES (?, ?, ?, ?)",
                                arguments: [events.first?.at ?? 0, n.event, n.payload, (events.first?.at ?? 0) / 1_000_000])
-            }
-        }
-    }
-
-    // MARK: Full-text search of recordings
-
-    /// Indexes the recordings' text that is not indexed yet; returns how many chunks it added.
-    @discardableResult
-    /// Indexes what was recorded since the last call. The rendering (the slow part) happens
-    /// outside any transaction, and the rows go in in short transactions (~50 ms each), so a
-    /// first search over a big store never holds the write lock long enough to make a session
-    /// wait on its chunks.
-    public func indexRecordings(batch: Int = 200, transactionMicroseconds: Int64 = 50_000) throws -> Int {
-        var total = 0
-        while true {
-            let pending: [Chunk] = try database.read { db in
-                try Row.fetchAll(db, sql: """
-                    SELECT c.* FROM chunks c LEFT JOIN recording_index i ON i.session_id = c.session_id AND i.seq = c.seq
-                    WHERE i.seq IS NULL LIMIT ?
-                    """, arguments: [batch]).map { r in
-                    Chunk(sessionID: r["session_id"], seq: r["seq"], startedAt: r["started_at"], frames: r["frames"],
-                          rawBytes: r["raw_bytes"], data: Array(r["data"] as Data), previousHash: Array(r["prev_hash"] as Data))
-                }
-            }
-            if pending.isEmpty { return total }
-            let rows = pending.map { c in (chunk: c, text: Transcript.searchableText(c.decodedFrames() ?? [])) }
-            var next = 0
-            while next < rows.count {
-                try database.write { db in
-                    let started = DispatchTime.now().uptimeNanoseconds
-                    repeat {
-                        let (c, text) = rows[next]
-                        if !text.isEmpty {
-                            try db.execute(sql: "INSERT INTO recording_text (text, session_id, seq, at) VALUES (?, ?, ?, ?)",
-                                           arguments: [text, c.sessionID, c.seq, c.startedAt])
-                        }
-                        try db.execute(sql: "INSERT OR IGNORE INTO recording_index (session_id, seq) VALUES (?, ?)",
-                                       arguments: [c.sessionID, c.seq])
-                        next += 1
-                    } while next < rows.count && Int64((DispatchTime.now().uptimeNanoseconds - started) / 1000) < transactionMicroseconds
-                }
-            }
-            total += pending.count
-        }
-    }
-
-    /// Full-text search: words (each a phrase, so `rm -rf` is two words, not a column filter),
-    /// prefix*, AND/OR/NOT; with quotes, parentheses or NEAR the text is FTS5 syntax as written.
-    /// The oldest hits first, or the newest (the web app's order).
-    public func searchRecordings(_ text: String, limit: Int = 100) throws -> [TextHit] {
-        try searchRecordings(text, limit: limit, newestFirst: false)
-    }
-
-    public func searchRecordings(_ text: String, limit: Int, newestFirst: Bool) throws -> [TextHit] {
-        let match = FullTextQuery.match(text)
-        do { return try hits(match, limit: limit, newestFirst: newestFirst) } catch let e as StoreError where e.kind == .other && FullTextQuery.isSyntaxError(e.message) {
-            throw FullTextQuery.SyntaxError(text: text)
-        }
-    }
-
-    func hits(_ match: String, limit: Int, newestFirst: Bool) throws -> [TextHit] {
-        // The hits are chosen first and the snippets made for those alone: a common word
-        // matches thousands of chunks, and a snippet costs far more than reading a time.
-        let order = newestFirst ? "DESC" : ""
-        return try database.read { db in
-            try Row.fetchAll(db, sql: """
-                SELECT r.session_id, r.seq, r.at - s.started_at AS offset,
-                       snippet(recording_text, 0, '[', ']', '…', 12) AS snippet
-                FROM recording_text r JOIN sessions s ON s.id = r.session_id
-                WHERE recording_text MATCH ?
-                  AND r.rowid IN (SELECT rowid FROM recording_text WHERE recording_text MATCH ? ORDER BY at \(order) LIMIT ?)
-                ORDER BY r.at \(order)
-                """, arguments: [match, match, limit]).map {
-                TextHit(sessionID: $0["session_id"], seq: $0["seq"], offset: $0["offset"], snippet: $0["snippet"])
             }
         }
     }

@@ -145,14 +145,16 @@ extension SQLiteStore {
     public func chunks(session id: String, after seq: Int64, limit: Int) throws -> [Chunk] {
         try database.read { db in
             try Row.fetchAll(db, sql: "SELECT * FROM chunks WHERE session_id = ? AND seq > ? ORDER BY seq LIMIT ?",
-                             arguments: [id, seq, limit]).map { r in
-                var c = Chunk(sessionID: r["session_id"], seq: r["seq"], startedAt: r["started_at"], frames: r["frames"],
-                              rawBytes: r["raw_bytes"], data: Array(r["data"] as Data), previousHash: Array(r["prev_hash"] as Data))
-                // Keep the stored hash: verification compares it with the recomputed one.
-                c.hash = Array(r["hash"] as Data)
-                return c
-            }
+                             arguments: [id, seq, limit]).map(Self.chunk)
         }
+    }
+
+    static func chunk(_ r: Row) -> Chunk {
+        var c = Chunk(sessionID: r["session_id"], seq: r["seq"], startedAt: r["started_at"], frames: r["frames"],
+                      rawBytes: r["raw_bytes"], data: Array(r["data"] as Data), previousHash: Array(r["prev_hash"] as Data))
+        // Keep the stored hash: verification compares it with the recomputed one.
+        c.hash = Array(r["hash"] as Data)
+        return c
     }
 
     public func auditEvents(session id: String) throws -> [AuditEvent] {

@@ -201,6 +201,40 @@ import Testing
         #expect(try store.searchRecordings("needle1").count == 6)
     }
 
+    /// A pruned recording's words go with it: no hit points at a chunk that is gone, and a
+    /// later session with the same words is found once.
+    @Test func pruningTakesARecordingsWordsOutOfTheIndex() throws {
+        try record("old")
+        try store.indexRecordings()
+        #expect(try store.searchRecordings("needle1").map(\.sessionID) == ["old"])
+        _ = try store.prune("old", actor: "root", key: key, now: 1_800_000_000)
+        #expect(try store.searchRecordings("needle1").isEmpty)
+        try record("new")
+        try store.indexRecordings()
+        #expect(try store.searchRecordings("needle1").map(\.sessionID) == ["new"])
+        #expect(try store.searchRecordings("needle1").first?.snippet == "chunk 1 says [needle1]")
+    }
+
+    /// The index holds words, not a second copy of the text: indexing 2 MB of text that does
+    /// not compress grows the store by less than the text.
+    @Test func theIndexKeepsNoCopyOfTheText() throws {
+        var generator = SystemRandomNumberGenerator()
+        let words = (0..<4000).map { _ in String((0..<7).map { _ in "abcdefghijklmnopqrstuvwxyz".randomElement(using: &generator)! }) }
+        let shown = (0..<64).map { _ in (0..<4000).map { _ in words.randomElement(using: &generator)! }.joined(separator: " ") + "\r\n" }
+        try record("big", shown: shown)
+        let text = shown.reduce(0) { $0 + $1.utf8.count }
+        // The database's own size, wherever its pages are (the file or the -wal).
+        func size() throws -> Int {
+            try store.database.read { db in try Int.fetchOne(db, sql: "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()") ?? 0 }
+        }
+        let before = try size()
+        try store.indexRecordings()
+        let grown = try size() - before
+        #expect(try store.searchRecordings(words[17]).count > 0)
+        print("full-text index: \(text) bytes of text grew the store by \(grown)")
+        #expect(grown < text, "indexing \(text) bytes of text grew the store by \(grown)")
+    }
+
     static let renders: [(String, String)] = [
         ("plain\r\n", "plain\n"),
         ("abc\rX\r\n", "Xbc\n"),
