@@ -19,6 +19,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
     ],
     targets: [
         .target(name: "ShellSyntax"),
@@ -32,6 +33,16 @@ let package = Package(
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Yams", package: "Yams"),
+        ]),
+        // The fleet's central store (issue 20): PostgreSQL behind the Store module's protocols. Only a
+        // store configured as postgresql:// reaches it; a lone host's jitsh never opens a connection.
+        .target(name: "PostgresStore", dependencies: [
+            "Store",
+            .product(name: "PostgresNIO", package: "postgres-nio"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "CSpawn", linkerSettings: [.linkedLibrary("util")]),
         .target(name: "Session", dependencies: ["ShellSyntax", "Policy", "Store", "CSpawn",
@@ -51,7 +62,7 @@ let package = Package(
         ]),
         .executableTarget(name: "jitsh-serve", dependencies: ["Serve"]),
         .executableTarget(name: "jitsh", dependencies: [
-            "ShellSyntax", "Policy", "Store", "Session",
+            "ShellSyntax", "Policy", "Store", "Session", "PostgresStore",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // libFuzzer entry point for the parser; `make fuzz` builds it with -sanitize=fuzzer.
@@ -60,6 +71,8 @@ let package = Package(
         .testTarget(name: "ShellSyntaxTests", dependencies: ["ShellSyntax"], exclude: ["Corpus"]),
         .testTarget(name: "PolicyTests", dependencies: ["Policy"]),
         .testTarget(name: "StoreTests", dependencies: ["Store"]),
+        // One suite over every back end: SQLite, in memory, and a private PostgreSQL it starts itself.
+        .testTarget(name: "StoreConformanceTests", dependencies: ["Store", "PostgresStore"]),
         .testTarget(name: "SessionTests", dependencies: ["Session", "ShellSyntax", "Policy", "Store"]),
         // jitsh doctor's rules over values, and the command on a broken setup (needs .build/debug/jitsh).
         .testTarget(name: "DoctorTests", dependencies: ["Session"]),

@@ -11,7 +11,8 @@ mode=${1:-test}
 build=(zlib1g-dev libsqlite3-dev libcurl4-openssl-dev python3 curl node-xterm)
 case "$mode" in
     # The end-to-end tests also drive programs with shell escapes (less, vim, perl, tar, mawk) and asciinema,
-    # start a private PostgreSQL (its server binaries) and compile a shared object (gcc); the web
+    # start a private PostgreSQL (its server binaries, as do the store conformance tests: initdb and
+    # pg_ctl run as nobody through util-linux's runuser) and compile a shared object (gcc); the web
     # app's tests drive a headless chromium against xterm.js (node-xterm: bookworm's libjs-xterm
     # ships only a stub of the browser script).
     test) packages=(bash openssh-server openssh-client libssh-dev strace asciinema less vim perl tar sed mawk findutils mount bsdutils procps man-db groff-base gzip git postgresql gcc chromium node-xterm fonts-dejavu-core "${build[@]}") ;;

@@ -68,10 +68,6 @@ public struct Installation: Sendable {
         return Requester(identity: identity, groups: groups, isRoot: Account.isRoot && identity == login)
     }
 
-    public func openStore() throws -> Store {
-        try SQLiteStore(path: configuration.storePath, create: false)
-    }
-
     public func loadPolicy(lint: Bool = false) throws -> Policy {
         try PolicyDirectoryReader.load(configuration.policiesPath, lint: lint)
     }

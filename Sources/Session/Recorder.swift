@@ -28,7 +28,7 @@ final class Recorder {
     /// Set when a chunk could not be written; the session must stop.
     var failure: Error? { writer.failure }
 
-    init(store: SQLiteStore, sessionID: String, startedAt: Int64, flushBytes: Int = 32 * 1024, flushMicroseconds: Int64 = 250_000) {
+    init(store: any RecordingSink, sessionID: String, startedAt: Int64, flushBytes: Int = 32 * 1024, flushMicroseconds: Int64 = 250_000) {
         self.sessionID = sessionID
         self.startedAt = startedAt
         self.flushBytes = flushBytes
@@ -146,7 +146,7 @@ final class ChunkWriter: @unchecked Sendable {
     /// recorder's `readRoom`).
     static let depth = 1
 
-    let store: SQLiteStore
+    let store: any RecordingSink
     let sessionID: String
     private let condition = NSCondition()
     private var queue: [Item] = []
@@ -162,7 +162,7 @@ final class ChunkWriter: @unchecked Sendable {
     private let commitLog = getuid() == 0 ? ProcessInfo.processInfo.environment["JITSH_BENCH_COMMIT_LOG"] : nil
     private var commitTimes: [Int64] = []
 
-    init(store: SQLiteStore, sessionID: String) {
+    init(store: any RecordingSink, sessionID: String) {
         self.store = store
         self.sessionID = sessionID
         head = Chunk.genesis(sessionID)

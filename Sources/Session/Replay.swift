@@ -29,7 +29,7 @@ public struct Replay {
 
     public init() {}
 
-    public func run(_ store: SQLiteStore, session id: String) throws -> Int32 {
+    public func run(_ store: any RecordingSink, session id: String) throws -> Int32 {
         let keys = isatty(input) == 1
         var saved = termios()
         if keys {

@@ -15,7 +15,7 @@ public struct SessionSetup: Sendable {
     public var role: CompiledRole
     public var grant: Grant
     public var host: HostInfo
-    public var store: SQLiteStore
+    public var store: any SessionStore
     public var signingKey: SigningKey
     public var client: String
     public var home: String
@@ -27,7 +27,7 @@ public struct SessionSetup: Sendable {
     /// Where the policy came from: read again before a line when its files changed.
     public var policyDirectory: String?
 
-    public init(identity: String, login: String, policy: Policy, role: CompiledRole, grant: Grant, host: HostInfo, store: SQLiteStore,
+    public init(identity: String, login: String, policy: Policy, role: CompiledRole, grant: Grant, host: HostInfo, store: any SessionStore,
                 signingKey: SigningKey, client: String, home: String, term: String, shell: String, protectedPaths: [String]) {
         self.identity = identity
         self.login = login

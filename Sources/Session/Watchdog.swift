@@ -27,7 +27,7 @@ struct Watchdog {
         return max(0, next - now)
     }
 
-    mutating func check(_ store: Store, now: Int64, force: Bool = false) -> Outcome {
+    mutating func check(_ store: any GrantStore, now: Int64, force: Bool = false) -> Outcome {
         guard force || now >= lastCheck + interval || now >= grant.endsAt else { return .fine }
         lastCheck = now
         do {

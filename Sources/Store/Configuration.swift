@@ -5,7 +5,14 @@ import Yams
 public struct HostConfiguration: Sendable {
     public static let defaultPath = "/etc/jitsh/jitsh.yaml"
 
+    /// The SQLite file of a lone host (`store: /path`).
     public var storePath = "/var/lib/jitsh/jitsh.db"
+    /// Where `store:` points: that file, or a fleet's PostgreSQL (`store: postgresql://ROLE@HOST:PORT/DB`).
+    public var store: StoreLocation = .sqlite(path: "/var/lib/jitsh/jitsh.db")
+    /// The PostgreSQL role's password: root:jitsh, mode 0640 at most.
+    public var storePasswordFile: String?
+    /// The CA that signs the PostgreSQL server's certificate; TLS is required off loopback.
+    public var storeCAFile: String?
     public var policiesPath = "/etc/jitsh/policies"
     public var host: HostInfo
     /// Grant notifications are POSTed here (Slack-compatible JSON).
@@ -25,7 +32,7 @@ public struct HostConfiguration: Sendable {
 
     public init(host: HostInfo) { self.host = host }
 
-    static let keys = ["store", "policies", "host", "webhook", "signing_key", "shared_accounts", "audit", "shell", "configurations", "review_url"]
+    static let keys = ["store", "store_password_file", "store_ca_file", "policies", "host", "webhook", "signing_key", "shared_accounts", "audit", "shell", "configurations", "review_url"]
 
     /// Parses the file's text; every problem is reported with its line and column.
     public static func parse(_ text: String, file: String, hostName: String) throws(PolicyError) -> HostConfiguration {
@@ -35,7 +42,16 @@ public struct HostConfiguration: Sendable {
         guard let entries = r.mapping(document, "jitsh.yaml", allowed: keys) else { throw PolicyError(diagnostics: r.diagnostics) }
         for (key, _, value) in entries {
             switch key {
-            case "store": config.storePath = absolute(&r, value, key) ?? config.storePath
+            case "store":
+                guard let text = r.string(value, key) else { continue }
+                switch StoreLocation.parse(text) {
+                case .success(let location):
+                    config.store = location
+                    if case .sqlite(let path) = location { config.storePath = path }
+                case .failure(let problem): r.error(value, problem.description)
+                }
+            case "store_password_file": config.storePasswordFile = absolute(&r, value, key)
+            case "store_ca_file": config.storeCAFile = absolute(&r, value, key)
             case "policies": config.policiesPath = absolute(&r, value, key) ?? config.policiesPath
             case "signing_key": config.signingKeyPath = absolute(&r, value, key) ?? config.signingKeyPath
             case "shell": config.shell = absolute(&r, value, key) ?? config.shell
@@ -68,6 +84,9 @@ public struct HostConfiguration: Sendable {
                 break
             }
         }
+        if case .postgresql(let p) = config.store, !p.isLoopback, config.storeCAFile == nil, let node = entries.first(where: { $0.0 == "store" })?.2 {
+            r.error(node, "store \(p): TLS is required when the database is not on loopback; set store_ca_file: to the CA of its certificate")
+        }
         if r.diagnostics.contains(where: { $0.severity == .error }) { throw PolicyError(diagnostics: r.diagnostics) }
         return config
     }
@@ -79,5 +98,15 @@ public struct HostConfiguration: Sendable {
             return nil
         }
         return s
+    }
+}
+
+extension HostConfiguration {
+    /// The SQLite file `what` works on. A fleet's PostgreSQL store serves the grant verbs and
+    /// `jitsh init` today; sessions and reviews there come with the spool, so until then they
+    /// refuse (nothing runs unrecorded) rather than use a file no one reads.
+    public func sqliteStore(for what: String) throws(StoreError) -> String {
+        guard case .postgresql(let p) = store else { return storePath }
+        throw StoreError(.refused, "\(what) needs a SQLite store; store: is \(p), which serves jitsh init and jitsh grant in this version")
     }
 }

@@ -39,6 +39,13 @@ public struct TextHit: Sendable, Equatable {
     /// Microseconds since the session started.
     public var offset: Int64
     public var snippet: String
+
+    public init(sessionID: String, seq: Int64, offset: Int64, snippet: String) {
+        self.sessionID = sessionID
+        self.seq = seq
+        self.offset = offset
+        self.snippet = snippet
+    }
 }
 
 /// The full-text index of recordings holds words only (a contentless FTS5 table): the text is

@@ -21,12 +21,12 @@ public struct Requester: Sendable, Equatable {
 /// The grant lifecycle: request → (approve | deny) → active → expired, or revoked; extensions
 /// approved like requests; break-glass grants for admins. Time is always passed in.
 public struct GrantService: Sendable {
-    public let store: Store
+    public let store: any GrantStore
     public let policy: Policy
     public let host: HostInfo
     public let zones: TimeZoneResolver
 
-    public init(store: Store, policy: Policy, host: HostInfo, zones: TimeZoneResolver) {
+    public init(store: any GrantStore, policy: Policy, host: HostInfo, zones: TimeZoneResolver) {
         self.store = store
         self.policy = policy
         self.host = host

@@ -4,10 +4,10 @@ import Foundation
 /// notification first; delivery comes after, waits a bounded time, and a failure only leaves
 /// the message for the next attempt (`jitsh grant notify`, a systemd timer).
 public struct Outbox: Sendable {
-    public let store: Store
+    public let store: any OutboxStore
     public let webhook: String?
 
-    public init(store: Store, webhook: String?) {
+    public init(store: any OutboxStore, webhook: String?) {
         self.store = store
         self.webhook = webhook
     }

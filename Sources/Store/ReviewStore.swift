@@ -3,24 +3,15 @@ import Policy
 
 /// What the review surfaces (the CLI's `sessions`, `jitsh serve`) read and write, by role:
 /// SQLite implements it today; the fleet's server database is meant to implement the same.
-public protocol ReviewStore: Store {
+public protocol ReviewStore: Store, AuditLog, RecordingSink, RecordingSearch {
     func sessionSummaries(_ f: SessionFilter) throws -> [SessionSummary]
-    func session(_ id: String) throws -> SessionRecord?
-    func sessionEnd(_ id: String) throws -> SessionEnd?
     func sessionIDs(matching prefix: String) throws -> [String]
-    /// At most `limit` chunks past `after`, in order: recordings reach a player piece by piece.
-    func chunks(session id: String, after seq: Int64, limit: Int) throws -> [Chunk]
-    func auditEvents(session id: String) throws -> [AuditEvent]
-    func appendAudit(_ events: [AuditEvent]) throws
-    @discardableResult func indexRecordings(batch: Int, transactionMicroseconds: Int64) throws -> Int
-    func searchRecordings(_ text: String, limit: Int, newestFirst: Bool) throws -> [TextHit]
     func sessions(_ ids: [String]) throws -> [String: SessionRecord]
     func verify(_ id: String, key: Curve25519.Signing.PublicKey) throws -> Verification
     func issueSignInToken(for who: ReviewIdentity, now: Int64, lifetime: Int64) throws -> String
     func redeemSignInToken(_ token: String, now: Int64, sessionLifetime: Int64) throws -> Result<(cookie: String, who: ReviewIdentity), SignInRefusal>
     func browserSession(_ cookie: String, now: Int64) throws -> ReviewIdentity?
     func endBrowserSession(_ cookie: String, now: Int64) throws
-    func lockSession(_ lock: SessionLock) throws
 }
 
 extension SQLiteStore: ReviewStore {}

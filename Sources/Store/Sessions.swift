@@ -80,12 +80,18 @@ extension SQLiteStore {
 
     public func appendChunk(_ c: Chunk) throws {
         try database.checkFile()
-        try database.write { db in
+        // Keyed by session and sequence: the same chunk sent again (a retry, a shipper restarted)
+        // is stored once; another chunk at a taken place is refused.
+        let conflict: Bool = try database.write { db in
             try db.execute(sql: """
                 INSERT INTO chunks (session_id, seq, started_at, frames, raw_bytes, data, prev_hash, hash)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (session_id, seq) DO NOTHING
                 """, arguments: [c.sessionID, c.seq, c.startedAt, c.frames, c.rawBytes, Data(c.data), Data(c.previousHash), Data(c.hash)])
+            guard db.changesCount == 0 else { return false }
+            let stored = try Data.fetchOne(db, sql: "SELECT hash FROM chunks WHERE session_id = ? AND seq = ?", arguments: [c.sessionID, c.seq])
+            return stored != Data(c.hash)
         }
+        if conflict { throw ChunkConflict(sessionID: c.sessionID, seq: c.seq).error }
     }
 
     public func endSession(_ e: SessionEnd, event: AuditEvent) throws {
@@ -134,11 +140,6 @@ extension SQLiteStore {
                            signature: (r["signature"] as Data?).map { Array($0) }, keyID: r["key_id"])
             }
         }
-    }
-
-    /// The session's chunks in order; with `after`, only those past that sequence number.
-    public func chunks(session id: String, after seq: Int64 = -1) throws -> [Chunk] {
-        try chunks(session: id, after: seq, limit: -1)
     }
 
     public func chunks(session id: String, after seq: Int64, limit: Int) throws -> [Chunk] {

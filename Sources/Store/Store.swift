@@ -21,7 +21,8 @@ public struct Notification: Sendable, Equatable {
         self.fields = fields
     }
 
-    var payload: String {
+    /// The JSON a webhook receives.
+    public var payload: String {
         let object: [String: Any] = ["text": text, "event": event, "fields": fields]
         guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) else { return "{}" }
         return String(decoding: data, as: UTF8.self)
@@ -33,27 +34,24 @@ public struct OutboxItem: Sendable, Equatable {
     public var event: String
     public var payload: String
     public var attempts: Int
+
+    public init(id: Int64, event: String, payload: String, attempts: Int) {
+        self.id = id
+        self.event = event
+        self.payload = payload
+        self.attempts = attempts
+    }
 }
 
-/// Everything jitsh keeps. SQLite (embedded) is the one implementation today; the protocol is
-/// what a server database would implement for fleets. All SQL stays behind it.
-public protocol Store: Sendable {
-    var location: String { get }
-    func insertGrant(_ grant: Grant, notifications: [Notification]) throws -> Grant
-    /// Appends events to grant `id` in one transaction, after `change` has seen the grant as it
-    /// is at that moment (so two approvers racing are decided one after the other).
-    func changeGrant(_ id: Int64, _ change: (Grant) throws -> (events: [GrantEvent], notifications: [Notification])) throws -> Grant
-    func grant(_ id: Int64) throws -> Grant?
-    /// The lock on a live session, if a reviewer ended it.
-    func sessionLock(_ id: String) throws -> SessionLock?
-    func grants(identity: String?) throws -> [Grant]
-    func dueNotifications(now: Int64, limit: Int) throws -> [OutboxItem]
-    func markDelivered(_ id: Int64, at: Int64) throws
-    func markFailed(_ id: Int64, error: String, retryAt: Int64) throws
+/// What the grant commands and the outbox's delivery need of a back end (the roles are in
+/// StoreRoles.swift), and its own health check. All SQL stays behind the roles.
+public protocol Store: GrantStore, OutboxStore {
+    /// What is wrong with the store's data, or ["ok"].
     func integrity() throws -> [String]
 }
 
-public final class SQLiteStore: Store {
+/// The embedded store of a lone host (and, later, a fleet host's spool). GRDB stays inside.
+public final class SQLiteStore: Store, AuditLog, RecordingSink, RecordingSearch, SnapshotImageStore {
     let database: Database
     public var location: String { database.path }
 

@@ -116,7 +116,7 @@ struct Doctor: ParsableCommand {
         checks.append(DoctorRules.storeFiles(files, jitshGroup: group))
         guard files[0].exists else { return nil }
         do {
-            let store = try SQLiteStore(path: c.storePath)
+            let store = try SQLiteStore(path: c.sqliteStore(for: "jitsh doctor"))
             checks.append(DoctorRules.integrity(try store.integrity(), error: nil, path: c.storePath))
             return try store.newestEventTime()
         } catch {

@@ -32,7 +32,7 @@ enum ForcedCommand {
         do { requester = try installation.requester(as: claimedIdentity, policy: policy) } catch { return refuse("\(error)") }
         let config = installation.configuration
         let store: SQLiteStore
-        do { store = try SQLiteStore(path: config.storePath) } catch { return refuse("\(error); nothing can run unrecorded") }
+        do { store = try SQLiteStore(path: config.sqliteStore(for: "a session")) } catch { return refuse("\(error); nothing can run unrecorded") }
         let now = Clock.now
         let service = GrantService(store: store, policy: policy, host: config.host, zones: SystemZones())
         // Invalid UTF-8 would reach bash changed (replacement characters): refuse rather than run

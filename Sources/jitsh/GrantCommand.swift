@@ -26,7 +26,7 @@ struct GrantContext {
             installation = try Installation.load(override: options.config)
             policy = try installation.loadPolicy()
             requester = try installation.requester(as: options.identity, policy: policy)
-            let store = try installation.openStore()
+            let store = try StoreOpening.open(installation.configuration)
             service = GrantService(store: store, policy: policy, host: installation.configuration.host, zones: SystemZones())
             outbox = Outbox(store: store, webhook: installation.configuration.webhook)
         } catch {

@@ -39,7 +39,7 @@ struct ReviewGroup: ParsableCommand {
                 installation = try Installation.load(override: identity.config)
                 policy = try installation.loadPolicy()
                 requester = try installation.requester(as: identity.identity, policy: policy)
-                store = try SQLiteStore(path: installation.configuration.storePath, create: false)
+                store = try SQLiteStore(path: installation.configuration.sqliteStore(for: "jitsh review"), create: false)
             } catch {
                 Console.error("\(error)")
                 throw ExitCode(ExitStatus.error)

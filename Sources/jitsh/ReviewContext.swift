@@ -17,7 +17,7 @@ struct ReviewContext {
             installation = try Installation.load(override: config)
             let policy = try installation.loadPolicy()
             requester = try installation.requester(as: nil, policy: policy)
-            store = try SQLiteStore(path: installation.configuration.storePath, create: false)
+            store = try SQLiteStore(path: installation.configuration.sqliteStore(for: "review"), create: false)
         } catch {
             Console.error("\(error)")
             throw ExitCode(ExitStatus.error)

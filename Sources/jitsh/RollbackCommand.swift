@@ -41,7 +41,7 @@ struct Rollback: ParsableCommand {
             installation = try Installation.load(override: identity.config)
             policy = try installation.loadPolicy()
             requester = try installation.requester(as: identity.identity, policy: policy)
-            store = try SQLiteStore(path: installation.configuration.storePath)
+            store = try SQLiteStore(path: installation.configuration.sqliteStore(for: "jitsh rollback"))
         } catch {
             Console.error("\(error)")
             throw ExitCode(ExitStatus.error)

@@ -1,0 +1,152 @@
+import PostgresNIO
+import Store
+
+/// The central schema, in numbered versions applied in order and never edited once released
+/// (as the SQLite migrations): `schema_version` says which are in, `jitsh init` adds the rest.
+enum Schema {
+    struct Version {
+        var number: Int
+        var name: String
+        var statements: [String]
+    }
+
+    /// What auditors rely on: never updated or deleted, by anyone, the owner included.
+    static let appendOnly = ["grants", "grant_events", "sessions", "session_ends", "audit_events", "chunks", "session_locks",
+                             "recording_text"]
+
+    static let versions: [Version] = [
+        Version(number: 1, name: "grants, sessions, audit, recordings, locks, outbox, full text", statements: [
+            """
+            CREATE TABLE grants (
+                id bigserial PRIMARY KEY, identity text NOT NULL, role text NOT NULL, contract text NOT NULL,
+                host_pattern text NOT NULL, reason text NOT NULL, requested_at bigint NOT NULL, starts_at bigint NOT NULL,
+                duration bigint NOT NULL, approvals_needed bigint NOT NULL, max_duration bigint NOT NULL,
+                pending_ttl bigint NOT NULL, break_glass boolean NOT NULL DEFAULT false)
+            """,
+            "CREATE INDEX grants_identity ON grants (identity)",
+            """
+            CREATE TABLE grant_events (
+                id bigserial PRIMARY KEY, grant_id bigint NOT NULL REFERENCES grants (id), kind text NOT NULL,
+                actor text NOT NULL, at bigint NOT NULL, comment text NOT NULL DEFAULT '', seconds bigint NOT NULL DEFAULT 0)
+            """,
+            "CREATE INDEX grant_events_grant ON grant_events (grant_id)",
+            // grant_id names a grant of this database, but a fleet host's spool ships sessions of
+            // grants it saw: no foreign key, so shipping never depends on order across tables.
+            """
+            CREATE TABLE sessions (
+                id text PRIMARY KEY, identity text NOT NULL, login text NOT NULL, role text NOT NULL, grant_id bigint,
+                host text NOT NULL, client text NOT NULL, mode text NOT NULL, command text NOT NULL DEFAULT '',
+                started_at bigint NOT NULL, width bigint NOT NULL DEFAULT 80, height bigint NOT NULL DEFAULT 24)
+            """,
+            "CREATE INDEX sessions_started ON sessions (started_at)",
+            """
+            CREATE TABLE session_ends (
+                session_id text PRIMARY KEY REFERENCES sessions (id), ended_at bigint NOT NULL, exit_reason text NOT NULL,
+                exit_status bigint, chunks bigint NOT NULL, chain_head bytea NOT NULL, signature bytea,
+                key_id text NOT NULL DEFAULT '')
+            """,
+            """
+            CREATE TABLE audit_events (
+                id bigserial PRIMARY KEY, at bigint NOT NULL, session_id text, identity text NOT NULL, host text NOT NULL,
+                kind text NOT NULL, line text NOT NULL DEFAULT '', decision text NOT NULL DEFAULT '',
+                rule text NOT NULL DEFAULT '', reason text NOT NULL DEFAULT '', data text NOT NULL DEFAULT '{}')
+            """,
+            "CREATE INDEX audit_session ON audit_events (session_id)",
+            "CREATE INDEX audit_identity ON audit_events (identity, kind, at)",
+            "CREATE INDEX audit_kind_reason ON audit_events (kind, reason)",
+            // Keyed by session and sequence: a chunk shipped twice is stored once.
+            """
+            CREATE TABLE chunks (
+                session_id text NOT NULL REFERENCES sessions (id), seq bigint NOT NULL, started_at bigint NOT NULL,
+                frames bigint NOT NULL, raw_bytes bigint NOT NULL, data bytea NOT NULL, prev_hash bytea NOT NULL,
+                hash bytea NOT NULL, PRIMARY KEY (session_id, seq))
+            """,
+            """
+            CREATE TABLE session_locks (
+                session_id text PRIMARY KEY, actor text NOT NULL, reason text NOT NULL, at bigint NOT NULL)
+            """,
+            """
+            CREATE TABLE outbox (
+                id bigserial PRIMARY KEY, created_at bigint NOT NULL, event text NOT NULL, payload text NOT NULL,
+                attempts bigint NOT NULL DEFAULT 0, next_attempt_at bigint NOT NULL, delivered_at bigint,
+                last_error text NOT NULL DEFAULT '')
+            """,
+            "CREATE INDEX outbox_due ON outbox (next_attempt_at) WHERE delivered_at IS NULL",
+            // The document is built from jitsh's own tokens (TextQuery.tokens) with their positions,
+            // so PostgreSQL's search answers exactly what SQLite's FTS5 and the memory store answer.
+            """
+            CREATE TABLE recording_text (
+                session_id text NOT NULL, seq bigint NOT NULL, at bigint NOT NULL, body text NOT NULL,
+                document tsvector NOT NULL, PRIMARY KEY (session_id, seq))
+            """,
+            "CREATE INDEX recording_text_document ON recording_text USING gin (document)",
+            "CREATE INDEX recording_text_at ON recording_text (at)",
+            """
+            CREATE FUNCTION jitsh_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                RAISE EXCEPTION '% is append-only', TG_TABLE_NAME USING ERRCODE = 'restrict_violation';
+            END $$
+            """,
+        ] + appendOnly.flatMap { table in [
+            "CREATE TRIGGER \(table)_append_only BEFORE UPDATE OR DELETE ON \(table) FOR EACH ROW EXECUTE FUNCTION jitsh_append_only()",
+            "CREATE TRIGGER \(table)_no_truncate BEFORE TRUNCATE ON \(table) FOR EACH STATEMENT EXECUTE FUNCTION jitsh_append_only()",
+            "REVOKE UPDATE, DELETE, TRUNCATE ON \(table) FROM PUBLIC",
+        ] } + [
+            // The group every host's role joins: it reads and inserts, and changes only the
+            // outbox's delivery state. Made when the role running init may create roles.
+            """
+            DO $$
+            BEGIN
+                IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'jitsh_hosts')
+                   AND (SELECT rolsuper OR rolcreaterole FROM pg_roles WHERE rolname = current_user) THEN
+                    CREATE ROLE jitsh_hosts NOLOGIN;
+                END IF;
+                IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'jitsh_hosts') THEN
+                    GRANT SELECT, INSERT ON \(appendOnly.joined(separator: ", ")), schema_version TO jitsh_hosts;
+                    GRANT SELECT, INSERT, UPDATE ON outbox TO jitsh_hosts;
+                    GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO jitsh_hosts;
+                END IF;
+            END $$
+            """,
+        ]),
+    ]
+
+    static var current: Int { versions.last!.number }
+
+    /// The version in the database; 0 when it has no jitsh schema.
+    static func installed(_ link: Link) throws(StoreError) -> Int {
+        let exists = try link.query("SELECT to_regclass('schema_version') IS NOT NULL")
+        guard try decode(Bool.self, exists.first, 0) else { return 0 }
+        let rows = try link.query("SELECT coalesce(max(version), 0)::bigint FROM schema_version")
+        return Int(try decode(Int64.self, rows.first, 0))
+    }
+
+    /// Applies what is missing in one transaction (PostgreSQL's DDL is transactional: a failed
+    /// upgrade leaves the schema as it was), one migrating process at a time (an advisory lock:
+    /// two hosts running init at once). Returns the versions before and after.
+    static func migrate(_ connections: Connections) throws -> (from: Int, to: Int) {
+        try connections.transaction { link in
+            try link.execute("SELECT pg_advisory_xact_lock(7020020)")
+            try link.execute("""
+                CREATE TABLE IF NOT EXISTS schema_version (
+                    version bigint PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())
+                """)
+            let from = try installed(link)
+            guard from <= current else {
+                throw StoreError(.conflict, "the central store \(connections.settings.location) has schema version \(from), newer than this jitsh's \(current); upgrade jitsh")
+            }
+            for v in versions where v.number > from {
+                for statement in v.statements { try link.execute(statement) }
+                try link.query("INSERT INTO schema_version (version, name) VALUES (\(Int64(v.number)), \(v.name))")
+            }
+            return (from, current)
+        }
+    }
+
+    static func decode<T: PostgresDecodable>(_ type: T.Type, _ row: PostgresRandomAccessRow?, _ column: Int) throws(StoreError) -> T {
+        guard let row, column < row.count else { throw StoreError(.corrupt, "the central store answered without a value") }
+        do { return try row[column].decode(T.self) } catch {
+            throw StoreError(.corrupt, "the central store answered a value jitsh cannot read (column \(column))")
+        }
+    }
+}

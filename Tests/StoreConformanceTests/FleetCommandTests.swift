@@ -1,0 +1,124 @@
+import Foundation
+import Testing
+
+/// The real jitsh binary against the private PostgreSQL, as an admin sets up a fleet host:
+/// jitsh.yaml names the database and a password file, `jitsh init` makes the schema, and the
+/// grant verbs work there.
+@Suite(.timeLimit(.minutes(1)))
+struct FleetCommandTests {
+    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static var jitsh: String {
+        ProcessInfo.processInfo.environment["JITSH_BINARY"] ?? repository.appendingPathComponent(".build/debug/jitsh").path
+    }
+
+    /// A host's configuration directory: policy, key, password file, jitsh.yaml.
+    final class Host {
+        let root: String
+        let config: String
+        let passwordFile: String
+
+        init(store: String, password: String, extra: String = "") throws {
+            root = "/tmp/jitsh-fleet-\(UUID().uuidString.prefix(8))"
+            let fm = FileManager.default
+            for dir in ["policies/roles", "policies/contracts", "keys"] {
+                try fm.createDirectory(atPath: root + "/" + dir, withIntermediateDirectories: true)
+            }
+            try "people:\n  alice: [oncall]\n  lead1: [leads]\n".write(toFile: root + "/policies/policy.yaml", atomically: true, encoding: .utf8)
+            try "role: operator\nallow:\n  - cmd: ls\n".write(toFile: root + "/policies/roles/operator.yaml", atomically: true, encoding: .utf8)
+            try """
+                contract: fleet
+                role: operator
+                requesters: {groups: [oncall]}
+                hosts: ["prod-*"]
+                default_duration: 1h
+                max_duration: 4h
+                reason: {required: true}
+                approval: {count: 1, groups: [leads]}
+                pending_ttl: 1h
+                """.write(toFile: root + "/policies/contracts/fleet.yaml", atomically: true, encoding: .utf8)
+            passwordFile = root + "/db.password"
+            try (password + "\n").write(toFile: passwordFile, atomically: true, encoding: .utf8)
+            guard let group = getgrnam("jitsh")?.pointee.gr_gid else { throw PrivatePostgres.Failure(description: "no group jitsh: run scripts/prerequisites.sh") }
+            chown(passwordFile, 0, group)
+            chmod(passwordFile, 0o640)
+            config = root + "/jitsh.yaml"
+            try """
+                store: \(store)
+                store_password_file: \(passwordFile)
+                policies: \(root)/policies
+                signing_key: \(root)/keys/signing.key
+                host: {name: prod-1, tags: {env: production}}
+                \(extra)
+                """.write(toFile: config, atomically: true, encoding: .utf8)
+        }
+
+        deinit { try? FileManager.default.removeItem(atPath: root) }
+
+        func jitsh(_ arguments: [String], environment: [String: String]? = nil) throws -> (status: Int32, output: String) {
+            try PrivatePostgres.execute(FleetCommandTests.jitsh, arguments + ["--config", config], timeout: 30, environment: environment)
+        }
+    }
+
+    @Test func initAndGrantsAgainstPostgres() throws {
+        let pg = try PrivatePostgres.server()
+        let db = try pg.database()
+        let host = try Host(store: "postgresql://\(PrivatePostgres.admin)@127.0.0.1:\(pg.port)/\(db)", password: pg.password)
+
+        // Before init, a grant verb refuses with what to do.
+        let early = try host.jitsh(["grant", "list"])
+        #expect(early.status == 3 && early.output.contains("run jitsh init"), "\(early)")
+
+        let created = try host.jitsh(["init"])
+        #expect(created.status == 0, "\(created)")
+        #expect(created.output.contains("created the schema of store postgresql://\(PrivatePostgres.admin)@127.0.0.1:\(pg.port)/\(db), version 1"), "\(created)")
+        let again = try host.jitsh(["init"])
+        #expect(again.status == 0 && again.output.contains("has schema version 1"), "\(again)")
+
+        let request = try host.jitsh(["grant", "request", "--as", "alice", "--role", "operator", "--reason", "INC-7 disk full"])
+        #expect(request.status == 0, "\(request)")
+        let id = try #require(request.output.firstMatch(of: /grant (\d+):/).map { String($0.1) })
+        #expect(try pg.psql("SELECT identity || ' ' || role || ' ' || host_pattern FROM grants WHERE id = \(id)", database: db) == "alice operator prod-1")
+
+        let approve = try host.jitsh(["grant", "approve", "--as", "lead1", id])
+        #expect(approve.status == 0 && approve.output.contains("active"), "\(approve)")
+        #expect(try pg.psql("SELECT string_agg(kind || ':' || actor, ',' ORDER BY id) FROM grant_events WHERE grant_id = \(id)", database: db)
+                == "requested:alice,approved:lead1")
+
+        let list = try host.jitsh(["grant", "list"])
+        #expect(list.status == 0, "\(list)")
+        // (Console.line shows a tab as \t, as on a lone host.)
+        #expect(list.output.contains("\(id)\\tactive\\talice\\toperator\\tprod-1\\t1h\\tINC-7 disk full"), "\(list)")
+
+        // The same request twice approved by the requester is refused by the contract, not the database.
+        let own = try host.jitsh(["grant", "approve", "--as", "alice", id])
+        #expect(own.status == 1, "\(own)")
+
+        // A session on a PostgreSQL store refuses until the spool exists: nothing runs unrecorded.
+        let session = try host.jitsh(["--as", "alice"], environment: ["PATH": "/usr/bin:/bin", "SSH_ORIGINAL_COMMAND": "ls"])
+        #expect(session.status == 1 && session.output.contains("a session needs a SQLite store"), "\(session)")
+    }
+
+    /// The password file is the role's secret: anything but root:jitsh 0640 or less is refused
+    /// with one line, before any connection.
+    @Test func aPasswordFileOthersCanReadIsRefused() throws {
+        let pg = try PrivatePostgres.server()
+        let db = try pg.database()
+        let host = try Host(store: "postgresql://\(PrivatePostgres.admin)@127.0.0.1:\(pg.port)/\(db)", password: pg.password)
+        chmod(host.passwordFile, 0o644)
+        let refused = try host.jitsh(["init"])
+        #expect(refused.status == 3)
+        #expect(refused.output == "jitsh: store_password_file \(host.passwordFile) must be a file owned by root, group jitsh, mode 0640 or less "
+                + "(it is uid 0 gid \(getgrnam("jitsh")!.pointee.gr_gid) mode 644); as root: chown root:jitsh \(host.passwordFile) && chmod 0640 \(host.passwordFile)\n",
+                "\(refused)")
+        #expect(try pg.psql("SELECT to_regclass('schema_version') IS NULL", database: db) == "t")
+    }
+
+    /// Off loopback without a CA: the configuration itself is refused, where it says so.
+    @Test func aRemoteStoreWithoutTLSIsRefused() throws {
+        let host = try Host(store: "postgresql://jitsh_prod_1@db1.example.net:5432/jitsh", password: "x")
+        let refused = try host.jitsh(["grant", "list"])
+        #expect(refused.status == 3)
+        #expect(refused.output == "jitsh: the configuration does not load:\n\(host.config):1:8: error: store postgresql://jitsh_prod_1@db1.example.net:5432/jitsh: "
+                + "TLS is required when the database is not on loopback; set store_ca_file: to the CA of its certificate\n", "\(refused)")
+    }
+}
