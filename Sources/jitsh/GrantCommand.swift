@@ -65,8 +65,9 @@ enum GrantText {
         }
     }
 
-    static func line(_ g: Grant, now: Int64) -> String {
-        "\(g.id)\t\(g.state(at: now))\t\(g.identity.visible)\t\(g.role.visible)\t\(g.hostPattern.visible)\t\(Duration.describe(Int(g.totalDuration)))\t\(g.reason.visible)"
+    static func cells(_ g: Grant, now: Int64) -> [String] {
+        ["\(g.id)", "\(g.state(at: now))", g.identity.visible, g.role.visible, g.hostPattern.visible,
+         Duration.describe(Int(g.totalDuration)), g.reason.visible]
     }
 }
 
@@ -213,8 +214,8 @@ extension GrantGroup {
                 }
             }
             if output.json { Console.json(JSONOutput.string(grants.map { GrantJSON($0, now: now) })); return }
-            Console.line("ID\tSTATE\tWHO\tROLE\tHOST\tDURATION\tREASON")
-            for g in grants { Console.line(GrantText.line(g, now: now)) }
+            Console.line(TextOutput.table([["ID", "STATE", "WHO", "ROLE", "HOST", "DURATION", "REASON"]]
+                                          + grants.map { GrantText.cells($0, now: now) }))
         }
     }
 

@@ -98,6 +98,21 @@ struct ExtractionJSON: Encodable {
 }
 
 enum TextOutput {
+    /// Rows as aligned columns, two spaces apart (tabs would be shown as `\t`: `Console.line`
+    /// shows every control). Cells should already be `.visible`.
+    static func table(_ rows: [[String]]) -> String {
+        let widths = rows.reduce(into: [Int]()) { w, row in
+            for (k, cell) in row.enumerated() {
+                if k < w.count { w[k] = max(w[k], cell.count) } else { w.append(cell.count) }
+            }
+        }
+        return rows.map { row in
+            row.enumerated().map { k, cell in
+                k == row.count - 1 ? cell : cell + String(repeating: " ", count: widths[k] - cell.count)
+            }.joined(separator: "  ")
+        }.joined(separator: "\n")
+    }
+
     static func field(_ f: Field) -> String {
         switch f.kind {
         case .literal: return Quote.ifNeeded(f.text).visible
