@@ -8,47 +8,38 @@ import Testing
 extension SessionTests {
     @Test func aFirstFullTextSearchOnA500MBStoreRefusesAndEndsNobody() throws {
         try h.grant(role: "e2e-escapes")
-        let dir = h.root.appendingPathComponent("search-\(UUID().uuidString.prefix(8))").path
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        let copy = dir + "/jitsh.db"
-        try Harness.run("/usr/bin/python3", ["-c", "import sqlite3; s = sqlite3.connect('\(h.storePath)'); d = sqlite3.connect('\(copy)'); s.backup(d); d.close()"])
         // 500 MB of recordings as the recorder writes them (zlib, frames), text that barely
         // compresses; 256 distinct chunks spread over 2,600 sessions of 4 chunks each.
-        try Harness.run("/usr/bin/python3", ["-c", """
-            import base64, os, sqlite3, uuid, zlib
-            def varint(v):
-                out = bytearray()
-                while v >= 0x80:
-                    out.append((v & 0x7F) | 0x80); v >>= 7
-                out.append(v)
-                return bytes(out)
-            pool = []
-            for k in range(256):
-                text = b"".join(b"log " + base64.b64encode(os.urandom(54)) + (b" needle%d" % k if k % 64 == 0 else b"") + b"\\r\\n" for _ in range(880))
-                raw = bytes([1]) + varint(k) + varint(len(text)) + text
-                pool.append((len(raw), zlib.compress(raw, 1)))
-            db = sqlite3.connect("\(copy)", isolation_level=None)
-            db.execute("BEGIN")
-            start = 1790000000000000
-            for s in range(2600):
-                sid = str(uuid.uuid4())
-                db.execute("INSERT INTO sessions (id, identity, login, role, grant_id, host, client, mode, command, started_at) VALUES (?, 'old', 'old', 'e2e-escapes', NULL, 'old-host', '10.0.0.1', 'exec', 'cat big', ?)", (sid, start + s))
-                for seq in range(4):
-                    raw, data = pool[(s * 4 + seq) % 256]
-                    db.execute("INSERT INTO chunks (session_id, seq, started_at, frames, raw_bytes, data, prev_hash, hash) VALUES (?, ?, ?, 1, ?, ?, ?, ?)", (sid, seq, start + s + seq, raw, data, b"\\0" * 32, b"\\0" * 32))
-            db.execute("COMMIT")
-            """])
-        let group = getgrnam("jitsh").pointee.gr_gid
-        chown(dir, 0, group)
-        chmod(dir, 0o770)
-        for path in [copy, copy + "-wal", copy + "-shm"] { chown(path, 0, group); chmod(path, 0o660) }
+        let copied = try StoreCopy(of: h, "search") { copy in
+            try Harness.run("/usr/bin/python3", ["-c", """
+                import base64, os, sqlite3, uuid, zlib
+                def varint(v):
+                    out = bytearray()
+                    while v >= 0x80:
+                        out.append((v & 0x7F) | 0x80); v >>= 7
+                    out.append(v)
+                    return bytes(out)
+                pool = []
+                for k in range(256):
+                    text = b"".join(b"log " + base64.b64encode(os.urandom(54)) + (b" needle%d" % k if k % 64 == 0 else b"") + b"\\r\\n" for _ in range(880))
+                    raw = bytes([1]) + varint(k) + varint(len(text)) + text
+                    pool.append((len(raw), zlib.compress(raw, 1)))
+                db = sqlite3.connect("\(copy)", isolation_level=None)
+                db.execute("BEGIN")
+                start = 1790000000000000
+                for s in range(2600):
+                    sid = str(uuid.uuid4())
+                    db.execute("INSERT INTO sessions (id, identity, login, role, grant_id, host, client, mode, command, started_at) VALUES (?, 'old', 'old', 'e2e-escapes', NULL, 'old-host', '10.0.0.1', 'exec', 'cat big', ?)", (sid, start + s))
+                    for seq in range(4):
+                        raw, data = pool[(s * 4 + seq) % 256]
+                        db.execute("INSERT INTO chunks (session_id, seq, started_at, frames, raw_bytes, data, prev_hash, hash) VALUES (?, ?, ?, 1, ?, ?, ?, ?)", (sid, seq, start + s + seq, raw, data, b"\\0" * 32, b"\\0" * 32))
+                db.execute("COMMIT")
+                """])
+        }
+        defer { copied.remove() }
+        let (dir, copy, config) = (copied.dir, copied.path, copied.config)
         var st = stat()
         #expect(stat(copy, &st) == 0 && st.st_size > 500_000_000, "the store is \(st.st_size) bytes")
-        let config = "/etc/jitsh/e2e-\(getpid())-search.yaml"
-        try (try String(contentsOfFile: h.config, encoding: .utf8)).replacingOccurrences(of: "store: \(h.storePath)", with: "store: \(copy)")
-            .write(toFile: config, atomically: true, encoding: .utf8)
-        defer { unlink(config) }
         let before = Set(try SQLiteStore(path: copy).allSessionIDs())
         // 20 sessions streaming about 20 KB/s each for 10 s, as sshd starts them: half before the
         // search starts, half logging in while it indexes.

@@ -80,14 +80,9 @@ extension SessionTests {
         #expect(big.exitStatus == 0)
         let bigID = try h.lastSession().session.id
         _ = try h.connect().exec("echo fine")
-        let dir = h.root.appendingPathComponent("store-copy-\(UUID().uuidString.prefix(8))").path
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        let copy = dir + "/jitsh.db"
-        try Harness.run("/usr/bin/python3", ["-c", "import sqlite3; s = sqlite3.connect('\(h.storePath)'); d = sqlite3.connect('\(copy)'); s.backup(d); d.close()"])
-        let config = "/etc/jitsh/e2e-\(getpid())-copy.yaml"
-        try (try String(contentsOfFile: h.config, encoding: .utf8)).replacingOccurrences(of: "store: \(h.storePath)", with: "store: \(copy)")
-            .write(toFile: config, atomically: true, encoding: .utf8)
-        defer { unlink(config); try? FileManager.default.removeItem(atPath: dir) }
+        let copied = try StoreCopy(of: h, "copy")
+        defer { copied.remove() }
+        let (copy, config) = (copied.path, copied.config)
         // Zero one page in the middle of the big recording's first chunk, as a bad sector would.
         let chunk = try #require(try SQLiteStore(path: copy).chunks(session: bigID).first)
         var file = try Data(contentsOf: URL(fileURLWithPath: copy))
@@ -161,11 +156,41 @@ extension SessionTests {
     }
 }
 
+/// A copy of the test bed's store in a directory of its own (root:jitsh 0770, the store 0660,
+/// as installed) and a configuration naming it: for tests that fill or break a store.
+struct StoreCopy {
+    let dir: String, path: String, config: String
+
+    /// `prepare` changes the copy as root before it gets the installed owner and modes.
+    init(of h: Harness, _ name: String, prepare: (String) throws -> Void = { _ in }) throws {
+        dir = h.root.appendingPathComponent("\(name)-\(UUID().uuidString.prefix(8))").path
+        path = dir + "/jitsh.db"
+        config = "/etc/jitsh/e2e-\(getpid())-\(name).yaml"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        try Harness.run("/usr/bin/python3", ["-c", "import sqlite3; s = sqlite3.connect('\(h.storePath)'); d = sqlite3.connect('\(path)'); s.backup(d); d.close()"])
+        try prepare(path)
+        let group = getgrnam("jitsh").pointee.gr_gid
+        chown(dir, 0, group)
+        chmod(dir, 0o770)
+        for file in [path, path + "-wal", path + "-shm"] where FileManager.default.fileExists(atPath: file) {
+            chown(file, 0, group)
+            chmod(file, 0o660)
+        }
+        try (try String(contentsOfFile: h.config, encoding: .utf8)).replacingOccurrences(of: "store: \(h.storePath)", with: "store: \(path)")
+            .write(toFile: config, atomically: true, encoding: .utf8)
+    }
+
+    func remove() {
+        unlink(config)
+        try? FileManager.default.removeItem(atPath: dir)
+    }
+}
+
 extension SessionTests {
     /// jitsh run as sshd runs it (the installed setgid binary as the user, SSH_ORIGINAL_COMMAND),
     /// everything it shows going to `shown` (a file never pushes back).
     func forcedCommand(_ command: String, config: String, shown: String) throws -> (Process, Pipe) {
-        FileManager.default.createFile(atPath: shown, contents: nil)
+        _ = FileManager.default.createFile(atPath: shown, contents: nil)
         let job = Process()
         job.executableURL = URL(fileURLWithPath: "/usr/sbin/runuser")
         job.arguments = ["-u", Harness.user, "--", "/usr/bin/env", "SSH_ORIGINAL_COMMAND=\(command)",
@@ -183,20 +208,9 @@ extension SessionTests {
     /// 128 KiB reached the user unrecorded, and the session's end names the cause.
     @Test func chunkPagesCorruptedMidStreamStopTheJobWithin128KiB() throws {
         try h.grant(role: "e2e-escapes")
-        let dir = h.root.appendingPathComponent("corrupt-\(UUID().uuidString.prefix(8))").path
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        let copy = dir + "/jitsh.db"
-        try Harness.run("/usr/bin/python3", ["-c", "import sqlite3; s = sqlite3.connect('\(h.storePath)'); d = sqlite3.connect('\(copy)'); s.backup(d); d.close()"])
-        let group = getgrnam("jitsh").pointee.gr_gid
-        chown(dir, 0, group)
-        chmod(dir, 0o770)
-        chown(copy, 0, group)
-        chmod(copy, 0o660)
-        let config = "/etc/jitsh/e2e-\(getpid())-corrupt.yaml"
-        try (try String(contentsOfFile: h.config, encoding: .utf8)).replacingOccurrences(of: "store: \(h.storePath)", with: "store: \(copy)")
-            .write(toFile: config, atomically: true, encoding: .utf8)
-        defer { unlink(config) }
+        let copied = try StoreCopy(of: h, "corrupt")
+        defer { copied.remove() }
+        let (dir, copy, config) = (copied.dir, copied.path, copied.config)
         // About 6 MB/s that do not compress, for up to 15 s.
         let (job, err) = try forcedCommand("python3 -c 'import os, sys, time\nfor _ in range(1500): sys.stdout.buffer.write(os.urandom(65536)); sys.stdout.flush(); time.sleep(0.01)'",
                                            config: config, shown: dir + "/shown")
