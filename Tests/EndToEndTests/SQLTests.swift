@@ -25,8 +25,15 @@ final class PrivatePostgres {
         let argv = ["/usr/sbin/runuser", "-u", Harness.user, "--", "/bin/sh", "-c", quoted + " >/dev/null 2>&1 </dev/null"]
         var cArgs: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
         defer { cArgs.forEach { free($0) } }
+        // The server must not inherit this process's descriptors: a build lock among them would
+        // stay held by a server that outlived a killed test run.
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        let open = ((try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []).compactMap { Int32($0) }
+        for fd in open where fd > 2 { posix_spawn_file_actions_addclose(&actions, fd) }
         var pid: pid_t = 0
-        guard posix_spawn(&pid, argv[0], nil, nil, &cArgs, environ) == 0 else { throw Harness.Failure(description: "cannot run \(path)") }
+        guard posix_spawn(&pid, argv[0], &actions, nil, &cArgs, environ) == 0 else { throw Harness.Failure(description: "cannot run \(path)") }
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
         guard status == 0 else { throw Harness.Failure(description: "\(path) \(arguments.joined(separator: " ")) exited with status \(status)") }
