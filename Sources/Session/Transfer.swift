@@ -181,19 +181,20 @@ extension Session {
             if fds[0].revents != 0 {
                 if let bytes = readSome(0, max: recorder.readRoom), !bytes.isEmpty {
                     // Once the recording failed nothing more is passed on: it could not be recorded.
-                    let recorded = recorder.failure == nil
-                    if recorded { recorder.record(.input, bytes) }
-                    if recorded, filter != nil {
-                        let (toServer, toClient) = filter!.feed(bytes)
-                        pending += toServer
-                        answers += toClient
-                        reportRefusals(filter!, from: &reported)
-                        if filter!.broken {
-                            refuseTransfer("the sftp stream is not one jitsh can read")
-                            kill(pid, SIGKILL)
+                    if recorder.failure == nil {
+                        recorder.record(.input, bytes)
+                        if filter != nil {
+                            let (toServer, toClient) = filter!.feed(bytes)
+                            pending += toServer
+                            answers += toClient
+                            reportRefusals(filter!, from: &reported)
+                            if filter!.broken {
+                                refuseTransfer("the sftp stream is not one jitsh can read")
+                                kill(pid, SIGKILL)
+                            }
+                        } else {
+                            pending += bytes
                         }
-                    } else if recorded {
-                        pending += bytes
                     }
                 } else {
                     clientOpen = false
