@@ -1,8 +1,8 @@
 // swift-tools-version:6.1
 import PackageDescription
 
-// Pure modules (ShellSyntax, Policy) take values and return values; every system call lives in
-// Store and Session. The executable only parses arguments, calls a module and prints.
+// Pure modules (ShellSyntax, Policy) take values and return values; system calls live in Posix
+// (processes, descriptors, waits), Store (its files) and Session. README's "Code map" says who owns what.
 let package = Package(
     name: "jitsh",
     platforms: [.macOS(.v13)],
@@ -29,7 +29,7 @@ let package = Package(
         ]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .target(name: "Store", dependencies: [
-            "ShellSyntax", "Policy", "CZlib", "CSpawn",
+            "ShellSyntax", "Policy", "CZlib",
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Yams", package: "Yams"),
@@ -45,7 +45,9 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "CSpawn", linkerSettings: [.linkedLibrary("util")]),
-        .target(name: "Session", dependencies: ["ShellSyntax", "Policy", "Store", "CSpawn",
+        // The system layer: spawning, descriptors, bounded waits, wait statuses, bash's argv.
+        .target(name: "Posix", dependencies: ["CSpawn"]),
+        .target(name: "Session", dependencies: ["ShellSyntax", "Policy", "Store", "Posix", "CSpawn",
                                               .product(name: "Crypto", package: "swift-crypto")]),
         // The web app for reviewers and approvers (`jitsh serve`): HTTP edges over the Store's review
         // and grant APIs. Its own binary, jitsh-serve, which `jitsh serve` runs: the setgid jitsh
@@ -62,18 +64,18 @@ let package = Package(
         ]),
         .executableTarget(name: "jitsh-serve", dependencies: ["Serve"]),
         .executableTarget(name: "jitsh", dependencies: [
-            "ShellSyntax", "Policy", "Store", "Session", "PostgresStore",
+            "ShellSyntax", "Policy", "Store", "Session", "PostgresStore", "Posix",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // libFuzzer entry point for the parser; `make fuzz` builds it with -sanitize=fuzzer.
         .executableTarget(name: "ShellSyntaxFuzz", dependencies: ["ShellSyntax"]),
-        .executableTarget(name: "jitsh-bench", dependencies: ["ShellSyntax", "Policy", "Store", "Session"]),
+        .executableTarget(name: "jitsh-bench", dependencies: ["ShellSyntax", "Policy", "Store", "Session", "Posix"]),
         .testTarget(name: "ShellSyntaxTests", dependencies: ["ShellSyntax"], exclude: ["Corpus"]),
         .testTarget(name: "PolicyTests", dependencies: ["Policy"]),
-        .testTarget(name: "StoreTests", dependencies: ["Store"]),
+        .testTarget(name: "StoreTests", dependencies: ["Store", "Session"]),
         // One suite over every back end: SQLite, in memory, and a private PostgreSQL it starts itself.
         .testTarget(name: "StoreConformanceTests", dependencies: ["Store", "PostgresStore"]),
-        .testTarget(name: "SessionTests", dependencies: ["Session", "ShellSyntax", "Policy", "Store"]),
+        .testTarget(name: "SessionTests", dependencies: ["Session", "ShellSyntax", "Policy", "Store", "Posix"]),
         // jitsh doctor's rules over values, and the command on a broken setup (needs .build/debug/jitsh).
         .testTarget(name: "DoctorTests", dependencies: ["Session"]),
         .systemLibrary(name: "CLibssh", pkgConfig: "libssh", providers: [.apt(["libssh-dev"])]),

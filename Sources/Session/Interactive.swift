@@ -1,5 +1,6 @@
 import Foundation
 import Policy
+import Posix
 import ShellSyntax
 import Store
 #if canImport(Glibc)
@@ -23,28 +24,34 @@ extension Session {
         let editor = LineEditor(history: history) { [unowned self] line, cursor in self.completions(line, cursor) }
         var continuation = ""
         show(editor.begin(prompt: prompt()))
-        var reason = EndReason.exit
-        loop: while ended == nil {
-            var fds = [pollfd(fd: terminal.input, events: Int16(POLLIN), revents: 0),
-                       pollfd(fd: signals.read, events: Int16(POLLIN), revents: 0)]
-            var timeout = Int(watchdog.nextCheckIn * 1000)
-            if let due = recorder.dueIn { timeout = min(timeout, Int(due / 1000) + 1) }
-            _ = poll(&fds, 2, Int32(max(0, timeout)))
-            if fds[1].revents != 0 {
-                for sig in pendingSignals() {
-                    if sig == SIGWINCH {
-                        let size = terminal.size()
-                        recorder.resize(rows: size.rows, cols: size.cols)
-                    } else if sig == SIGHUP || sig == SIGTERM {
-                        reason = sig == SIGHUP ? .hangup : .terminated
-                        break loop
-                    }
-                }
+        var reason: EndReason?
+        let scope = LoopScope()
+        let input = scope.watch(terminal.input)
+        scope.onSignal = { [self] sig in
+            if sig == SIGWINCH {
+                let size = terminal.size()
+                recorder.resize(rows: size.rows, cols: size.cols)
+            } else if sig == SIGHUP || sig == SIGTERM {
+                reason = reason ?? (sig == SIGHUP ? .hangup : .terminated)
             }
-            if fds[0].revents != 0 {
+        }
+        scope.onWatchdog = { [self] found in
+            switch found {
+            case .fine: break
+            case .warn(let message):
+                say("\r\n\(message)\n")
+                show(editor.render())
+            case .end(let r, let message):
+                say("\r\n\(message)\n")
+                reason = reason ?? r
+            }
+        }
+        scope.afterTurn = { [self] in
+            guard reason == nil else { return }
+            if input.ready {
                 guard let bytes = readSome(terminal.input) else {
                     reason = .hangup
-                    break
+                    return
                 }
                 recorder.record(.input, bytes)
                 var fresh = bytes
@@ -60,9 +67,10 @@ extension Session {
                         case .endOfInput:
                             say("logout\n")
                             reason = .endOfInput
-                            break loop
+                            return
                         case .interrupt:
                             continuation = ""
+                            show(editor.begin(prompt: prompt()))
                         case .submit(let text):
                             let line = continuation.isEmpty ? text : continuation + "\n" + text
                             if needsMore(line) {
@@ -74,7 +82,7 @@ extension Session {
                             if !line.trimmingCharacters(in: .whitespaces).isEmpty {
                                 if editor.history.last != line { editor.history.append(line) }
                                 handle(line)
-                                if ended != nil { break loop }
+                                if ended != nil || reason != nil { return }
                                 if typeAheadMidLine {
                                     editor.skippingToLineEnd = true
                                     typeAheadMidLine = false
@@ -82,29 +90,17 @@ extension Session {
                             }
                             show(editor.begin(prompt: prompt()))
                         }
-                        if case .interrupt = event { show(editor.begin(prompt: prompt())) }
-                        if ended != nil { break loop }
+                        if ended != nil { return }
                     }
                 } while editor.hasPending && ended == nil
             }
-            recorder.flushIfDue()
             if recorder.failure != nil {
                 say("\njitsh: the session cannot be recorded any more; it ends now\n")
                 reason = .recordingFailed
-                break
-            }
-            switch watchdog.check(setup.store, now: now) {
-            case .fine: break
-            case .warn(let message):
-                say("\r\n\(message)\n")
-                show(editor.render())
-            case .end(let r, let message):
-                say("\r\n\(message)\n")
-                reason = r
-                break loop
             }
         }
-        return finish(ended ?? reason, status: lastStatus)
+        loop.run(scope) { ended != nil || reason != nil }
+        return finish(ended ?? reason ?? .exit, status: lastStatus)
     }
 
     /// Marks in the recording what the editor dropped (invalid UTF-8, the rest of a line whose

@@ -1,5 +1,6 @@
 import CSpawn
 import Foundation
+import Posix
 import ShellSyntax
 import Store
 #if canImport(Glibc)
@@ -23,11 +24,6 @@ enum JobOutcome: Equatable {
 }
 
 extension Session {
-    /// The one bash command line of every job: the script (prelude and line) comes on
-    /// descriptor 4, so neither a long line nor a large carried variable meets the kernel's
-    /// 128 KiB limit on one argument.
-    static let bashArguments = ["bash", "--noprofile", "--norc", "+H", "-O", "extglob", "-c", ". /dev/fd/4"]
-
     /// The script for `line` in a memory file (descriptor to pass as the job's 4), or nil.
     func scriptFile(for line: String) -> Int32? {
         let text = state.script(for: line)
@@ -49,7 +45,7 @@ extension Session {
             return .exited(126)
         }
         defer { close(script) }
-        var spec = Spawner.Spec(path: setup.shell, arguments: Session.bashArguments,
+        var spec = Spawner.Spec(path: setup.shell, arguments: Bash.job,
                                 environment: state.processEnvironment, directory: existingDirectory(), stdin: slave, stdout: slave,
                                 stderr: slave, controllingTerminal: slave, extra: pipe.write)
         spec.script = script
@@ -84,8 +80,8 @@ extension Session {
         var masterOpen = true
         var inputOpen = true
         var exitStatus: Int32?
-        var killAt: Int64?
-        var endReason: EndReason?
+        var signalled = false
+        var outcome: JobOutcome?
         // Neither side can stop the loop: keys wait here while the job does not read (up to a
         // bound, beyond which they are refused with a bell), and the job's output is read only
         // while the client takes what was read before.
@@ -93,93 +89,107 @@ extension Session {
         var toClient: [UInt8] = []
         var lastSent: UInt8?
         setNonBlocking(terminal.output)
-        while true {
-            let masterEvents = (toClient.count < Session.relayBound && !recorder.backedUp ? POLLIN : 0) | (toJob.isEmpty ? 0 : POLLOUT)
-            // Not polled at all while nothing is asked of it: a hung-up terminal would wake the
+        /// Keys for the job: recorded (only a count while the job turned echo off), Ctrl-Z and
+        /// the signal keys acted on, the rest queued up to the bound.
+        func take(keys bytes: [UInt8]) {
+            if jitsh_echo_enabled(job.master) != 0 {
+                recorder.record(.input, bytes)
+            } else {
+                var count: [UInt8] = []
+                FrameCodec.varint(UInt64(bytes.count), &count)
+                recorder.record(.redacted, count)
+            }
+            let suspend = jitsh_suspend_char(job.master)
+            var keys = bytes
+            if suspend >= 0, let k = bytes.firstIndex(of: UInt8(suspend)) {
+                keys = Array(bytes[..<k])
+                kill(-job.pid, SIGSTOP)
+            }
+            // Ctrl-C (or Ctrl-\) behind keys the job does not read: the terminal would
+            // flush them and signal the job; it cannot while it takes nothing, so jitsh does.
+            if !toJob.isEmpty, let k = keys.lastIndex(where: { jitsh_signal_for_key(job.master, $0) != 0 }) {
+                let sig = jitsh_signal_for_key(job.master, keys[k])
+                recorder.marker(["event": "input-refused", "bytes": .int(toJob.count + k)])
+                toJob = []
+                keys = Array(keys[(k + 1)...])
+                let group = jitsh_foreground_group(job.master)
+                kill(group > 0 ? -group : -job.pid, sig)
+            }
+            let room = max(0, Session.relayBound - toJob.count)
+            toJob += keys.prefix(room)
+            if keys.count > room {
+                recorder.marker(["event": "input-refused", "bytes": .int(keys.count - room)])
+                recorder.record(.output, [0x07])
+                toClient.append(0x07)
+            }
+        }
+        let scope = LoopScope()
+        let ending = JobEnding(group: job.pid, scope: scope, loop: loop)
+        let input = scope.watch()
+        let master = scope.watch()
+        let carried = scope.watch(job.stateRead)
+        let client = scope.watch(events: POLLOUT)
+        // An exited job's last output, or output that waits for room in the recorder, is looked at again soon.
+        let again = scope.timer()
+        scope.prepare = { [self] in
+            input.fd = inputOpen ? terminal.input : -1
+            let events = (toClient.count < Session.relayBound && !recorder.backedUp ? POLLIN : 0) | (toJob.isEmpty ? 0 : POLLOUT)
+            // Not waited for at all while nothing is asked of it: a hung-up terminal would wake the
             // loop at once, again and again, while it waits for the recorder.
-            var fds = [pollfd(fd: inputOpen ? terminal.input : -1, events: Int16(POLLIN), revents: 0),
-                       pollfd(fd: masterOpen && masterEvents != 0 ? job.master : -1, events: Int16(masterEvents), revents: 0),
-                       pollfd(fd: job.stateRead, events: Int16(POLLIN), revents: 0),
-                       pollfd(fd: signals.read, events: Int16(POLLIN), revents: 0),
-                       pollfd(fd: toClient.isEmpty ? -1 : terminal.output, events: Int16(POLLOUT), revents: 0)]
-            var timeout = Int(watchdog.nextCheckIn * 1000)
-            if let due = recorder.dueIn { timeout = min(timeout, Int(due / 1000) + 1) }
-            if let killAt { timeout = min(timeout, Int(max(0, killAt - Clock.microseconds) / 1000) + 1) }
-            if exitStatus != nil || recorder.backedUp { timeout = min(timeout, 50) }
-            if guardian?.holdsStopped == true { timeout = min(timeout, 200) }
-            let ready = poll(&fds, nfds_t(fds.count), Int32(max(0, timeout)))
-            guardian?.continueSignalled()
-            if ready < 0 && errno != EINTR { break }
-            if fds[3].revents != 0 {
-                for sig in pendingSignals() {
-                    switch sig {
-                    case SIGWINCH:
-                        let size = terminal.size()
-                        _ = jitsh_set_winsize(job.master, UInt16(size.rows), UInt16(size.cols))
-                        recorder.resize(rows: size.rows, cols: size.cols)
-                    case SIGHUP, SIGTERM:
-                        kill(-job.pid, SIGHUP)
-                        killAt = Clock.microseconds + 3_000_000
-                        endReason = sig == SIGHUP ? .hangup : .terminated
-                    default:
-                        break
-                    }
-                }
+            master.fd = masterOpen && events != 0 ? job.master : -1
+            master.events = Int16(events)
+            client.fd = toClient.isEmpty ? -1 : terminal.output
+            again.deadline = exitStatus != nil || recorder.backedUp ? loop.now + 50_000 : nil
+        }
+        scope.onSignal = { [self] sig in
+            signalled = true
+            switch sig {
+            case SIGWINCH:
+                let size = terminal.size()
+                _ = jitsh_set_winsize(job.master, UInt16(size.rows), UInt16(size.cols))
+                recorder.resize(rows: size.rows, cols: size.cols)
+            case SIGHUP, SIGTERM:
+                ending.end(sig == SIGHUP ? .hangup : .terminated)
+            default:
+                break
+            }
+        }
+        scope.onWatchdog = { [self] found in
+            guard !ending.ending else { return }
+            switch found {
+            case .fine: break
+            case .warn(let message): say("\r\n\(message)\r\n")
+            case .end(let reason, let message):
+                say("\r\n\(message)\r\n")
+                ending.end(reason)
+            }
+        }
+        scope.afterTurn = { [self] in
+            if signalled {
+                signalled = false
                 if exitStatus == nil, let status = reap(job.pid) {
-                    if status == -1 { flushToClient(&toClient); return suspend(job) }
+                    if status == -1 { flushToClient(&toClient); outcome = suspend(job); return }
                     exitStatus = status
                 }
             }
-            if fds[0].revents & Int16(POLLIN | POLLHUP | POLLERR) != 0 {
-                guard let bytes = readSome(terminal.input) else {
+            if input.has(POLLIN | POLLHUP | POLLERR) {
+                if let bytes = readSome(terminal.input) {
+                    if !bytes.isEmpty && exitStatus == nil { take(keys: bytes) }
+                } else {
                     // The client is gone: end the job as a hang-up would.
-                    kill(-job.pid, SIGHUP)
-                    killAt = killAt ?? Clock.microseconds + 3_000_000
-                    endReason = endReason ?? .hangup
+                    ending.end(.hangup)
                     inputOpen = false
-                    continue
-                }
-                if !bytes.isEmpty && exitStatus == nil {
-                    if jitsh_echo_enabled(job.master) != 0 {
-                        recorder.record(.input, bytes)
-                    } else {
-                        var count: [UInt8] = []
-                        FrameCodec.varint(UInt64(bytes.count), &count)
-                        recorder.record(.redacted, count)
-                    }
-                    let suspend = jitsh_suspend_char(job.master)
-                    var keys = bytes
-                    if suspend >= 0, let k = bytes.firstIndex(of: UInt8(suspend)) {
-                        keys = Array(bytes[..<k])
-                        kill(-job.pid, SIGSTOP)
-                    }
-                    // Ctrl-C (or Ctrl-\) behind keys the job does not read: the terminal would
-                    // flush them and signal the job; it cannot while it takes nothing, so jitsh does.
-                    if !toJob.isEmpty, let k = keys.lastIndex(where: { jitsh_signal_for_key(job.master, $0) != 0 }) {
-                        let sig = jitsh_signal_for_key(job.master, keys[k])
-                        recorder.marker(["event": "input-refused", "bytes": .int(toJob.count + k)])
-                        toJob = []
-                        keys = Array(keys[(k + 1)...])
-                        let group = jitsh_foreground_group(job.master)
-                        kill(group > 0 ? -group : -job.pid, sig)
-                    }
-                    let room = max(0, Session.relayBound - toJob.count)
-                    toJob += keys.prefix(room)
-                    if keys.count > room {
-                        recorder.marker(["event": "input-refused", "bytes": .int(keys.count - room)])
-                        recorder.record(.output, [0x07])
-                        toClient.append(0x07)
-                    }
+                    return
                 }
             }
-            if masterOpen && fds[1].revents & Int16(POLLOUT) != 0 && !toJob.isEmpty {
+            if masterOpen && master.has(POLLOUT) && !toJob.isEmpty {
                 let n = toJob.withUnsafeBytes { write(job.master, $0.baseAddress, $0.count) }
                 if n > 0 {
                     lastSent = toJob[n - 1]
                     toJob.removeFirst(n)
                 }
             }
-            if masterOpen && !recorder.backedUp && fds[1].revents & Int16(POLLIN | POLLHUP | POLLERR) != 0 {
+            if masterOpen && !recorder.backedUp && master.has(POLLIN | POLLHUP | POLLERR) {
                 if let bytes = readSome(job.master, max: recorder.readRoom) {
                     // Once the recording failed nothing more is shown: it could not be recorded.
                     if !bytes.isEmpty && recorder.failure == nil {
@@ -190,73 +200,48 @@ extension Session {
                     masterOpen = false
                 }
             }
-            if !toClient.isEmpty && (fds[4].revents & Int16(POLLOUT) != 0 || toClient.count < Session.relayBound) {
+            if !toClient.isEmpty && (client.has(POLLOUT) || toClient.count < Session.relayBound) {
                 let n = toClient.withUnsafeBytes { write(terminal.output, $0.baseAddress, $0.count) }
                 if n > 0 { toClient.removeFirst(n) } else if n < 0 && errno != EAGAIN && errno != EINTR {
                     // The client is gone: what it did not take is in the recording.
                     toClient.removeAll()
-                    if endReason == nil {
-                        kill(-job.pid, SIGHUP)
-                        killAt = Clock.microseconds + 3_000_000
-                        endReason = .hangup
-                    }
+                    ending.end(.hangup)
                 }
             }
-            if fds[2].revents != 0, let bytes = readSome(job.stateRead, max: 1 << 20) {
+            if carried.ready, let bytes = readSome(job.stateRead, max: 1 << 20) {
                 if job.state.count < 8 << 20 { job.state += bytes }
             }
             if exitStatus == nil, let status = reap(job.pid) {
-                if status == -1 { flushToClient(&toClient); return suspend(job) }
+                if status == -1 { flushToClient(&toClient); outcome = suspend(job); return }
                 exitStatus = status
             }
-            recorder.flushIfDue()
-            if recorder.failure != nil, endReason == nil {
-                kill(-job.pid, SIGKILL)
-                endReason = .recordingFailed
-                killAt = Clock.microseconds
-            }
-            if endReason == nil {
-                switch watchdog.check(setup.store, now: now) {
-                case .fine: break
-                case .warn(let message): say("\r\n\(message)\r\n")
-                case .end(let reason, let message):
-                    say("\r\n\(message)\r\n")
-                    kill(-job.pid, SIGHUP)
-                    killAt = Clock.microseconds + 3_000_000
-                    endReason = reason
+            if recorder.failure != nil { ending.kill(.recordingFailed) }
+            guard let status = exitStatus, !master.has(POLLIN) || !masterOpen else { return }
+            // Exited and nothing more to show: the rest of its output was drained above.
+            // What is left waits for room in the recorder, as the output before it did.
+            if masterOpen && recorder.backedUp { return }
+            if masterOpen, let rest = readSome(job.master, max: recorder.readRoom), !rest.isEmpty {
+                if recorder.failure == nil {
+                    recorder.record(.output, rest)
+                    toClient += rest
                 }
+                return
             }
-            if let deadline = killAt, Clock.microseconds >= deadline {
-                kill(-job.pid, SIGKILL)
-                killAt = nil
-            }
-            if let status = exitStatus, fds[1].revents & Int16(POLLIN) == 0 || !masterOpen {
-                // Exited and nothing more to show: the rest of its output was drained above.
-                // What is left waits for room in the recorder, as the output before it did.
-                if masterOpen && recorder.backedUp { continue }
-                if masterOpen, let rest = readSome(job.master, max: recorder.readRoom), !rest.isEmpty {
-                    if recorder.failure == nil {
-                        recorder.record(.output, rest)
-                        toClient += rest
-                    }
-                    continue
-                }
-                flushToClient(&toClient)
-                if let bytes = readSome(job.stateRead, max: 1 << 20), !bytes.isEmpty { job.state += bytes }
-                close(job.master)
-                close(job.stateRead)
-                kill(-job.pid, SIGHUP)
-                noteUncarried(state.absorb(job.state))
-                guardian?.release(job.pid)
-                endOrphans()
-                recorder.marker(["event": "exited", "status": .int(Int(status))])
-                typeAheadMidLine = discardTypeAhead(after: lastSent)
-                if let endReason { ended = endReason; return .ended(endReason) }
-                return .exited(status)
-            }
+            flushToClient(&toClient)
+            if let bytes = readSome(job.stateRead, max: 1 << 20), !bytes.isEmpty { job.state += bytes }
+            close(job.master)
+            close(job.stateRead)
+            kill(-job.pid, SIGHUP)
+            noteUncarried(self.state.absorb(job.state))
+            guardian?.release(job.pid)
+            endOrphans()
+            recorder.marker(["event": "exited", "status": .int(Int(status))])
+            typeAheadMidLine = discardTypeAhead(after: lastSent)
+            if let reason = ending.reason { ended = reason; outcome = .ended(reason) } else { outcome = .exited(status) }
         }
-        if let endReason { ended = endReason; return .ended(endReason) }
-        return .exited(1)
+
+        loop.run(scope) { outcome != nil }
+        return outcome ?? .exited(1)
     }
 
     /// Says which variables were too large to carry to the next line.
@@ -272,23 +257,26 @@ extension Session {
     /// Writes what the client has not taken yet, waiting at most a few seconds for a client
     /// that reads nothing: the session goes on (and ends) without it.
     func flushToClient(_ pending: inout [UInt8]) {
-        let deadline = monotonicSeconds() + 5
-        while !pending.isEmpty && monotonicSeconds() < deadline {
-            let n = pending.withUnsafeBytes { write(terminal.output, $0.baseAddress, $0.count) }
-            if n > 0 { pending.removeFirst(n); continue }
-            if n < 0 && errno != EAGAIN && errno != EINTR { break }
-            var p = pollfd(fd: terminal.output, events: Int16(POLLOUT), revents: 0)
-            _ = poll(&p, 1, 100)
-        }
+        var rest = pending
         pending.removeAll()
+        var gone = false
+        let scope = LoopScope()
+        let client = scope.watch(terminal.output, events: POLLOUT)
+        scope.timer { gone = true }.deadline = loop.now + 5_000_000
+        scope.afterTurn = { [self] in
+            guard client.ready else { return }
+            let n = rest.withUnsafeBytes { write(terminal.output, $0.baseAddress, $0.count) }
+            if n > 0 { rest.removeFirst(n) } else if n < 0 && errno != EAGAIN && errno != EINTR { gone = true }
+        }
+        loop.run(scope) { rest.isEmpty || gone }
     }
 
     /// The job's exit status (128+signal when killed), -1 when it stopped, nil while it runs.
     func reap(_ pid: pid_t) -> Int32? {
         if let guardian {
             // Waits only when a child changed state (or now and then): not on every pass of the relay.
-            let t = monotonicSeconds()
-            if childSignalled || t - lastPump > 0.1 {
+            let t = loop.now
+            if childSignalled || t - lastPump > 100_000 {
                 childSignalled = false
                 lastPump = t
                 guardian.pump()
@@ -305,9 +293,7 @@ extension Session {
         var status: Int32 = 0
         let r = waitpid(pid, &status, WNOHANG | WUNTRACED)
         guard r == pid else { return r < 0 && errno == ECHILD ? 0 : nil }
-        if status & 0xFF == 0x7F { return -1 }
-        if status & 0x7F == 0 { return (status >> 8) & 0xFF }
-        return 128 + (status & 0x7F)
+        return WaitStatus.stopped(status) ? -1 : WaitStatus.code(status)
     }
 
     func suspend(_ job: SuspendedJob) -> JobOutcome {
@@ -342,7 +328,7 @@ extension Session {
             return .exited(1)
         }
         defer { close(script) }
-        var spec = Spawner.Spec(path: setup.shell, arguments: Session.bashArguments,
+        var spec = Spawner.Spec(path: setup.shell, arguments: Bash.job,
                                 environment: state.processEnvironment, directory: existingDirectory(), stdin: inp.read, stdout: out.write,
                                 stderr: err.write, extra: statePipe.write)
         spec.script = script
@@ -361,59 +347,63 @@ extension Session {
         var open: [Int32: Frame.Kind] = [out.read: .output, err.read: .stderr]
         var stdin = StdinRelay(toJob: inp.write)
         var exitStatus: Int32?
-        var endReason: EndReason?
-        var killAt: Int64?
         var stateBytes: [UInt8] = []
         var stateOpen = true
+        let scope = LoopScope()
         // Ends the job as an interactive one ends: SIGHUP to the job, SIGKILL to everything
         // of it 3 s later (a job that ignores SIGHUP does not outlive its grant or its client).
-        func end(_ reason: EndReason) {
-            guard endReason == nil else { return }
-            endReason = reason
-            kill(-pid, SIGHUP)
-            killAt = Clock.microseconds + 3_000_000
-        }
-        while !open.isEmpty || exitStatus == nil {
-            // The client's ends of standard output and error are watched for errors only: a
-            // client that went away (killed, reset, ClientAlive timeout) leaves them broken.
-            var fds = [pollfd(fd: out.read, events: Int16(POLLIN), revents: 0), pollfd(fd: err.read, events: Int16(POLLIN), revents: 0),
-                       pollfd(fd: signals.read, events: Int16(POLLIN), revents: 0),
-                       pollfd(fd: stdin.wantsInput && exitStatus == nil ? 0 : -1, events: Int16(POLLIN), revents: 0),
-                       pollfd(fd: stdin.wantsToWrite ? inp.write : -1, events: Int16(POLLOUT), revents: 0),
-                       pollfd(fd: endReason == nil ? 1 : -1, events: 0, revents: 0),
-                       pollfd(fd: endReason == nil ? 2 : -1, events: 0, revents: 0),
-                       // The state the line leaves is read as it comes: a large one must not
-                       // hold the job at its exit, waiting for room in the pipe.
-                       pollfd(fd: stateOpen ? statePipe.read : -1, events: Int16(POLLIN), revents: 0)]
+        let ending = JobEnding(group: pid, scope: scope, loop: loop, afterKill: { [self] in endOrphans() })
+        let streams = [scope.watch(out.read), scope.watch(err.read)]
+        let client = scope.watch(0)
+        let toJob = scope.watch(inp.write, events: POLLOUT)
+        // The client's ends of standard output and error are watched for errors only: a
+        // client that went away (killed, reset, ClientAlive timeout) leaves them broken.
+        let clientOut = [scope.watch(1, events: 0), scope.watch(2, events: 0)]
+        // The state the line leaves is read as it comes: a large one must not hold the job at
+        // its exit, waiting for room in the pipe.
+        let carried = scope.watch(statePipe.read)
+        let again = scope.timer()
+        scope.prepare = { [self] in
             // While the recorder is backed up the job's output waits in its pipes (and the job
             // blocks writing): nothing is shown that is not on its way to the store.
             let backedUp = recorder.backedUp
-            for k in 0..<2 where open[fds[k].fd] == nil || backedUp { fds[k].fd = -1 }
-            var timeout = Int(watchdog.nextCheckIn * 1000)
-            if let due = recorder.dueIn { timeout = min(timeout, Int(due / 1000) + 1) }
-            if let killAt { timeout = min(timeout, Int(max(0, killAt - Clock.microseconds) / 1000) + 1) }
-            if open.isEmpty || backedUp { timeout = min(timeout, 50) }
-            if guardian?.holdsStopped == true { timeout = min(timeout, 200) }
-            _ = poll(&fds, nfds_t(fds.count), Int32(max(0, timeout)))
-            guardian?.continueSignalled()
-            if fds[3].revents != 0 {
+            for (w, fd) in zip(streams, [out.read, err.read]) { w.fd = open[fd] == nil || backedUp ? -1 : fd }
+            client.fd = stdin.wantsInput && exitStatus == nil ? 0 : -1
+            toJob.fd = stdin.wantsToWrite ? inp.write : -1
+            for (w, fd) in zip(clientOut, [Int32(1), 2]) { w.fd = ending.ending ? -1 : fd }
+            carried.fd = stateOpen ? statePipe.read : -1
+            again.deadline = open.isEmpty || backedUp ? loop.now + 50_000 : nil
+        }
+        scope.onSignal = { sig in
+            if sig == SIGHUP || sig == SIGTERM { ending.end(sig == SIGHUP ? .hangup : .terminated) }
+        }
+        scope.onWatchdog = { [self] found in
+            guard !ending.ending else { return }
+            switch found {
+            case .fine: break
+            case .warn(let message): say("\(message)\n", stream: .stderr)
+            case .end(let reason, let message):
+                say("\(message)\n", stream: .stderr)
+                ending.end(reason)
+            }
+        }
+        scope.afterTurn = { [self] in
+            if client.ready {
                 let bytes = readSome(0)
                 if let bytes, !bytes.isEmpty { recorder.record(.stdin, bytes) }
                 stdin.received(bytes)
             }
-            if fds[4].revents != 0 || stdin.wantsToWrite { stdin.write() }
-            if fds[5].revents & Int16(POLLERR | POLLHUP) != 0 || fds[6].revents & Int16(POLLERR | POLLHUP) != 0 {
-                end(.hangup)
-            }
-            if fds[7].revents != 0 {
+            if toJob.ready || stdin.wantsToWrite { stdin.write() }
+            if clientOut.contains(where: { $0.has(POLLERR | POLLHUP) }) { ending.end(.hangup) }
+            if carried.ready {
                 if let bytes = readSome(statePipe.read, max: 1 << 20) {
                     if stateBytes.count < 8 << 20 { stateBytes += bytes }
                 } else {
                     stateOpen = false
                 }
             }
-            for k in 0..<2 where fds[k].revents != 0 {
-                let fd = fds[k].fd
+            for (k, w) in streams.enumerated() where w.ready {
+                let fd = w.fd
                 if let bytes = readSome(fd, max: recorder.readRoom), !bytes.isEmpty {
                     guard recorder.failure == nil else { continue }
                     recorder.record(open[fd] ?? .output, bytes)
@@ -421,11 +411,6 @@ extension Session {
                 } else if readSome(fd) == nil {
                     open[fd] = nil
                     close(fd)
-                }
-            }
-            if fds[2].revents != 0 {
-                for sig in pendingSignals() where sig == SIGHUP || sig == SIGTERM {
-                    end(sig == SIGHUP ? .hangup : .terminated)
                 }
             }
             if exitStatus == nil, let s = reap(pid), s >= 0 {
@@ -436,32 +421,15 @@ extension Session {
                 guardian?.release(pid)
                 endOrphans()
             }
-            recorder.flushIfDue()
-            if recorder.failure != nil, endReason == nil {
-                kill(-pid, SIGKILL)
-                endReason = .recordingFailed
-            }
-            if endReason == nil {
-                switch watchdog.check(setup.store, now: now) {
-                case .fine: break
-                case .warn(let message): say("\(message)\n", stream: .stderr)
-                case .end(let reason, let message):
-                    say("\(message)\n", stream: .stderr)
-                    end(reason)
-                }
-            }
-            if let deadline = killAt, Clock.microseconds >= deadline {
-                kill(-pid, SIGKILL)
-                endOrphans()
-                killAt = nil
-            }
+            if recorder.failure != nil { ending.kill(.recordingFailed) }
         }
+        loop.run(scope) { open.isEmpty && exitStatus != nil }
         stdin.close()
         while stateOpen, stateBytes.count < 8 << 20, let bytes = readSome(statePipe.read, max: 1 << 20), !bytes.isEmpty { stateBytes += bytes }
         close(statePipe.read)
         noteUncarried(state.absorb(stateBytes))
         recorder.marker(["event": "exited", "status": .int(Int(exitStatus ?? 1))])
-        if let endReason { ended = endReason; return .ended(endReason) }
+        if let reason = ending.reason { ended = reason; return .ended(reason) }
         return .exited(exitStatus ?? 1)
     }
 }

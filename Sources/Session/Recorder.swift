@@ -1,4 +1,5 @@
 import Foundation
+import Posix
 import Store
 #if canImport(Glibc)
 import Glibc
@@ -19,6 +20,7 @@ final class Recorder {
     private var pending: [UInt8] = []
     private var pendingFrames = 0
     private var pendingSince: Int64?
+    private let clock: any SessionClock
 
     /// What may have been shown and not yet committed, at most: one flush interval's worth.
     static let unrecordedBound = 128 * 1024
@@ -28,7 +30,9 @@ final class Recorder {
     /// Set when a chunk could not be written; the session must stop.
     var failure: Error? { writer.failure }
 
-    init(store: any RecordingSink, sessionID: String, startedAt: Int64, flushBytes: Int = 32 * 1024, flushMicroseconds: Int64 = 250_000) {
+    init(store: any RecordingSink, sessionID: String, startedAt: Int64, clock: any SessionClock = SystemClock.shared,
+         flushBytes: Int = 32 * 1024, flushMicroseconds: Int64 = 250_000) {
+        self.clock = clock
         self.sessionID = sessionID
         self.startedAt = startedAt
         self.flushBytes = flushBytes
@@ -36,7 +40,7 @@ final class Recorder {
         writer = ChunkWriter(store: store, sessionID: sessionID)
     }
 
-    var offset: UInt64 { UInt64(max(0, Clock.microseconds - startedAt)) }
+    var offset: UInt64 { UInt64(max(0, clock.wall - startedAt)) }
 
     func record(_ kind: Frame.Kind, _ bytes: [UInt8]) {
         guard failure == nil else { return }
@@ -45,7 +49,7 @@ final class Recorder {
         repeat {
             let piece = rest.prefix(flushBytes)
             rest = rest.dropFirst(piece.count)
-            if pendingSince == nil { pendingSince = Clock.microseconds }
+            if pendingSince == nil { pendingSince = clock.wall }
             FrameCodec.encode(Frame(kind, offset: offset, data: Array(piece)), into: &pending)
             pendingFrames += 1
             if pending.count >= flushBytes { flush() }
@@ -54,7 +58,7 @@ final class Recorder {
 
     func resize(rows: Int, cols: Int) {
         guard failure == nil else { return }
-        if pendingSince == nil { pendingSince = Clock.microseconds }
+        if pendingSince == nil { pendingSince = clock.wall }
         FrameCodec.encode(Frame.resize(rows: rows, cols: cols, offset: offset), into: &pending)
         pendingFrames += 1
     }
@@ -71,7 +75,7 @@ final class Recorder {
         // A chunk's worth that waited for room goes as soon as there is room, not at the next
         // read (which would hand over two or three chunks' worth as one).
         if pending.count >= flushBytes { return 0 }
-        return max(0, since + flushMicroseconds - Clock.microseconds)
+        return max(0, since + flushMicroseconds - clock.wall)
     }
 
     func flushIfDue() {
@@ -96,7 +100,7 @@ final class Recorder {
     }
 
     private func submitPending() {
-        writer.submit(ChunkWriter.Item(raw: pending, frames: pendingFrames, startedAt: pendingSince ?? Clock.microseconds))
+        writer.submit(ChunkWriter.Item(raw: pending, frames: pendingFrames, startedAt: pendingSince ?? clock.wall))
         pending = []
         pending.reserveCapacity(flushBytes + 4096)
         pendingFrames = 0
@@ -109,7 +113,7 @@ final class Recorder {
     func finish(reason: String, status: Int?, key: SigningKey?, identity: String, host: String) throws {
         if failure == nil && !pending.isEmpty { submitPending() }
         let (seq, head, failed) = writer.finish()
-        var end = SessionEnd(sessionID: sessionID, endedAt: Clock.microseconds, exitReason: failed == nil ? reason : "recording-failed",
+        var end = SessionEnd(sessionID: sessionID, endedAt: clock.wall, exitReason: failed == nil ? reason : "recording-failed",
                              exitStatus: status, chunks: seq, chainHead: head)
         if let key {
             end.signature = Array(try key.sign(end.signedMessage))

@@ -1,4 +1,5 @@
 import Foundation
+import Posix
 import ShellSyntax
 import Store
 #if canImport(Glibc)
@@ -115,8 +116,7 @@ public struct Replay {
             if timeout > 0 { usleep(useconds_t(timeout * 1_000_000)) }
             return nil
         }
-        var fd = pollfd(fd: input, events: Int16(POLLIN), revents: 0)
-        guard poll(&fd, 1, Int32(timeout * 1000)) > 0 else { return nil }
+        guard Posix.ready(input, POLLIN, milliseconds: Int32(timeout * 1000)) else { return nil }
         var b: UInt8 = 0
         return read(input, &b, 1) == 1 ? b : nil
     }

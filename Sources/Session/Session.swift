@@ -1,6 +1,7 @@
 import CSpawn
 import Foundation
 import Policy
+import Posix
 import ShellSyntax
 import Store
 #if canImport(Glibc)
@@ -55,8 +56,12 @@ public enum EndReason: String, Sendable {
 public final class Session {
     var setup: SessionSetup
     let id = UUID().uuidString.lowercased()
-    let startedAt = Clock.microseconds
-    let terminal = UserTerminal()
+    /// Every timer of the session runs on its clock; tests give it a manual one.
+    let clock: any SessionClock
+    /// The one place the session waits (see Loop/).
+    let loop: EventLoop
+    let startedAt: Int64
+    let terminal: UserTerminal
     var recorder: Recorder!
     var state: ShellState
     var decider: Decider
@@ -84,14 +89,22 @@ public final class Session {
     var typeAheadMidLine = false
     /// A SIGCHLD arrived since the guard last looked at its tasks.
     var childSignalled = true
-    var lastPump = 0.0
+    var lastPump: Int64 = 0
     /// The role's watched files, while it has `snapshot:`.
     var snapshots: SnapshotKeeper?
     /// How many lines the audit log holds for this session: a line's number, as `sessions show` counts.
     var linesAudited = 0
 
-    public init(_ setup: SessionSetup) throws {
+    public convenience init(_ setup: SessionSetup) throws {
+        try self.init(setup, clock: SystemClock.shared, waiter: PollWaiter(), terminal: UserTerminal())
+    }
+
+    init(_ setup: SessionSetup, clock: any SessionClock, waiter: any Waiter, terminal: UserTerminal) throws {
         self.setup = setup
+        self.terminal = terminal
+        self.clock = clock
+        loop = EventLoop(clock: clock, waiter: waiter)
+        startedAt = clock.wall
         decider = Decider(setup.policy)
         if let directory = setup.policyDirectory { policyStamp = Session.stamp(of: directory) }
         var base: [String: String] = [
@@ -116,15 +129,17 @@ public final class Session {
         if setup.role.role.guardEnabled != false {
             guardian = ExecGuard(delegate: self)
         }
+        installLoop()
     }
 
-    var now: Int64 { Clock.now }
+    /// Wall-clock seconds, as grants count.
+    var now: Int64 { clock.wallSeconds }
 
     /// Appends an audit event; false when the store refused it (the caller then runs nothing).
     @discardableResult
     func audit(_ kind: String, line: String = "", decision: String = "", rule: String = "", reason: String = "", data: String = "{}",
                alert: Bool = false) -> Bool {
-        let e = AuditEvent(at: Clock.microseconds, sessionID: id, identity: setup.identity, host: setup.host.name, kind: kind,
+        let e = AuditEvent(at: clock.wall, sessionID: id, identity: setup.identity, host: setup.host.name, kind: kind,
                            line: line, decision: decision, rule: rule, reason: reason, data: data)
         // An alert is queued for the webhook with the event; delivery never holds up the session.
         let notification = alert ? Notification(event: "alert", text: "jitsh alert on \(setup.host.name): \(setup.identity) (\(setup.role.name)) \(kind)"
@@ -155,7 +170,7 @@ public final class Session {
                                                                data: "{\"mode\":\"\(mode)\",\"grant\":\(setup.grant.id),\"client\":\"\(setup.client)\"}"))
         // Orphans of jobs (daemons, setsid) come back to jitsh, so nothing outlives its line.
         guard Family.adoptOrphans() else { throw Spawner.SpawnError(errno: errno, what: "the session (jitsh cannot be its jobs' subreaper)") }
-        recorder = Recorder(store: setup.store, sessionID: id, startedAt: startedAt)
+        recorder = Recorder(store: setup.store, sessionID: id, startedAt: startedAt, clock: clock)
         if terminal.isTerminal { recorder.resize(rows: size.rows, cols: size.cols) }
         _ = jitsh_signals_install(signals.write)
     }

@@ -1,5 +1,6 @@
 import Foundation
 import Policy
+import Posix
 import Store
 #if canImport(Glibc)
 import Glibc
@@ -169,16 +170,28 @@ extension Session {
         var clientOpen = true
         var open: [Int32: (Frame.Kind, Int32)] = [output: (.output, 1), errors: (.stderr, 2)]
         var status: Int32?
-        while status == nil || !open.isEmpty {
+        let scope = LoopScope()
+        let client = scope.watch(0)
+        let streams = [scope.watch(output), scope.watch(errors)]
+        let program = scope.watch(events: POLLOUT)
+        let again = scope.timer()
+        scope.prepare = { [self] in
             // Both ways are recorded: neither is read while the recorder has no room for it.
             let backedUp = recorder.backedUp
-            var fds = [pollfd(fd: clientOpen && pending.isEmpty && !backedUp ? 0 : -1, events: Int16(POLLIN), revents: 0),
-                       pollfd(fd: open[output] == nil || backedUp ? -1 : output, events: Int16(POLLIN), revents: 0),
-                       pollfd(fd: open[errors] == nil || backedUp ? -1 : errors, events: Int16(POLLIN), revents: 0),
-                       pollfd(fd: !pending.isEmpty ? (toChild ?? -1) : -1, events: Int16(POLLOUT), revents: 0),
-                       pollfd(fd: signals.read, events: Int16(POLLIN), revents: 0)]
-            _ = poll(&fds, nfds_t(fds.count), status == nil && !backedUp ? 250 : 50)
-            if fds[0].revents != 0 {
+            client.fd = clientOpen && pending.isEmpty && !backedUp ? 0 : -1
+            for (w, fd) in zip(streams, [output, errors]) { w.fd = open[fd] == nil || backedUp ? -1 : fd }
+            program.fd = !pending.isEmpty ? (toChild ?? -1) : -1
+            again.deadline = loop.now + (status == nil && !backedUp ? 250_000 : 50_000)
+        }
+        scope.onSignal = { sig in if sig == SIGHUP || sig == SIGTERM { kill(pid, SIGKILL) } }
+        scope.onWatchdog = { found in
+            if case .end(_, let message) = found {
+                FileHandle.standardError.write(Data("jitsh: \(message)\n".utf8))
+                kill(pid, SIGKILL)
+            }
+        }
+        scope.afterTurn = { [self] in
+            if client.ready {
                 if let bytes = readSome(0, max: recorder.readRoom), !bytes.isEmpty {
                     // Once the recording failed nothing more is passed on: it could not be recorded.
                     if recorder.failure == nil {
@@ -200,14 +213,14 @@ extension Session {
                     clientOpen = false
                 }
             }
-            if fds[3].revents != 0, let w = toChild {
+            if program.ready, let w = toChild {
                 let n = pending.withUnsafeBytes { write(w, $0.baseAddress, $0.count) }
                 if n > 0 { pending.removeFirst(n) } else if n < 0 && errno != EAGAIN && errno != EINTR { pending.removeAll() }
             }
             // The client finished sending and all of it was passed on: the program sees end of input.
             if !clientOpen && pending.isEmpty, let w = toChild { close(w); toChild = nil }
-            for k in 1...2 where fds[k].revents != 0 {
-                let fd = fds[k].fd
+            for w in streams where w.ready {
+                let fd = w.fd
                 guard let (kind, target) = open[fd] else { continue }
                 if let bytes = readSome(fd, max: recorder.readRoom), !bytes.isEmpty {
                     guard recorder.failure == nil else { continue }
@@ -225,17 +238,10 @@ extension Session {
                 writeAll(1, answers)
                 answers = []
             }
-            if fds[4].revents != 0 {
-                for sig in pendingSignals() where sig == SIGHUP || sig == SIGTERM { kill(pid, SIGKILL) }
-            }
             if status == nil, let s = reap(pid), s >= 0 { status = s }
-            recorder.flushIfDue()
             if recorder.failure != nil { kill(pid, SIGKILL) }
-            if case .end(_, let message) = watchdog.check(setup.store, now: now) {
-                FileHandle.standardError.write(Data("jitsh: \(message)\n".utf8))
-                kill(pid, SIGKILL)
-            }
         }
+        loop.run(scope) { status != nil && open.isEmpty }
         if let w = toChild { close(w) }
         close(output)
         close(errors)

@@ -19,12 +19,11 @@ struct Watchdog {
         case end(EndReason, String)
     }
 
-    /// Seconds until the next look at the store: every `interval`, and exactly when the grant ends.
-    var nextCheckIn: Int64 {
-        let now = Clock.now
+    /// When (wall-clock seconds) the store is looked at next: every `interval`, and exactly when the grant ends.
+    func nextCheck(now: Int64) -> Int64 {
         var next = lastCheck + interval
         if grant.endsAt > now { next = min(next, grant.endsAt) }
-        return max(0, next - now)
+        return max(now, next)
     }
 
     mutating func check(_ store: any GrantStore, now: Int64, force: Bool = false) -> Outcome {

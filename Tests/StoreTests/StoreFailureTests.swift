@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import Session
 import Testing
 @testable import Store
 

@@ -1,4 +1,5 @@
 import Foundation
+import Posix
 import ShellSyntax
 import Policy
 import ShellSyntax
@@ -186,57 +187,69 @@ extension Session {
     /// Reads the phrase from the user's terminal: echoed, editable with Backspace and Ctrl-U,
     /// cancelled by Ctrl-C, Ctrl-D or the timeout. The grant is still watched meanwhile.
     func askPhrase(timeout: Double = Session.phraseTimeout) -> PhraseAnswer {
-        let deadline = monotonicSeconds() + timeout
-        var typed: [UInt8] = []
-        while true {
-            let left = deadline - monotonicSeconds()
-            if left <= 0 { return .timedOut }
-            var fds = [pollfd(fd: terminal.input, events: Int16(POLLIN), revents: 0),
-                       pollfd(fd: signals.read, events: Int16(POLLIN), revents: 0)]
-            var wait: Double = min(left, Double(watchdog.nextCheckIn)) * 1000
-            if let due = recorder.dueIn { wait = min(wait, Double(due / 1000) + 1) }
-            _ = poll(&fds, 2, Int32(max(1.0, wait)))
-            if fds[1].revents != 0 {
-                for sig in pendingSignals() {
-                    if sig == SIGHUP { return .ended(.hangup) }
-                    if sig == SIGTERM { return .ended(.terminated) }
-                    if sig == SIGWINCH { let s = terminal.size(); recorder.resize(rows: s.rows, cols: s.cols) }
-                }
-            }
-            if fds[0].revents != 0 {
-                // Nothing to read now (the terminal is non-blocking once a job ran) is not a hang-up.
-                guard let bytes = readSome(terminal.input) else { return .ended(.hangup) }
-                if bytes.isEmpty { continue }
-                recorder.record(.input, bytes)
-                for b in bytes {
-                    switch b {
-                    case 0x03, 0x04: return .interrupted
-                    case 0x0d, 0x0a:
-                        say("\n")
-                        return .typed(String(decoding: typed, as: UTF8.self))
-                    case 0x7f, 0x08:
-                        if !typed.isEmpty {
-                            typed.removeLast()
-                            // A multi-byte character goes as a whole.
-                            while let last = typed.last, last & 0xC0 == 0x80 { typed.removeLast() }
-                            show(Array("\u{8} \u{8}".utf8))
-                        }
-                    case 0x15:
-                        show(Array(repeating: Array("\u{8} \u{8}".utf8), count: String(decoding: typed, as: UTF8.self).count).flatMap { $0 })
-                        typed.removeAll()
-                    case 0x20...0x7e, 0x80...0xff:
-                        typed.append(b)
-                        show([b])
-                    default:
-                        break
-                    }
-                }
-            }
-            recorder.flushIfDue()
-            if case .end(let reason, let message) = watchdog.check(setup.store, now: now) {
+        var phrase = PhraseInput()
+        var answer: PhraseAnswer?
+        let scope = LoopScope()
+        let input = scope.watch(terminal.input)
+        scope.timer { answer = answer ?? .timedOut }.deadline = loop.now + Int64(timeout * 1_000_000)
+        scope.onSignal = { [self] sig in
+            if sig == SIGHUP { answer = answer ?? .ended(.hangup) }
+            if sig == SIGTERM { answer = answer ?? .ended(.terminated) }
+            if sig == SIGWINCH { let s = terminal.size(); recorder.resize(rows: s.rows, cols: s.cols) }
+        }
+        scope.onWatchdog = { [self] found in
+            if case .end(let reason, let message) = found, answer == nil {
                 say("\n\(message)\n")
-                return .ended(reason)
+                answer = .ended(reason)
             }
+        }
+        scope.afterTurn = { [self] in
+            guard answer == nil, input.ready else { return }
+            // Nothing to read now (the terminal is non-blocking once a job ran) is not a hang-up.
+            guard let bytes = readSome(terminal.input) else { answer = .ended(.hangup); return }
+            if bytes.isEmpty { return }
+            recorder.record(.input, bytes)
+            for b in bytes {
+                let (echo, done) = phrase.feed(b)
+                show(echo)
+                if let done {
+                    if case .typed = done { say("\n") }
+                    answer = done
+                    return
+                }
+            }
+        }
+        loop.run(scope) { answer != nil }
+        return answer ?? .timedOut
+    }
+}
+
+/// The confirmation phrase as it is typed (bytes in, echo and the answer out): printable
+/// characters are echoed, Backspace takes a whole character back, Ctrl-U the whole phrase,
+/// Enter answers, Ctrl-C and Ctrl-D cancel; other control keys are ignored, never echoed.
+struct PhraseInput {
+    private(set) var typed: [UInt8] = []
+
+    private static let rubOut = Array("\u{8} \u{8}".utf8)
+
+    mutating func feed(_ b: UInt8) -> (echo: [UInt8], answer: PhraseAnswer?) {
+        switch b {
+        case 0x03, 0x04: return ([], .interrupted)
+        case 0x0d, 0x0a: return ([], .typed(String(decoding: typed, as: UTF8.self)))
+        case 0x7f, 0x08:
+            guard !typed.isEmpty else { return ([], nil) }
+            // A multi-byte character goes as a whole: its continuation bytes, then its first.
+            while let last = typed.popLast(), last & 0xC0 == 0x80 {}
+            return (PhraseInput.rubOut, nil)
+        case 0x15:
+            let echo = Array(repeating: PhraseInput.rubOut, count: String(decoding: typed, as: UTF8.self).count).flatMap { $0 }
+            typed.removeAll()
+            return (echo, nil)
+        case 0x20...0x7e, 0x80...0xff:
+            typed.append(b)
+            return ([b], nil)
+        default:
+            return ([], nil)
         }
     }
 }

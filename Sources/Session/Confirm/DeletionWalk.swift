@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import Posix
 import ShellSyntax
 #if canImport(Glibc)
 import Glibc
@@ -227,10 +228,4 @@ enum Format {
         while value >= 1024 && unit < units.count - 1 { value /= 1024; unit += 1 }
         return unit == 0 ? "\(n) B" : String(format: "%.1f %@", value, units[unit])
     }
-}
-
-func monotonicSeconds() -> Double {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
 }

@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import Policy
+import Posix
 import ShellSyntax
 import Store
 #if canImport(Glibc)
@@ -167,7 +168,7 @@ extension Session {
         guard let pipe = makePipe() else { return (1, Array("cannot create a pipe\n".utf8), false) }
         let null = open("/dev/null", O_RDONLY)
         defer { if null >= 0 { close(null) } }
-        let spec = Spawner.Spec(path: setup.shell, arguments: ["bash", "--noprofile", "--norc", "+H", "-c", line],
+        let spec = Spawner.Spec(path: setup.shell, arguments: Bash.running(line),
                                 environment: state.processEnvironment, directory: existingDirectory(), stdin: null,
                                 stdout: pipe.write, stderr: pipe.write)
         let pid: pid_t
@@ -176,42 +177,8 @@ extension Session {
             return (126, Array("\(error)\n".utf8), false)
         }
         close(pipe.write)
-        setNonBlocking(pipe.read)
-        let deadline = monotonicSeconds() + seconds
-        var output: [UInt8] = []
-        var truncated = false
-        var timedOut = false
-        while true {
-            var fds = [pollfd(fd: pipe.read, events: Int16(POLLIN), revents: 0), pollfd(fd: signals.read, events: Int16(POLLIN), revents: 0)]
-            _ = poll(&fds, 2, 200)
-            // Its execs wait for the guard's decision.
-            if fds[1].revents != 0 {
-                for sig in pendingSignals() where sig == SIGHUP || sig == SIGTERM {
-                    ended = sig == SIGHUP ? .hangup : .terminated
-                    timedOut = true
-                }
-                if timedOut { break }
-            }
-            guardian?.pump()
-            if fds[0].revents != 0 {
-                guard let bytes = readSome(pipe.read), !bytes.isEmpty else { break }
-                if output.count < limit { output += bytes.prefix(limit - output.count) } else { truncated = true }
-            }
-            if monotonicSeconds() > deadline { timedOut = true; break }
-        }
-        close(pipe.read)
-        if timedOut || truncated { kill(-pid, SIGKILL) }
-        var status: Int32?
-        while status == nil {
-            status = reap(pid)
-            if status == nil || status == -1 {
-                if status == -1 { kill(-pid, SIGKILL) }
-                status = nil
-                usleep(5_000)
-            }
-        }
-        guardian?.release(pid)
-        return (timedOut ? nil : status, output, truncated)
+        let run = captureRun(pid, output: pipe.read, seconds: seconds, limit: limit)
+        return (run.status, run.output, run.truncated)
     }
 }
 

@@ -1,5 +1,6 @@
 import CSpawn
 import Foundation
+import Posix
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -96,7 +97,7 @@ final class ExecGuard {
             let pid = jitsh_wait_any(&status)
             guard pid > 0 else { return }
             guard ExecGuard.stopped(status) else {
-                let code = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+                let code = WaitStatus.code(status)
                 if tasks.contains(pid) || leaders[pid] != nil {
                     if leaders[pid] != nil { leaders[pid] = .exited(code) }
                     forget(pid)
@@ -226,5 +227,5 @@ final class ExecGuard {
     static let eventFork: Int32 = 1, eventVfork: Int32 = 2, eventClone: Int32 = 3, eventExec: Int32 = 4
     static let eventSeccomp: Int32 = 7
 
-    static func stopped(_ status: Int32) -> Bool { status & 0xff == 0x7f }
+    static func stopped(_ status: Int32) -> Bool { WaitStatus.stopped(status) }
 }

@@ -1,5 +1,6 @@
 import CSpawn
 import Foundation
+import Posix
 import ShellSyntax
 import Policy
 import Store

@@ -1,5 +1,6 @@
 import Foundation
 import Policy
+import Posix
 import ShellSyntax
 import Store
 #if canImport(Glibc)
@@ -222,29 +223,7 @@ extension Session {
             return (126, Array("jitsh: \(error)\n".utf8))
         }
         close(pipe.write)
-        setNonBlocking(pipe.read)
-        let deadline = monotonicSeconds() + seconds
-        var output: [UInt8] = []
-        var open = true
-        var status: Int32?
-        while monotonicSeconds() < deadline {
-            var fds = [pollfd(fd: open ? pipe.read : -1, events: Int16(POLLIN), revents: 0)]
-            _ = poll(&fds, 1, 50)
-            if fds[0].revents != 0 {
-                if let bytes = readSome(pipe.read), !bytes.isEmpty {
-                    if output.count < 64 << 10 { output += bytes.prefix((64 << 10) - output.count) }
-                } else if readSome(pipe.read) == nil {
-                    open = false
-                }
-            }
-            if status == nil, let s = reap(pid), s >= 0 { status = s }
-            if status != nil && !open { break }
-        }
-        close(pipe.read)
-        if status == nil {
-            kill(-pid, SIGKILL)
-            for _ in 0..<200 { if let s = reap(pid), s >= 0 { break }; usleep(5_000) }
-        }
-        return (status, output)
+        let run = captureRun(pid, output: pipe.read, seconds: seconds, limit: 64 << 10)
+        return (run.status, run.output)
     }
 }

@@ -1,4 +1,6 @@
 import Foundation
+import Posix
+import Store
 
 /// Delivers webhook notifications from the outbox. A grant change is committed with its
 /// notification first; delivery comes after, waits a bounded time, and a failure only leaves

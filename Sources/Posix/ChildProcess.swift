@@ -5,15 +5,15 @@ import Glibc
 
 /// Runs a helper program to completion with bounded time: its input given, its output and errors
 /// collected. It is started as the jobs are (Spawner): without jitsh's group, nothing inherited.
-enum ChildProcess {
-    struct Result {
+public enum ChildProcess {
+    public struct Result {
         /// nil when it did not finish in time (it was killed).
-        var status: Int32?
-        var output: [UInt8]
-        var errors: [UInt8]
+        public var status: Int32?
+        public var output: [UInt8]
+        public var errors: [UInt8]
     }
 
-    static func run(_ argv: [String], input: [UInt8], timeout: TimeInterval, limit: Int = 1 << 20) -> Result {
+    public static func run(_ argv: [String], input: [UInt8], timeout: TimeInterval, limit: Int = 1 << 20) -> Result {
         var pipes: [Int32] = Array(repeating: -1, count: 6)
         for k in 0..<3 {
             guard pipes.withUnsafeMutableBufferPointer({ pipe($0.baseAddress! + 2 * k) }) == 0 else {
@@ -54,7 +54,7 @@ enum ChildProcess {
         if timedOut { kill(pid, SIGKILL) }
         var raw: Int32 = 0
         while waitpid(pid, &raw, 0) < 0 && errno == EINTR {}
-        let status: Int32 = (raw & 0x7f) == 0 ? (raw >> 8) & 0xff : 128 + (raw & 0x7f)
+        let status = WaitStatus.code(raw)
         return Result(status: timedOut ? nil : status, output: output, errors: errors)
     }
 }
