@@ -29,7 +29,7 @@ extension PostgresStore {
                 SELECT id, at, session_id, identity, host, kind, line, decision, rule, reason, data FROM audit_events
                 WHERE session_id = \(id) ORDER BY id
                 """).map { r in
-                var e = try AuditEvent(at: r[1].decode(Int64.self), sessionID: r[2].decode(String?.self), identity: r[3].decode(String.self),
+                var e = try AuditEvent(read: r[1].decode(Int64.self), sessionID: r[2].decode(String?.self), identity: r[3].decode(String.self),
                                        host: r[4].decode(String.self), kind: r[5].decode(String.self), line: r[6].decode(String.self),
                                        decision: r[7].decode(String.self), rule: r[8].decode(String.self), reason: r[9].decode(String.self),
                                        data: r[10].decode(String.self))
@@ -48,23 +48,23 @@ extension PostgresStore {
         }
     }
 
-    public func countAudit(kind: String, identity: String, since: Int64) throws -> Int {
+    public func countAudit(kind: AuditKind, identity: String, since: Int64) throws -> Int {
         try connections.with { link in
-            let rows = try link.query("SELECT count(*)::bigint FROM audit_events WHERE identity = \(identity) AND kind = \(kind) AND at >= \(since)")
+            let rows = try link.query("SELECT count(*)::bigint FROM audit_events WHERE identity = \(identity) AND kind = \(kind.rawValue) AND at >= \(since)")
             return Int(try Schema.decode(Int64.self, rows.first, 0))
         }
     }
 
-    public func oldestAudit(kind: String, identity: String, since: Int64) throws -> Int64? {
+    public func oldestAudit(kind: AuditKind, identity: String, since: Int64) throws -> Int64? {
         try connections.with { link in
-            let rows = try link.query("SELECT min(at) FROM audit_events WHERE identity = \(identity) AND kind = \(kind) AND at >= \(since)")
+            let rows = try link.query("SELECT min(at) FROM audit_events WHERE identity = \(identity) AND kind = \(kind.rawValue) AND at >= \(since)")
             return try Schema.decode(Int64?.self, rows.first, 0)
         }
     }
 
-    public func auditExists(kind: String, reason: String) throws -> Bool {
+    public func auditExists(kind: AuditKind, reason: String) throws -> Bool {
         try connections.with { link in
-            let rows = try link.query("SELECT EXISTS (SELECT 1 FROM audit_events WHERE kind = \(kind) AND reason = \(reason))")
+            let rows = try link.query("SELECT EXISTS (SELECT 1 FROM audit_events WHERE kind = \(kind.rawValue) AND reason = \(reason))")
             return try Schema.decode(Bool.self, rows.first, 0)
         }
     }

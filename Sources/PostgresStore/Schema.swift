@@ -99,7 +99,12 @@ enum Schema {
             BEGIN
                 IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'jitsh_hosts')
                    AND (SELECT rolsuper OR rolcreaterole FROM pg_roles WHERE rolname = current_user) THEN
-                    CREATE ROLE jitsh_hosts NOLOGIN;
+                    -- Roles belong to the cluster: two databases initialised at once race here.
+                    BEGIN
+                        CREATE ROLE jitsh_hosts NOLOGIN;
+                    EXCEPTION WHEN duplicate_object OR unique_violation THEN
+                        NULL;
+                    END;
                 END IF;
                 IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'jitsh_hosts') THEN
                     GRANT SELECT, INSERT ON \(appendOnly.joined(separator: ", ")), schema_version TO jitsh_hosts;

@@ -43,11 +43,11 @@ extension WebApp {
             case "deny": g = try service.deny(id, by: viewer.requester, comment: comment, now: now)
             default: g = try service.revoke(id, by: viewer.requester, reason: comment, now: now)
             }
-            audit("web-grant", viewer.identity, client: context.client, line: "\(verb) \(id)", decision: verb, reason: comment, grant: id)
+            audit(.webGrant, viewer.identity, client: context.client, line: "\(verb) \(id)", decision: AuditDecision(rawValue: verb) ?? .none, reason: comment, grant: id)
             _ = Outbox(store: store, webhook: webhook).deliver(now: now)
             return try grants(request, notice: ("grant \(g.id) of \(g.identity): \(verb == "approve" ? "approved" : verb == "deny" ? "denied" : "revoked"), now \(g.state(at: now))", true))
         } catch let refusal as GrantRefusal {
-            audit("web-grant", viewer.identity, client: context.client, line: "\(verb) \(id)", decision: "refused", reason: refusal.message, grant: id)
+            audit(.webGrant, viewer.identity, client: context.client, line: "\(verb) \(id)", decision: .refused, reason: refusal.message, grant: id)
             return try grants(request, notice: (refusal.message, false), status: .forbidden)
         }
     }
@@ -64,14 +64,14 @@ extension WebApp {
             return Page.error(status: .notFound, "no such session", viewer: viewer)
         }
         guard viewer.requester.isAdmin else {
-            audit("web-terminate", viewer.identity, client: context.client, line: id, decision: "refused", reason: "only admins end sessions",
+            audit(.webTerminate, viewer.identity, client: context.client, line: id, decision: .refused, reason: "only admins end sessions",
                   session: id, grant: record.grantID)
             return Page.error(status: .forbidden, "only admins (or root) end a live session", viewer: viewer)
         }
         let reason = (form["reason"] ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
         guard !reason.isEmpty else { return Page.error(status: .badRequest, "give a reason to end a session", viewer: viewer) }
         try store.lockSession(SessionLock(sessionID: id, actor: viewer.identity, reason: String(reason.prefix(500)), at: Clock.microseconds))
-        audit("web-terminate", viewer.identity, client: context.client, line: id, decision: "allow", reason: reason, session: id,
+        audit(.webTerminate, viewer.identity, client: context.client, line: id, decision: .allow, reason: reason, session: id,
               grant: record.grantID)
         return Page.redirect("/sessions/\(id)")
     }

@@ -43,7 +43,7 @@ extension WebApp {
         f.limit = Self.pageSize + 1
         f.offset = (page - 1) * Self.pageSize
         let found = try store.sessionSummaries(f)
-        audit("web-view", viewer.identity, client: client, line: live ? "/live" : "/sessions", decision: "allow",
+        audit(.webView, viewer.identity, client: client, line: live ? "/live" : "/sessions", decision: .allow,
               reason: FormData.encode(q.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }))
         return .html(SessionPages.list(Array(found.prefix(Self.pageSize)), query: q, page: page, more: found.count > Self.pageSize,
                                        problems: problems, live: live, viewer: viewer))
@@ -86,7 +86,7 @@ extension WebApp {
         } else {
             verification = "not checked: this server cannot read the host signing key"
         }
-        audit("web-view", viewer.identity, client: context.client, line: "/sessions/\(id)", decision: "allow", session: id)
+        audit(.webView, viewer.identity, client: context.client, line: "/sessions/\(id)", decision: .allow, session: id)
         let q = FormData.parse(request.uri.query ?? "")
         let events = try store.auditEvents(session: id)
         return .html(SessionPages.session(record, end: end, grant: grant, events: events, diffs: try snapshotDiffs(id, events),
@@ -127,8 +127,8 @@ extension WebApp {
         }
         let frames = try store.chunks(session: id, after: -1, limit: -1).flatMap { $0.decodedFrames() ?? [] }
         let text = asciicast ? Transcript.asciicast(record, frames) : Transcript.render(frames)
-        audit("web-export", viewer.identity, client: context.client, line: "/sessions/\(id)/export.\(asciicast ? "cast" : "txt")",
-              decision: "allow", session: id)
+        audit(.webExport, viewer.identity, client: context.client, line: "/sessions/\(id)/export.\(asciicast ? "cast" : "txt")",
+              decision: .allow, session: id)
         let name = "jitsh-\(id.prefix(12)).\(asciicast ? "cast" : "txt")"
         return Response(status: .ok, headers: [.contentType: asciicast ? "application/x-asciicast" : "text/plain; charset=utf-8",
                                                .contentDisposition: "attachment; filename=\"\(name)\""],
@@ -144,7 +144,7 @@ extension WebApp {
         if !text.isEmpty {
             index(wait: true)
             do { hits = try store.searchRecordings(text, limit: 100, newestFirst: true) } catch let e as FullTextQuery.SyntaxError { problem = e.description }
-            audit("web-search", viewer.identity, client: client, line: text, decision: "allow", reason: "\(hits.count) hits")
+            audit(.webSearch, viewer.identity, client: client, line: text, decision: .allow, reason: "\(hits.count) hits")
         }
         let sessions = try store.sessions(Array(Set(hits.map(\.sessionID))))
         return .html(SessionPages.search(text, hits: hits, sessions: sessions, problem: problem, viewer: viewer))

@@ -16,23 +16,23 @@ extension WebApp {
         let query = FormData.parse(request.uri.query ?? "")
         let now = Clock.now
         guard limiter.allows(client, now: now) else {
-            audit("web-sign-in", "-", client: client, decision: "deny", reason: "too many sign-in attempts from this address")
+            audit(.webSignIn, "-", client: client, decision: .deny, reason: "too many sign-in attempts from this address")
             return Page.signInNeeded("Too many sign-in attempts from your address; wait a minute.", status: .tooManyRequests)
         }
         guard let token = query["token"], (20...100).contains(token.count), token.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" }) else {
             limiter.failed(client, now: now)
-            audit("web-sign-in", "-", client: client, decision: "deny", reason: "no or malformed token")
+            audit(.webSignIn, "-", client: client, decision: .deny, reason: "no or malformed token")
             return Page.signInNeeded("This sign-in link is not valid.")
         }
         switch try store.redeemSignInToken(token, now: now, sessionLifetime: sessionLifetime) {
         case .failure(let why):
             limiter.failed(client, now: now)
-            audit("web-sign-in", "-", client: client, decision: "deny", reason: "token \(why.rawValue)")
+            audit(.webSignIn, "-", client: client, decision: .deny, reason: "token \(why.rawValue)")
             let text = why == .expired ? "This sign-in link has expired (links are valid for two minutes)."
                 : why == .used ? "This sign-in link was already used (each link works once)." : "This sign-in link is not valid."
             return Page.signInNeeded(text)
         case .success(let (cookie, who)):
-            audit("web-sign-in", who.identity, client: client, decision: "allow", reason: "one-time link taken")
+            audit(.webSignIn, who.identity, client: client, decision: .allow, reason: "one-time link taken")
             var attributes = "\(Self.cookieName)=\(cookie); Path=/; HttpOnly; SameSite=Strict; Max-Age=\(sessionLifetime)"
             if secure { attributes += "; Secure" }
             return Page.redirect(Self.localPath(query["next"]) ?? "/", cookie: attributes)
@@ -43,7 +43,7 @@ extension WebApp {
         guard let viewer = try viewer(request) else { return Page.signInNeeded() }
         guard try await form(request, viewer) != nil else { return Page.error(status: .forbidden, "the form is stale; reload the page", viewer: viewer) }
         try store.endBrowserSession(viewer.cookie, now: Clock.now)
-        audit("web-sign-out", viewer.identity, client: client, decision: "allow")
+        audit(.webSignOut, viewer.identity, client: client, decision: .allow)
         return Page.redirect("/", cookie: "\(Self.cookieName)=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0\(secure ? "; Secure" : "")")
     }
 

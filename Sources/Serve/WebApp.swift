@@ -95,13 +95,13 @@ final class WebApp: Sendable {
     // MARK: The audit trail
 
     /// Every sign-in, view, export and action is an audit event (kinds `web-…`), with the client.
-    func audit(_ kind: String, _ identity: String, client: String, line: String = "", decision: String = "", reason: String = "",
+    func audit(_ kind: AuditKind, _ identity: String, client: String, line: String = "", decision: AuditDecision = .none, reason: String = "",
                session: String? = nil, grant: Int64? = nil) {
         var data = ["client": JSONText.string(client)]
         if let session { data["session"] = .string(session) }
         if let grant { data["grant"] = .int(Int(grant)) }
-        try? store.appendAudit([AuditEvent(at: Clock.microseconds, sessionID: nil, identity: identity, host: host.name, kind: kind,
-                                           line: line, decision: decision, reason: reason, data: JSONText.object(data).text)])
+        try? AuditTrail(store: store, identity: identity, host: host.name)
+            .record(kind, line: line, decision: decision, reason: reason, data: JSONText.object(data).text)
     }
 
     /// Brings the full-text index up to date, one indexer at a time (two would index the same

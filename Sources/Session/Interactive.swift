@@ -177,7 +177,7 @@ extension Session {
     }
 
     func runBuiltin(_ argv: [String], line: String) {
-        audit("line", line: line, decision: "builtin")
+        audit(.line, line: line, decision: .builtin)
         recorder.marker(["event": "builtin", "line": .string(line)])
         switch argv[0] {
         case "exit", "logout":

@@ -110,7 +110,7 @@ final class Recorder {
     /// Commits what is left and signs the chain head. A writer that failed still leaves a signed
     /// end over what was committed, reason `recording-failed` and the cause; a store that will not
     /// take the end gets it in syslog and in an end note beside the store. Throws what failed.
-    func finish(reason: String, status: Int?, key: SigningKey?, identity: String, host: String) throws {
+    func finish(reason: String, status: Int?, key: SigningKey?, trail: AuditTrail) throws {
         if failure == nil && !pending.isEmpty { submitPending() }
         let (seq, head, failed) = writer.finish()
         var end = SessionEnd(sessionID: sessionID, endedAt: clock.wall, exitReason: failed == nil ? reason : "recording-failed",
@@ -121,10 +121,10 @@ final class Recorder {
         }
         var data: [String: JSONText] = ["chunks": .int(Int(seq)), "status": status.map { .int($0) } ?? .null]
         if let failed { data["cause"] = .string("\(failed)") }
-        var event = AuditEvent(at: end.endedAt, sessionID: sessionID, identity: identity, host: host, kind: "session-end",
-                               reason: end.exitReason, data: JSONText.object(data).text)
+        var event = trail.event(.sessionEnd, at: end.endedAt, reason: end.exitReason, data: JSONText.object(data).text)
         do {
             try writer.store.endSession(end, event: event)
+            trail.sent(event)
         } catch {
             let note = EndNote(end: end, cause: "\(error)")
             var kept = "kept in \(EndNote.directory(forStore: writer.store.location))"

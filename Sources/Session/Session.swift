@@ -137,23 +137,27 @@ public final class Session {
 
     /// Appends an audit event; false when the store refused it (the caller then runs nothing).
     @discardableResult
-    func audit(_ kind: String, line: String = "", decision: String = "", rule: String = "", reason: String = "", data: String = "{}",
+    func audit(_ kind: AuditKind, line: String = "", decision: AuditDecision = .none, rule: String = "", reason: String = "", data: String = "{}",
                alert: Bool = false) -> Bool {
-        let e = AuditEvent(at: clock.wall, sessionID: id, identity: setup.identity, host: setup.host.name, kind: kind,
-                           line: line, decision: decision, rule: rule, reason: reason, data: data)
         // An alert is queued for the webhook with the event; delivery never holds up the session.
-        let notification = alert ? Notification(event: "alert", text: "jitsh alert on \(setup.host.name): \(setup.identity) (\(setup.role.name)) \(kind)"
-                                                + (decision.isEmpty ? "" : " \(decision)") + (line.isEmpty ? "" : ": \(line)") + (reason.isEmpty ? "" : " — \(reason)"),
-                                                fields: ["session": id, "identity": setup.identity, "role": setup.role.name, "kind": kind,
-                                                         "decision": decision, "rule": rule, "line": line])
+        let notification = alert ? Notification(event: "alert", text: "jitsh alert on \(setup.host.name): \(setup.identity) (\(setup.role.name)) \(kind.rawValue)"
+                                                + (decision == .none ? "" : " \(decision.rawValue)") + (line.isEmpty ? "" : ": \(line)") + (reason.isEmpty ? "" : " — \(reason)"),
+                                                fields: ["session": id, "identity": setup.identity, "role": setup.role.name, "kind": kind.rawValue,
+                                                         "decision": decision.rawValue, "rule": rule, "line": line])
             : nil
-        if setup.auditSyslog { AuditSyslog.send(e) }
-        do { try setup.store.appendAudit([e], alert: notification) } catch {
+        do {
+            try trail.record(kind, at: clock.wall, line: line, decision: decision, rule: rule, reason: reason, data: data, alert: notification)
+        } catch {
             auditFailure = "\(error)"
             return false
         }
-        if kind == "line" { linesAudited += 1 }
+        if kind == .line { linesAudited += 1 }
         return true
+    }
+
+    /// Where this session's audit events are made.
+    var trail: AuditTrail {
+        AuditTrail(store: setup.store, identity: setup.identity, host: setup.host.name, session: id, syslog: setup.auditSyslog)
     }
 
     /// Whether the role raises an alert for this kind of event (`alert_on: [deny, confirm, guard]`).
@@ -165,9 +169,10 @@ public final class Session {
         let record = SessionRecord(id: id, identity: setup.identity, login: setup.login, role: setup.role.name, grantID: setup.grant.id,
                                    host: setup.host.name, client: setup.client, mode: mode, command: command, startedAt: startedAt,
                                    width: size.cols, height: size.rows)
-        try setup.store.startSession(record, event: AuditEvent(at: startedAt, sessionID: id, identity: setup.identity,
-                                                               host: setup.host.name, kind: "session-start", line: command,
-                                                               data: "{\"mode\":\"\(mode)\",\"grant\":\(setup.grant.id),\"client\":\"\(setup.client)\"}"))
+        let start = trail.event(.sessionStart, at: startedAt, line: command,
+                                data: SessionStartData(mode: mode, grant: setup.grant.id, client: setup.client).json)
+        try setup.store.startSession(record, event: start)
+        trail.sent(start)
         // Orphans of jobs (daemons, setsid) come back to jitsh, so nothing outlives its line.
         guard Family.adoptOrphans() else { throw Spawner.SpawnError(errno: errno, what: "the session (jitsh cannot be its jobs' subreaper)") }
         recorder = Recorder(store: setup.store, sessionID: id, startedAt: startedAt, clock: clock)
@@ -184,8 +189,7 @@ public final class Session {
         if interactive && terminal.isTerminal { show(LineEditor.pasteOff) }
         recorder.marker(["event": "session-end", "reason": .string((ended ?? reason).rawValue)])
         do {
-            try recorder.finish(reason: (ended ?? reason).rawValue, status: status.map(Int.init), key: setup.signingKey,
-                                identity: setup.identity, host: setup.host.name)
+            try recorder.finish(reason: (ended ?? reason).rawValue, status: status.map(Int.init), key: setup.signingKey, trail: trail)
         } catch {
             terminal.restore()
             FileHandle.standardError.write(Data("jitsh: the recording could not be completed: \(error)\r\n".utf8))
@@ -230,18 +234,18 @@ public final class Session {
         do {
             policy = try PolicyDirectoryReader.load(directory, lint: false)
         } catch {
-            audit("policy-failed", decision: "deny", reason: "\(error)")
+            audit(.policyFailed, decision: .deny, reason: "\(error)")
             return "this host's policy changed and no longer loads, so nothing runs (an admin sees why with: jitsh policy lint)"
         }
         guard let role = policy.role(setup.role.name) else {
-            audit("policy-failed", decision: "deny", reason: "role \(setup.role.name) is no longer in the policy")
+            audit(.policyFailed, decision: .deny, reason: "role \(setup.role.name) is no longer in the policy")
             return "role \(setup.role.name) is no longer in this host's policy, so nothing runs; ask an admin"
         }
         policyStamp = stamp
         setup.policy = policy
         setup.role = role
         decider = Decider(policy)
-        audit("policy-reloaded", reason: "\(policy.roles.count) roles")
+        audit(.policyReloaded, reason: "\(policy.roles.count) roles")
         recorder?.marker(["event": "policy-reloaded"])
         return nil
     }
@@ -327,12 +331,11 @@ public final class Session {
     /// Records the decision; false when it cannot be recorded, and then the line must not run.
     @discardableResult
     func auditDecision(_ line: String, _ d: Decision) -> Bool {
-        let commands = d.commands.map { c -> JSONText in
-            ["argv": .array(c.command.argv.map { .string($0.text) }), "decision": .string(c.judgement.verdict.rawValue),
-             "rule": .string(c.judgement.rule?.description ?? ""), "reason": .string(c.judgement.reason)]
-        }
-        let data = JSONText.object(["commands": .array(commands), "cwd": .string(state.cwd), "alert": .bool(d.alert)]).text
-        let stored = audit("line", line: line, decision: d.verdict.rawValue, rule: d.rule?.description ?? "", reason: d.reason, data: data,
+        let data = LineAuditData(commands: d.commands.map {
+            LineAuditData.Command(argv: $0.command.argv.map(\.text), decision: AuditDecision($0.judgement.verdict),
+                                  rule: $0.judgement.rule?.description ?? "", reason: $0.judgement.reason)
+        }, cwd: state.cwd, alert: d.alert).json
+        let stored = audit(.line, line: line, decision: AuditDecision(d.verdict), rule: d.rule?.description ?? "", reason: d.reason, data: data,
                            alert: d.alert)
         recorder.marker(["event": "decided", "line": .string(line), "decision": .string(d.verdict.rawValue), "rule": .string(d.rule?.description ?? ""), "reason": .string(d.reason)])
         return stored

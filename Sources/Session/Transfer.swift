@@ -141,7 +141,7 @@ extension Session {
             return 1
         }
         recorder.marker(["event": "transfer", "kind": .string(request.kind.rawValue), "argv": .array(argv.map(JSONText.string))])
-        audit("transfer", line: argv.joined(separator: " "), decision: "allow")
+        audit(.transfer, line: argv.joined(separator: " "), decision: .allow)
         var env = state.processEnvironment
         env["HOME"] = nil
         guard let input = makePipe(), let output = makePipe(), let errors = makePipe() else { return finish(.error, status: 1) }
@@ -263,14 +263,14 @@ extension Session {
 
     func reportRefusals(_ filter: SFTPFilter, from reported: inout Int) {
         for r in filter.refused.dropFirst(reported) {
-            audit("transfer-refused", line: "\(r.request) \(r.path)", decision: "deny", reason: r.why, alert: alerts("guard"))
+            audit(.transferRefused, line: "\(r.request) \(r.path)", decision: .deny, reason: r.why, alert: alerts("guard"))
             recorder.marker(["event": "transfer-refused", "request": .string(r.request), "path": .string(r.path), "reason": .string(r.why)])
         }
         reported = filter.refused.count
     }
 
     func refuseTransfer(_ why: String) {
-        audit("transfer-refused", line: "", decision: "deny", reason: why)
+        audit(.transferRefused, line: "", decision: .deny, reason: why)
         FileHandle.standardError.write(Data("jitsh: \(why)\n".utf8))
     }
 }

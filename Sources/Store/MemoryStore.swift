@@ -115,16 +115,16 @@ public final class MemoryStore: Store, AuditLog, RecordingSink, RecordingSearch,
         locked { Array(audit.filter { $0.identity == identity && $0.kind == "line" && !$0.line.isEmpty }.suffix(max(0, limit)).map(\.line)) }
     }
 
-    public func countAudit(kind: String, identity: String, since: Int64) throws -> Int {
-        locked { audit.filter { $0.identity == identity && $0.kind == kind && $0.at >= since }.count }
+    public func countAudit(kind: AuditKind, identity: String, since: Int64) throws -> Int {
+        locked { audit.filter { $0.identity == identity && $0.kind == kind.rawValue && $0.at >= since }.count }
     }
 
-    public func oldestAudit(kind: String, identity: String, since: Int64) throws -> Int64? {
-        locked { audit.filter { $0.identity == identity && $0.kind == kind && $0.at >= since }.map(\.at).min() }
+    public func oldestAudit(kind: AuditKind, identity: String, since: Int64) throws -> Int64? {
+        locked { audit.filter { $0.identity == identity && $0.kind == kind.rawValue && $0.at >= since }.map(\.at).min() }
     }
 
-    public func auditExists(kind: String, reason: String) throws -> Bool {
-        locked { audit.contains { $0.kind == kind && $0.reason == reason } }
+    public func auditExists(kind: AuditKind, reason: String) throws -> Bool {
+        locked { audit.contains { $0.kind == kind.rawValue && $0.reason == reason } }
     }
 
     // MARK: Recording

@@ -51,7 +51,14 @@ public struct AuditEvent: Sendable, Equatable {
     /// More, as a JSON object.
     public var data: String
 
-    public init(at: Int64, sessionID: String?, identity: String, host: String, kind: String, line: String = "",
+    public init(at: Int64, sessionID: String?, identity: String, host: String, kind: AuditKind, line: String = "",
+                decision: AuditDecision = .none, rule: String = "", reason: String = "", data: String = "{}") {
+        self.init(read: at, sessionID: sessionID, identity: identity, host: host, kind: kind.rawValue, line: line,
+                  decision: decision.rawValue, rule: rule, reason: reason, data: data)
+    }
+
+    /// An event as a store gives it back: kind and decision as written (a newer jitsh's too).
+    public init(read at: Int64, sessionID: String?, identity: String, host: String, kind: String, line: String = "",
                 decision: String = "", rule: String = "", reason: String = "", data: String = "{}") {
         self.at = at
         self.sessionID = sessionID
@@ -164,7 +171,7 @@ extension SQLiteStore {
     }
 
     static func audit(_ r: Row) -> AuditEvent {
-        var e = AuditEvent(at: r["at"], sessionID: r["session_id"], identity: r["identity"], host: r["host"], kind: r["kind"],
+        var e = AuditEvent(read: r["at"], sessionID: r["session_id"], identity: r["identity"], host: r["host"], kind: r["kind"],
                            line: r["line"], decision: r["decision"], rule: r["rule"], reason: r["reason"], data: r["data"])
         e.id = r["id"]
         return e
@@ -181,26 +188,26 @@ extension SQLiteStore {
     }
 
     /// How many events of `kind` `identity` caused since `since` (µs): confirm limits count these.
-    public func countAudit(kind: String, identity: String, since: Int64) throws -> Int {
+    public func countAudit(kind: AuditKind, identity: String, since: Int64) throws -> Int {
         try database.read { db in
             try Int.fetchOne(db, sql: "SELECT count(*) FROM audit_events WHERE identity = ? AND kind = ? AND at >= ?",
-                             arguments: [identity, kind, since]) ?? 0
+                             arguments: [identity, kind.rawValue, since]) ?? 0
         }
     }
 
     /// The time (µs) of the oldest `kind` event of `identity` since `since`: when a limit frees up.
-    public func oldestAudit(kind: String, identity: String, since: Int64) throws -> Int64? {
+    public func oldestAudit(kind: AuditKind, identity: String, since: Int64) throws -> Int64? {
         try database.read { db in
             try Int64.fetchOne(db, sql: "SELECT min(at) FROM audit_events WHERE identity = ? AND kind = ? AND at >= ?",
-                               arguments: [identity, kind, since])
+                               arguments: [identity, kind.rawValue, since])
         }
     }
 
     /// True when an event of `kind` with this exact `reason` exists (a confirm token already used).
-    public func auditExists(kind: String, reason: String) throws -> Bool {
+    public func auditExists(kind: AuditKind, reason: String) throws -> Bool {
         try database.read { db in
             try Bool.fetchOne(db, sql: "SELECT EXISTS(SELECT 1 FROM audit_events WHERE kind = ? AND reason = ?)",
-                              arguments: [kind, reason]) ?? false
+                              arguments: [kind.rawValue, reason]) ?? false
         }
     }
 }

@@ -37,11 +37,11 @@ public protocol AuditLog: Sendable {
     /// The lines `identity` ran most recently, oldest first: the line editor's history.
     func recentLines(identity: String, limit: Int) throws -> [String]
     /// How many events of `kind` `identity` caused since `since` (µs): confirm limits count these.
-    func countAudit(kind: String, identity: String, since: Int64) throws -> Int
+    func countAudit(kind: AuditKind, identity: String, since: Int64) throws -> Int
     /// The time (µs) of the oldest `kind` event of `identity` since `since`: when a limit frees up.
-    func oldestAudit(kind: String, identity: String, since: Int64) throws -> Int64?
+    func oldestAudit(kind: AuditKind, identity: String, since: Int64) throws -> Int64?
     /// True when an event of `kind` with this exact `reason` exists (a confirm token already used).
-    func auditExists(kind: String, reason: String) throws -> Bool
+    func auditExists(kind: AuditKind, reason: String) throws -> Bool
 }
 
 /// Where a recording goes as it happens: the session, its chunks (keyed by session and

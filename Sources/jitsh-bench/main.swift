@@ -150,7 +150,7 @@ func benchSnapshot(files: Int, lines: Int) {
     let session = "bench"
     try? store.startSession(SessionRecord(id: session, identity: "bench", login: "bench", role: "bench", grantID: nil, host: "bench",
                                           client: "local", mode: "exec", command: "", startedAt: 0),
-                            event: AuditEvent(at: 0, sessionID: session, identity: "bench", host: "bench", kind: "session-start"))
+                            event: AuditEvent(at: 0, sessionID: session, identity: "bench", host: "bench", kind: .sessionStart))
     // As a role's `snapshot: [{paths: ["DIR/**"]}]` makes it.
     let settings = SnapshotSettings(rules: [SnapshotRule(ref: SourceRef(file: "bench", line: 1, column: 1), paths: [root + "/watched/**"])])
     let watcher = Watcher(roots: settings.walkRoots(home: "/"), limit: settings.limit, include: settings.matcher(home: "/"))

@@ -34,13 +34,12 @@ enum ForcedCommand {
         let store: SQLiteStore
         do { store = try SQLiteStore(path: config.sqliteStore(for: "a session")) } catch { return refuse("\(error); nothing can run unrecorded") }
         let now = Clock.now
+        let trail = AuditTrail(store: store, identity: requester.identity, host: config.host.name, syslog: config.auditSyslog)
         let service = GrantService(store: store, policy: policy, host: config.host, zones: SystemZones())
         // Invalid UTF-8 would reach bash changed (replacement characters): refuse rather than run
         // something other than what was sent.
         if let raw = getenv("SSH_ORIGINAL_COMMAND"), String(validatingCString: raw) == nil {
-            try? store.appendAudit([AuditEvent(at: Clock.microseconds, sessionID: nil, identity: requester.identity, host: config.host.name,
-                                               kind: "session-refused", line: original ?? "", decision: "deny",
-                                               reason: "the command is not valid UTF-8")])
+            try? trail.record(.sessionRefused, line: original ?? "", decision: .deny, reason: "the command is not valid UTF-8")
             FileHandle.standardError.write(Data("jitsh: the command is not valid UTF-8; jitsh runs only lines it can show and record exactly\n".utf8))
             return ExitStatus.deniedExec
         }
@@ -62,9 +61,7 @@ enum ForcedCommand {
         let live: [Grant]
         do { live = try service.live(for: requester.identity, now: now) } catch { return refuse("\(error)") }
         guard let grant = live.first else {
-            try? store.appendAudit([AuditEvent(at: Clock.microseconds, sessionID: nil, identity: requester.identity, host: config.host.name,
-                                               kind: "session-refused", line: original ?? "", decision: "deny",
-                                               reason: "no live grant")])
+            try? trail.record(.sessionRefused, line: original ?? "", decision: .deny, reason: "no live grant")
             FileHandle.standardError.write(Data(noGrantMessage(requester, service: service, host: config.host).utf8))
             return 1
         }
@@ -90,9 +87,7 @@ enum ForcedCommand {
                 switch Transfer.admit(transfer, rules: role.role.transfers) {
                 case .success(let argv):
                     if let why = Transfer.loginFileDestination(transfer, home: setup.home, cwd: setup.home) {
-                        try? store.appendAudit([AuditEvent(at: Clock.microseconds, sessionID: nil, identity: requester.identity,
-                                                           host: config.host.name, kind: "session-refused", line: original,
-                                                           decision: "deny", reason: why)])
+                        try? trail.record(.sessionRefused, line: original, decision: .deny, reason: why)
                         return refuse(why)
                     }
                     return session.runTransfer(transfer, argv: argv)

@@ -58,9 +58,9 @@ struct ReviewGroup: ParsableCommand {
                 Console.error("\(error)")
                 throw ExitCode(ExitStatus.error)
             }
-            try? store.appendAudit([AuditEvent(at: Clock.microseconds, sessionID: nil, identity: requester.identity,
-                                               host: installation.configuration.host.name, kind: "web-sign-in-link", decision: "allow",
-                                               reason: "one-time link issued, valid \(validFor) s")])
+            try? AuditTrail(store: store, identity: requester.identity, host: installation.configuration.host.name,
+                            syslog: installation.configuration.auditSyslog)
+                .record(.webSignInLink, decision: .allow, reason: "one-time link issued, valid \(validFor) s")
             let base = url.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 } ?? installation.configuration.reviewURL
             var link = "\(base)/login?token=\(token)"
             if let next { link += "&next=" + (next.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "/") }

@@ -74,18 +74,17 @@ struct Rollback: ParsableCommand {
         let current = try asUser { Dictionary(uniqueKeysWithValues: Set(images.map(\.path)).map { ($0, restorer.current($0)) }) }
         let plan = RollbackPlan(images: images, current: { current[$0] ?? nil })
         let scope = line.map { "line \($0) of session \(record.id.prefix(8))" } ?? "session \(record.id.prefix(8))"
-        func event(_ kind: String, decision: String, reason: String, paths: [String]) {
+        func event(_ kind: AuditKind, decision: AuditDecision, reason: String, paths: [String]) {
             let data = JSONText.object(["line": line.map { .int($0) } ?? .null, "paths": .array(paths.map { .string($0) }),
                                         "force": .bool(force), "by": .string(requester.identity)]).text
-            try? store.appendAudit([AuditEvent(at: Clock.microseconds, sessionID: record.id, identity: requester.identity,
-                                               host: installation.configuration.host.name, kind: kind, decision: decision,
-                                               reason: reason, data: data)])
+            try? AuditTrail(store: store, identity: requester.identity, host: installation.configuration.host.name, session: record.id,
+                            syslog: installation.configuration.auditSyslog).record(kind, decision: decision, reason: reason, data: data)
         }
         if !plan.refused.isEmpty && !force {
             for item in plan.refused {
                 Console.error("refused: \(item.path.visible) changed again since \(scope) left it (now \(describe(item.current))); --force restores it anyway")
             }
-            if !dryRun { event("rollback-refused", decision: "deny", reason: "changed since", paths: plan.refused.map(\.path)) }
+            if !dryRun { event(.rollbackRefused, decision: .deny, reason: "changed since", paths: plan.refused.map(\.path)) }
             throw ExitCode(1)
         }
         var contents: [String: [UInt8]] = [:]
@@ -110,7 +109,7 @@ struct Rollback: ParsableCommand {
         let restored = todo.map(\.path).filter { p in !failures.contains { $0.path == p } }
         for p in restored { Console.line("restored \(p.visible) as before \(scope)") }
         for f in failures { Console.error("not restored: \(f.description)") }
-        event("rollback", decision: failures.isEmpty ? "restored" : "partly", reason: "\(restored.count) restored, \(failures.count) failed", paths: restored)
+        event(.rollback, decision: failures.isEmpty ? .restored : .partly, reason: "\(restored.count) restored, \(failures.count) failed", paths: restored)
         if !failures.isEmpty { throw ExitCode(1) }
     }
 

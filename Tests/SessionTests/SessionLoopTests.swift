@@ -49,7 +49,7 @@ import Glibc
                                                  host: "test-host", client: "test", mode: "interactive", command: "",
                                                  startedAt: clock.wall, width: 80, height: 24),
                                    event: AuditEvent(at: clock.wall, sessionID: session.id, identity: "alice", host: "test-host",
-                                                     kind: "session-start"))
+                                                     kind: .sessionStart))
             start = clock.monotonic
         }
 
@@ -169,7 +169,7 @@ import Glibc
         bed.session.loop.run(scope) { recorder.dueIn == nil }
         #expect(recorded == 40)
         #expect(bed.elapsed == 290)
-        try recorder.finish(reason: "exit", status: 0, key: bed.session.setup.signingKey, identity: "alice", host: "test-host")
+        try recorder.finish(reason: "exit", status: 0, key: bed.session.setup.signingKey, trail: bed.session.trail)
         let chunks = try bed.store.chunks(session: bed.session.id, after: -1, limit: 10)
         #expect(chunks.first?.startedAt == bed.clock.wall - 250_000)
     }

@@ -93,10 +93,10 @@ enum Fixture {
                       mode: "interactive", command: "", startedAt: start)
     }
 
-    static func event(_ kind: String, session: String?, identity: String = "alice", at: Int64 = start, line: String = "",
+    static func event(_ kind: AuditKind, session: String?, identity: String = "alice", at: Int64 = start, line: String = "",
                       reason: String = "") -> AuditEvent {
         AuditEvent(at: at, sessionID: session, identity: identity, host: "prod-1", kind: kind, line: line,
-                   decision: kind == "line" ? "allow" : "", reason: reason)
+                   decision: kind == .line ? .allow : .none, reason: reason)
     }
 
     /// Chunk `seq` of a session showing `text`, chained to `previous`.
@@ -110,7 +110,7 @@ enum Fixture {
     /// A started session whose chunks show `texts`, one chunk each; returns the chunks.
     @discardableResult
     static func record(_ store: any ConformingStore, _ id: String, _ texts: [String]) throws -> [Chunk] {
-        try store.startSession(session(id), event: event("session-start", session: id))
+        try store.startSession(session(id), event: event(.sessionStart, session: id))
         var head = Chunk.genesis(id)
         var chunks: [Chunk] = []
         for (k, text) in texts.enumerated() {

@@ -10,7 +10,7 @@ struct RecordingConformanceTests {
     @Test(arguments: Backend.allCases)
     func chunksAreIdempotentAndInOrder(_ backend: Backend) throws {
         let bed = try Bed(backend)
-        try bed.store.startSession(Fixture.session("s1"), event: Fixture.event("session-start", session: "s1"))
+        try bed.store.startSession(Fixture.session("s1"), event: Fixture.event(.sessionStart, session: "s1"))
         let c0 = Fixture.chunk("s1", 0, "zero\r\n", after: Chunk.genesis("s1"))
         let c1 = Fixture.chunk("s1", 1, "one\r\n", after: c0.hash)
         let c2 = Fixture.chunk("s1", 2, "two\r\n", after: c1.hash)
@@ -32,14 +32,14 @@ struct RecordingConformanceTests {
         #expect(try bed.store.sessionEnd("s2") == nil)
         let end = SessionEnd(sessionID: "s2", endedAt: Fixture.start + 5_000_000, exitReason: "exit", exitStatus: 0, chunks: 2,
                              chainHead: chunks[1].hash, signature: Array(repeating: 7, count: 64), keyID: "k1")
-        try bed.store.endSession(end, event: Fixture.event("session-end", session: "s2", at: end.endedAt))
+        try bed.store.endSession(end, event: Fixture.event(.sessionEnd, session: "s2", at: end.endedAt))
         #expect(try bed.store.sessionEnd("s2") == end)
-        #expect(storeError { try bed.store.endSession(end, event: Fixture.event("session-end", session: "s2")) } == .conflict)
+        #expect(storeError { try bed.store.endSession(end, event: Fixture.event(.sessionEnd, session: "s2")) } == .conflict)
         #expect(try bed.store.auditEvents(session: "s2").map(\.kind) == ["session-start", "session-end"])
         let unsigned = SessionEnd(sessionID: "s3", endedAt: Fixture.start, exitReason: "recording-failed", exitStatus: nil, chunks: 0,
                                   chainHead: Chunk.genesis("s3"))
-        try bed.store.startSession(Fixture.session("s3"), event: Fixture.event("session-start", session: "s3"))
-        try bed.store.endSession(unsigned, event: Fixture.event("session-end", session: "s3"))
+        try bed.store.startSession(Fixture.session("s3"), event: Fixture.event(.sessionStart, session: "s3"))
+        try bed.store.endSession(unsigned, event: Fixture.event(.sessionEnd, session: "s3"))
         #expect(try bed.store.sessionEnd("s3") == unsigned)
     }
 
@@ -50,23 +50,23 @@ struct RecordingConformanceTests {
         try Fixture.record(bed.store, "s4", [])
         let t = Fixture.start
         try bed.store.appendAudit([
-            Fixture.event("line", session: "s4", at: t + 1, line: "ls"),
-            Fixture.event("line", session: "s4", at: t + 2, line: "df -h"),
-            Fixture.event("line", session: "s4", identity: "bob", at: t + 3, line: "whoami"),
-            Fixture.event("confirmed", session: "s4", at: t + 4, reason: "token-1"),
-            Fixture.event("confirmed", session: "s4", at: t + 9, reason: "token-2"),
+            Fixture.event(.line, session: "s4", at: t + 1, line: "ls"),
+            Fixture.event(.line, session: "s4", at: t + 2, line: "df -h"),
+            Fixture.event(.line, session: "s4", identity: "bob", at: t + 3, line: "whoami"),
+            Fixture.event(.confirmed, session: "s4", at: t + 4, reason: "token-1"),
+            Fixture.event(.confirmed, session: "s4", at: t + 9, reason: "token-2"),
         ])
-        try bed.store.appendAudit([Fixture.event("alert", session: "s4", at: t + 10)],
+        try bed.store.appendAudit([Fixture.event(.guard, session: "s4", at: t + 10)],
                                   alert: Notification(event: "alert", text: "jitsh alert", fields: [:]))
         #expect(try bed.store.recentLines(identity: "alice", limit: 1) == ["df -h"])
         #expect(try bed.store.recentLines(identity: "alice", limit: 10) == ["ls", "df -h"])
-        #expect(try bed.store.countAudit(kind: "confirmed", identity: "alice", since: t + 5) == 1)
-        #expect(try bed.store.oldestAudit(kind: "confirmed", identity: "alice", since: t) == t + 4)
-        #expect(try bed.store.oldestAudit(kind: "confirmed", identity: "alice", since: t + 10) == nil)
-        #expect(try bed.store.auditExists(kind: "confirmed", reason: "token-2"))
-        #expect(try !bed.store.auditExists(kind: "confirmed", reason: "token-3"))
+        #expect(try bed.store.countAudit(kind: .confirmed, identity: "alice", since: t + 5) == 1)
+        #expect(try bed.store.oldestAudit(kind: .confirmed, identity: "alice", since: t) == t + 4)
+        #expect(try bed.store.oldestAudit(kind: .confirmed, identity: "alice", since: t + 10) == nil)
+        #expect(try bed.store.auditExists(kind: .confirmed, reason: "token-2"))
+        #expect(try !bed.store.auditExists(kind: .confirmed, reason: "token-3"))
         let events = try bed.store.auditEvents(session: "s4")
-        #expect(events.map(\.kind) == ["session-start", "line", "line", "line", "confirmed", "confirmed", "alert"])
+        #expect(events.map(\.kind) == ["session-start", "line", "line", "line", "confirmed", "confirmed", "guard"])
         #expect(events.map(\.id) == events.map(\.id).sorted() && Set(events.map(\.id)).count == events.count)
         #expect(try bed.store.dueNotifications(now: t / 1_000_000 + 1, limit: 10).map(\.event) == ["alert"])
     }

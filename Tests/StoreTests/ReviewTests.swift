@@ -24,7 +24,7 @@ import Testing
                 lines: [(String, String, String)] = [], shown: [String]? = nil) throws -> String {
         try store.startSession(SessionRecord(id: id, identity: identity, login: identity, role: role, grantID: nil, host: "prod-1",
                                              client: "10.0.0.1", mode: "interactive", command: "", startedAt: start),
-                               event: AuditEvent(at: start, sessionID: id, identity: identity, host: "prod-1", kind: "session-start"))
+                               event: AuditEvent(at: start, sessionID: id, identity: identity, host: "prod-1", kind: .sessionStart))
         var head = Chunk.genesis(id)
         for k in 0..<(shown?.count ?? chunks) {
             var raw: [UInt8] = []
@@ -38,8 +38,8 @@ import Testing
         }
         for (k, (line, decision, cwd)) in lines.enumerated() {
             let argv0 = line.split(separator: " ").first.map(String.init) ?? ""
-            try store.appendAudit([AuditEvent(at: start + Int64(k) * 1_000, sessionID: id, identity: identity, host: "prod-1", kind: "line",
-                                              line: line, decision: decision, rule: "roles/\(role).yaml:3", reason: "r",
+            try store.appendAudit([AuditEvent(at: start + Int64(k) * 1_000, sessionID: id, identity: identity, host: "prod-1", kind: .line,
+                                              line: line, decision: AuditDecision(rawValue: decision) ?? .none, rule: "roles/\(role).yaml:3", reason: "r",
                                               data: "{\"commands\":[{\"argv\":[\"\(argv0)\"]}],\"cwd\":\"\(cwd)\"}")])
         }
         if end {
@@ -47,7 +47,7 @@ import Testing
                                chainHead: head)
             e.signature = Array(try key.sign(e.signedMessage))
             e.keyID = key.id
-            try store.endSession(e, event: AuditEvent(at: e.endedAt, sessionID: id, identity: identity, host: "prod-1", kind: "session-end"))
+            try store.endSession(e, event: AuditEvent(at: e.endedAt, sessionID: id, identity: identity, host: "prod-1", kind: .sessionEnd))
         }
         return id
     }

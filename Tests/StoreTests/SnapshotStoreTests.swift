@@ -90,7 +90,7 @@ import Testing
         let id = "snap1"
         try store.startSession(SessionRecord(id: id, identity: "alice", login: "alice", role: "web", grantID: nil, host: "prod-1",
                                              client: "10.0.0.1", mode: "exec", command: "", startedAt: start),
-                               event: AuditEvent(at: start, sessionID: id, identity: "alice", host: "prod-1", kind: "session-start"))
+                               event: AuditEvent(at: start, sessionID: id, identity: "alice", host: "prod-1", kind: .sessionStart))
         let change = FileChange(path: "/e/a", before: Self.file("a\n"), after: Self.file("A\n"))
         let (head, count) = try store.appendImages(session: id, line: 1, at: start + 5, changes: [change],
                                                    contents: [Self.file("a\n").digest: Array("a\n".utf8), Self.file("A\n").digest: Array("A\n".utf8)])
@@ -106,7 +106,7 @@ import Testing
         var e = SessionEnd(sessionID: id, endedAt: start + 1_000_000, exitReason: "exit", exitStatus: 0, chunks: 1, chainHead: c.hash)
         e.signature = Array(try key.sign(e.signedMessage))
         e.keyID = key.id
-        try store.endSession(e, event: AuditEvent(at: e.endedAt, sessionID: id, identity: "alice", host: "prod-1", kind: "session-end"))
+        try store.endSession(e, event: AuditEvent(at: e.endedAt, sessionID: id, identity: "alice", host: "prod-1", kind: .sessionEnd))
         return id
     }
 

@@ -34,7 +34,7 @@ struct StoreFailureTests {
             let store = try SQLiteStore(path: path, create: true)
             try store.startSession(SessionRecord(id: "s", identity: "a", login: "a", role: "r", grantID: nil, host: "h", client: "c",
                                                  mode: "exec", command: "", startedAt: 1),
-                                   event: AuditEvent(at: 1, sessionID: "s", identity: "a", host: "h", kind: "session-start"))
+                                   event: AuditEvent(at: 1, sessionID: "s", identity: "a", host: "h", kind: .sessionStart))
             let first = chunk("s", 0, after: Chunk.genesis("s"))
             try store.appendChunk(first)
             try FileManager.default.moveItem(atPath: path, toPath: path + ".moved")

@@ -36,14 +36,14 @@ import Testing
         let store = try SQLiteStore(path: dir.appendingPathComponent("jitsh.db").path)
         try store.startSession(SessionRecord(id: id, identity: "alice", login: "alice", role: "readonly", grantID: nil, host: "prod-1",
                                              client: "10.0.0.1", mode: "exec", command: "ls \(text)", startedAt: start),
-                               event: AuditEvent(at: start, sessionID: id, identity: "alice", host: "prod-1", kind: "session-start"))
+                               event: AuditEvent(at: start, sessionID: id, identity: "alice", host: "prod-1", kind: .sessionStart))
         var raw: [UInt8] = []
         FrameCodec.encode(Frame(.output, offset: 0, data: Array("needle \(text)\r\n".utf8)), into: &raw)
         FrameCodec.encode(Frame(.stdin, offset: 1, data: Array("piped \(text)\n".utf8)), into: &raw)
         try store.appendChunk(Chunk(sessionID: id, seq: 0, startedAt: start, frames: 2, rawBytes: raw.count, data: Deflate.compress(raw),
                                     previousHash: Chunk.genesis(id)))
-        try store.appendAudit([AuditEvent(at: start + 1, sessionID: id, identity: "alice", host: "prod-1", kind: "line",
-                                          line: "ls \(text)", decision: "deny", rule: "roles/readonly.yaml:3", reason: "because \(text)",
+        try store.appendAudit([AuditEvent(at: start + 1, sessionID: id, identity: "alice", host: "prod-1", kind: .line,
+                                          line: "ls \(text)", decision: .deny, rule: "roles/readonly.yaml:3", reason: "because \(text)",
                                           data: "{\"cwd\":\"/\"}")])
     }
 

@@ -70,12 +70,12 @@ extension Session {
             stderr("\(decision.headline(line: line))\n" + current.reports.flatMap(\.lines).joined(separator: "\n") + "\n"
                    + "jitsh: nothing ran. To run exactly this line once, within 5 minutes:\n"
                    + "  ssh \(setup.host.shortName) confirm \(made) \(Quote.always(line))\n")
-            confirmEvent("confirm-shown", line, decision: "confirm", reason: "token issued", data: ["count": .int(current.count)])
+            confirmEvent(.confirmShown, line, decision: .confirm, reason: "token issued", data: ["count": .int(current.count)])
             return .exited(126)
         }
         let refuse = { (why: String) -> JobOutcome in
             stderr("jitsh: the confirm token is refused: \(why); nothing ran\n")
-            self.confirmEvent("confirm-cancelled", line, decision: "deny", reason: "token refused: \(why)")
+            self.confirmEvent(.confirmCancelled, line, decision: .deny, reason: "token refused: \(why)")
             return .exited(126)
         }
         switch tokens.check(token, identity: setup.identity, host: setup.host.name, line: line, fingerprints: current.fingerprints, now: now) {
@@ -85,11 +85,11 @@ extension Session {
         case .valid:
             break
         }
-        if (try? setup.store.auditExists(kind: "confirm-token-used", reason: token)) != false {
+        if (try? setup.store.auditExists(kind: .confirmTokenUsed, reason: token)) != false {
             return refuse("it was used already")
         }
-        guard audit("confirm-token-used", line: line, decision: "allow", reason: token),
-              confirmEvent("confirmed", line, decision: "allow", reason: "confirm token", data: ["count": .int(current.count)]) else {
+        guard audit(.confirmTokenUsed, line: line, decision: .allow, reason: token),
+              confirmEvent(.confirmed, line, decision: .allow, reason: "confirm token", data: ["count": .int(current.count)]) else {
             return refuse("its use cannot be recorded (\(auditFailure ?? "store error"))")
         }
         confirmed = confirmedCommands(decision)

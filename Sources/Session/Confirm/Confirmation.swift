@@ -102,11 +102,11 @@ extension Session {
     func throttled() -> String? {
         guard let limit = setup.role.role.confirmLimit else { return nil }
         let since = Clock.microseconds - Int64(limit.perSeconds) * 1_000_000
-        guard let used = try? setup.store.countAudit(kind: "confirmed", identity: setup.identity, since: since) else {
+        guard let used = try? setup.store.countAudit(kind: .confirmed, identity: setup.identity, since: since) else {
             return "the confirm limit cannot be checked (the store does not answer)"
         }
         guard used >= limit.count else { return nil }
-        let oldest = (try? setup.store.oldestAudit(kind: "confirmed", identity: setup.identity, since: since)) ?? nil
+        let oldest = (try? setup.store.oldestAudit(kind: .confirmed, identity: setup.identity, since: since)) ?? nil
         let wait = oldest.map { max(1, Int(($0 + Int64(limit.perSeconds) * 1_000_000 - Clock.microseconds) / 1_000_000)) } ?? limit.perSeconds
         return "role \(setup.role.name) allows \(limit.count) confirmed changes per \(Duration.describe(limit.perSeconds)); "
             + "the next is possible in \(Duration.describe(wait))"
@@ -116,13 +116,13 @@ extension Session {
     func prepare(_ line: String, _ decision: Decision, stream: Frame.Kind) -> ConfirmationPlan? {
         if let why = throttled() {
             say("jitsh: denied: \(why); nothing ran\n", stream: stream)
-            confirmEvent("confirm-throttled", line, decision: "deny", reason: why)
+            confirmEvent(.confirmThrottled, line, decision: .deny, reason: why)
             return nil
         }
         switch plan(decision) {
         case .failure(let refusal):
             say("jitsh: denied: \(refusal.message); nothing ran\n", stream: stream)
-            confirmEvent("confirm-refused", line, decision: "deny", reason: refusal.message)
+            confirmEvent(.confirmRefused, line, decision: .deny, reason: refusal.message)
             return nil
         case .success(let p):
             return p
@@ -135,7 +135,7 @@ extension Session {
         guard var current = prepare(line, decision, stream: .output) else { return .exited(126) }
         for round in 1...Session.confirmRounds {
             say(current.reports.flatMap(\.lines).joined(separator: "\n") + "\n")
-            confirmEvent("confirm-shown", line, decision: "confirm", reason: "asked for \"\(current.phrase)\"",
+            confirmEvent(.confirmShown, line, decision: .confirm, reason: "asked for \"\(current.phrase)\"",
                          data: ["count": .int(current.count), "round": .int(round)])
             // Keys typed before the question was shown cannot answer it.
             discardTypeAhead()
@@ -144,23 +144,23 @@ extension Session {
             guard case .typed(let typed) = answer else {
                 let why = answer == .timedOut ? "no answer within \(Int(Session.phraseTimeout)) s" : "interrupted"
                 say("\njitsh: cancelled (\(why)); nothing ran\n")
-                confirmEvent("confirm-cancelled", line, decision: "deny", reason: why)
+                confirmEvent(.confirmCancelled, line, decision: .deny, reason: why)
                 if case .ended(let reason) = answer { return .ended(reason) }
                 return .exited(130)
             }
             guard typed == current.phrase else {
                 say("jitsh: cancelled: \"\(Visible.text(typed))\" is not \"\(current.phrase)\"; nothing ran\n")
-                confirmEvent("confirm-cancelled", line, decision: "deny", reason: "wrong phrase")
+                confirmEvent(.confirmCancelled, line, decision: .deny, reason: "wrong phrase")
                 return .exited(1)
             }
             // What runs must be what was shown: the dry run again, compared.
             guard case .success(let again) = plan(decision) else {
                 say("jitsh: the dry run cannot be repeated; nothing ran\n")
-                confirmEvent("confirm-cancelled", line, decision: "deny", reason: "dry run failed on repeat")
+                confirmEvent(.confirmCancelled, line, decision: .deny, reason: "dry run failed on repeat")
                 return .exited(126)
             }
             if again.fingerprints == current.fingerprints {
-                guard confirmEvent("confirmed", line, decision: "allow", reason: "typed \"\(typed)\"", data: ["count": .int(again.count)]) else {
+                guard confirmEvent(.confirmed, line, decision: .allow, reason: "typed \"\(typed)\"", data: ["count": .int(again.count)]) else {
                     say("jitsh: the confirmation cannot be recorded; nothing ran\n")
                     return .exited(126)
                 }
@@ -169,19 +169,19 @@ extension Session {
                 return runOnTerminal(line)
             }
             say("jitsh: the dry run changed since it was shown (\(current.count) → \(again.count) objects); look again:\n")
-            confirmEvent("confirm-changed", line, decision: "confirm", reason: "\(current.count) → \(again.count) objects")
+            confirmEvent(.confirmChanged, line, decision: .confirm, reason: "\(current.count) → \(again.count) objects")
             current = again
         }
         say("jitsh: the dry run kept changing; nothing ran\n")
-        confirmEvent("confirm-cancelled", line, decision: "deny", reason: "dry run kept changing")
+        confirmEvent(.confirmCancelled, line, decision: .deny, reason: "dry run kept changing")
         return .exited(1)
     }
 
     @discardableResult
-    func confirmEvent(_ kind: String, _ line: String, decision: String, reason: String, data: [String: JSONText] = [:]) -> Bool {
+    func confirmEvent(_ kind: AuditKind, _ line: String, decision: AuditDecision, reason: String, data: [String: JSONText] = [:]) -> Bool {
         let json = JSONText.object(data).text
-        recorder.marker(["event": .string(kind), "line": .string(line), "reason": .string(reason)])
-        return audit(kind, line: line, decision: decision, reason: reason, data: json, alert: kind == "confirmed" && alerts("confirm"))
+        recorder.marker(["event": .string(kind.rawValue), "line": .string(line), "reason": .string(reason)])
+        return audit(kind, line: line, decision: decision, reason: reason, data: json, alert: kind == .confirmed && alerts("confirm"))
     }
 
     /// Reads the phrase from the user's terminal: echoed, editable with Backspace and Ctrl-U,

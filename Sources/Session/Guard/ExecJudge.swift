@@ -266,7 +266,7 @@ extension Session: ExecGuardDelegate {
     func blockExec(program: String, parent: String, reason: String, rule: String) -> Bool {
         let text = "jitsh: blocked \(program) launched by \(parent): \(reason)"
         guardSay(text)
-        _ = audit("guard", line: program, decision: "deny", rule: rule, reason: reason,
+        _ = audit(.`guard`, line: program, decision: .deny, rule: rule, reason: reason,
               data: JSONText.object(["parent": .string(parent)]).text, alert: alerts("guard"))
         recorder.marker(["event": "guard", "program": .string(program), "parent": .string(parent), "reason": .string(reason)])
         return false

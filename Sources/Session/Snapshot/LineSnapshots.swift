@@ -49,11 +49,11 @@ extension Session {
         guard let keeper = snapshots else { return .off }
         let state = keeper.watcher.scanAsUser()
         if let overflow = state.overflow {
-            audit("snapshot-refused", line: line, decision: "deny", reason: overflow)
+            audit(.snapshotRefused, line: line, decision: .deny, reason: overflow)
             return .refused("jitsh: nothing ran: the watched files cannot be kept (\(overflow)); an admin narrows snapshot paths or raises snapshot_limit")
         }
         if keeper.storedBytes >= settings.limit {
-            audit("snapshot-refused", line: line, decision: "deny", reason: "snapshot limit reached")
+            audit(.snapshotRefused, line: line, decision: .deny, reason: "snapshot limit reached")
             return .refused("jitsh: nothing ran: this session has kept its snapshot limit of \(ByteSize.describe(settings.limit)) of images; start a new session")
         }
         return .watching(state, line: linesAudited)
@@ -80,7 +80,7 @@ extension Session {
             let changes = after.overflow == nil ? changes
                 : keeper.watcher.changedPaths(since: before).map { FileChange(path: $0, before: before.images[$0], after: nil) }
             let failed = restore(changes, from: before, keeper)
-            audit("snapshot-limit", line: line, decision: "deny", reason: why,
+            audit(.snapshotLimit, line: line, decision: .deny, reason: why,
                   data: JSONText.object(["line": .int(number), "undone": .array(changes.map { .string($0.path) })]).text)
             recorder.marker(["event": "snapshot-limit", "line": .int(number), "reason": .string(why)])
             tell("jitsh: the line's changes to \(count(changes.count, "watched file")) were undone: \(why)\(failureNote(failed))\n")
@@ -91,7 +91,7 @@ extension Session {
             stored = try setup.store.appendImages(session: id, line: number, at: Clock.microseconds, changes: changes, contents: contents)
         } catch {
             let failed = restore(changes, from: before, keeper)
-            audit("snapshot-failed", line: line, decision: "deny", reason: "\(error)")
+            audit(.snapshotFailed, line: line, decision: .deny, reason: "\(error)")
             tell("jitsh: the line's changes to watched files were undone: their images cannot be stored\(failureNote(failed))\n")
             return
         }
@@ -105,7 +105,7 @@ extension Session {
         if JSONText.object(marker).text.utf8.count > 30_000 { marker["diff"] = .string(String(report.diff.prefix(2000)) + "\n… the diff is cut here\n") }
         if JSONText.object(marker).text.utf8.count > 30_000 { marker["diff"] = .string("(the diff is too large for the recording; jitsh rollback --dry-run shows it)\n") }
         recorder.marker(marker)
-        audit("snapshot", line: line, reason: String(report.summaries.joined(separator: "; ").prefix(1000)),
+        audit(.snapshot, line: line, reason: String(report.summaries.joined(separator: "; ").prefix(1000)),
               data: JSONText.object(["line": .int(number), "changes": .int(changes.count), "images": .string(SnapshotImage.hex(stored.head))]).text)
         judge(line, number, changes, before: before, outcome: outcome, keeper)
     }
@@ -128,7 +128,7 @@ extension Session {
                 let (s, output) = runCheck(check)
                 checkStatus = .some(s)
                 if s != 0 { showCheckOutput(output) }
-                audit("snapshot-check", line: line, decision: s == 0 ? "pass" : "fail", reason: check.joined(separator: " "),
+                audit(.snapshotCheck, line: line, decision: s == 0 ? .pass : .fail, reason: check.joined(separator: " "),
                       data: JSONText.object(["line": .int(number), "status": s.map { .int(Int($0)) } ?? .null]).text)
             }
             guard case .failed(let why, let action) = rule.outcome(lineStatus: status, checkStatus: checkStatus) else { continue }
@@ -136,7 +136,7 @@ extension Session {
             case .restore:
                 restoreAndSay(line, number, mine, before: before, why: why, keeper)
             case .keep:
-                audit("snapshot-kept", line: line, reason: why, data: JSONText.object(["line": .int(number)]).text)
+                audit(.snapshotKept, line: line, reason: why, data: JSONText.object(["line": .int(number)]).text)
                 tell("jitsh: \(why); the change is kept (on_failure: keep); jitsh rollback \(id.prefix(8)) --line \(number) undoes it\n")
             case .ask:
                 guard interactive, terminal.isTerminal, ended == nil else {
@@ -148,7 +148,7 @@ extension Session {
                 case .typed("restore"):
                     restoreAndSay(line, number, mine, before: before, why: why + " (restore typed)", keeper)
                 case .typed, .interrupted:
-                    audit("snapshot-kept", line: line, reason: why + " (kept when asked)", data: JSONText.object(["line": .int(number)]).text)
+                    audit(.snapshotKept, line: line, reason: why + " (kept when asked)", data: JSONText.object(["line": .int(number)]).text)
                     tell("jitsh: the change is kept; jitsh rollback \(id.prefix(8)) --line \(number) undoes it\n")
                 case .timedOut, .ended:
                     restoreAndSay(line, number, mine, before: before, why: why + " (no answer)", keeper)
@@ -160,7 +160,7 @@ extension Session {
     func restoreAndSay(_ line: String, _ number: Int, _ changes: [FileChange], before: WatchedState, why: String, _ keeper: SnapshotKeeper) {
         let failed = restore(changes, from: before, keeper)
         let restored = changes.map(\.path).filter { p in !failed.contains { $0.path == p } }
-        audit("snapshot-restore", line: line, decision: failed.isEmpty ? "restored" : "partly", reason: why,
+        audit(.snapshotRestore, line: line, decision: failed.isEmpty ? .restored : .partly, reason: why,
               data: JSONText.object(["line": .int(number), "restored": .array(restored.map { .string($0) }),
                                      "failed": .array(failed.map { .string($0.description) })]).text, alert: true)
         recorder.marker(["event": "snapshot-restored", "line": .int(number), "reason": .string(why),
