@@ -5,8 +5,8 @@ import Glibc
 #endif
 
 /// Records a session into the store as it happens: frames are gathered and handed over as a
-/// chunk every 250 ms or 32 KiB; a writer thread compresses, chains and commits them, so the
-/// relay never waits for zlib or the disk. The relays take the job's output only while what is
+/// chunk every 250 ms or 32 KiB; a writer thread compresses (zstd), chains and commits them, so
+/// the relay never waits for the codec or the disk. The relays take the job's output only while what is
 /// gathered or on its way to the store stays under `unrecordedBound` (`readRoom`, `backedUp`),
 /// so a killed jitsh or a store that stopped answering leaves at most that shown and
 /// unrecorded, and memory stays flat.
@@ -161,6 +161,8 @@ final class ChunkWriter: @unchecked Sendable {
     /// jitsh run by a user) appends each chunk's commit time in µs to FILE when the session ends.
     private let commitLog = getuid() == 0 ? ProcessInfo.processInfo.environment["JITSH_BENCH_COMMIT_LOG"] : nil
     private var commitTimes: [Int64] = []
+    /// Used by the writer thread alone.
+    private let compressor = Zstd()
 
     init(store: any RecordingSink, sessionID: String) {
         self.store = store
@@ -230,7 +232,7 @@ final class ChunkWriter: @unchecked Sendable {
             let (seq, head) = (self.seq, self.head)
             condition.unlock()
             let chunk = Chunk(sessionID: sessionID, seq: seq, startedAt: item.startedAt, frames: item.frames, rawBytes: item.raw.count,
-                              data: Deflate.compress(item.raw), previousHash: head)
+                              data: compressor.compress(item.raw), previousHash: head)
             let t0 = commitLog == nil ? 0 : Clock.microseconds
             var failed: Error?
             do { try store.appendChunk(chunk) } catch { failed = error }
