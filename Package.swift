@@ -28,8 +28,11 @@ let package = Package(
             .product(name: "Yams", package: "Yams"),
         ]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        // Recording chunks are zstd (cheap enough to keep up with a relay); CZlib stays for the
+        // chunks written before, which must still read and verify.
+        .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
         .target(name: "Store", dependencies: [
-            "ShellSyntax", "Policy", "CZlib",
+            "ShellSyntax", "Policy", "CZlib", "CZstd",
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Yams", package: "Yams"),

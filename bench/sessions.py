@@ -27,11 +27,39 @@ import sys
 import termios
 import time
 import zlib
+import ctypes
+import ctypes.util
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HOST = "bench-host"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 MB = 1_000_000
+
+
+def chunk_frames(data, raw_bytes):
+    """A chunk's frame bytes: zstd (what jitsh writes now) or zlib (chunks from before), told by
+    the first bytes as jitsh tells them (ChunkCodec)."""
+    if data[:4] == b"\x28\xb5\x2f\xfd":
+        out = ctypes.create_string_buffer(max(raw_bytes, 1))
+        n = _zstd().ZSTD_decompress(out, raw_bytes, data, len(data))
+        if _zstd().ZSTD_isError(n):
+            raise ValueError("zstd: chunk does not decode")
+        return out.raw[:n]
+    return zlib.decompress(data)
+
+
+_libzstd = None
+
+
+def _zstd():
+    global _libzstd
+    if _libzstd is None:
+        _libzstd = ctypes.CDLL(ctypes.util.find_library("zstd") or "libzstd.so.1")
+        _libzstd.ZSTD_decompress.restype = ctypes.c_size_t
+        _libzstd.ZSTD_decompress.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_char_p, ctypes.c_size_t]
+        _libzstd.ZSTD_isError.restype = ctypes.c_uint
+        _libzstd.ZSTD_isError.argtypes = [ctypes.c_size_t]
+    return _libzstd
 
 
 def log(message):
@@ -604,7 +632,7 @@ def decode_output(db, session):
         if seq != k or prev_hash != previous or h.digest() != stored_hash:
             problems.append("chunk %d breaks the chain" % seq)
         previous = stored_hash
-        raw = zlib.decompress(data)
+        raw = chunk_frames(data, raw_bytes)
         if len(raw) != raw_bytes:
             problems.append("chunk %d: %d bytes, says %d" % (seq, len(raw), raw_bytes))
         i = 0

@@ -52,12 +52,13 @@ fi
 
 # The binary, replaced atomically: running sessions keep the old one.
 install -d -m 0755 "$D$PREFIX/bin"
-install -m 2755 "${owner[@]}" "$BINARY" "$D$PREFIX/bin/jitsh.new"
+# Stripped: debug information is most of the file (see README, Performance, for both sizes).
+install -s -m 2755 "${owner[@]}" "$BINARY" "$D$PREFIX/bin/jitsh.new"
 mv -f "$D$PREFIX/bin/jitsh.new" "$D$PREFIX/bin/jitsh"
 say "installed $PREFIX/bin/jitsh (root:jitsh 2755)"
 # The web app's server (jitsh serve runs it): not setgid; its service account is in group jitsh.
 if [ -f "$SERVE_BINARY" ]; then
-    install -m 0755 "$SERVE_BINARY" "$D$PREFIX/bin/jitsh-serve.new"
+    install -s -m 0755 "$SERVE_BINARY" "$D$PREFIX/bin/jitsh-serve.new"
     mv -f "$D$PREFIX/bin/jitsh-serve.new" "$D$PREFIX/bin/jitsh-serve"
     say "installed $PREFIX/bin/jitsh-serve (0755; see examples/systemd/jitsh-serve.service)"
 fi

@@ -8,7 +8,7 @@ set -euo pipefail
 mode=${1:-test}
 # libcurl's development files: the static Foundation of some toolchains asks the linker for -lcurl.
 # curl: webhook notifications are sent with it. node-xterm: the web player (jitsh serve).
-build=(zlib1g-dev libsqlite3-dev libcurl4-openssl-dev python3 curl node-xterm)
+build=(zlib1g-dev libzstd-dev libsqlite3-dev libcurl4-openssl-dev python3 curl node-xterm)
 case "$mode" in
     # The end-to-end tests also drive programs with shell escapes (less, vim, perl, tar, mawk) and asciinema,
     # start a private PostgreSQL (its server binaries, as do the store conformance tests: initdb and

@@ -68,8 +68,17 @@ public struct Installation: Sendable {
         return Requester(identity: identity, groups: groups, isRoot: Account.isRoot && identity == login)
     }
 
+    /// The whole policy. Loaded by root (grant commands, reviews, `jitsh serve`), it also leaves
+    /// the cache session starts use, so a host whose sessions run as their users has one too.
     public func loadPolicy(lint: Bool = false) throws -> Policy {
-        try PolicyDirectoryReader.load(configuration.policiesPath, lint: lint)
+        let files = try sessionPolicyFiles()
+        let policy = try PolicyLoader.load(files, lint: lint)
+        if geteuid() == 0 {
+            let path = PolicyCache.path(besideStore: configuration.storePath)
+            let digest = PolicyCache.digest(files)
+            if PolicyCache.read(path)?.digest != digest { try? PolicyCache(policy: policy, files: files).write(path) }
+        }
+        return policy
     }
 }
 

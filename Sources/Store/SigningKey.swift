@@ -14,7 +14,9 @@ public struct SigningKey: Sendable {
     public var id: String { SigningKey.id(of: publicKey) }
 
     public static func id(of key: Curve25519.Signing.PublicKey) -> String {
-        SHA256.hash(data: key.rawRepresentation).prefix(8).map { String(format: "%02x", $0) }.joined()
+        // Not String(format:): its variadic arguments are looked up at run time, which costs a
+        // session start more than the rest of the key's handling.
+        Hex.encode(Array(SHA256.hash(data: key.rawRepresentation).prefix(8)))
     }
 
     public struct KeyError: Error, CustomStringConvertible, Sendable {

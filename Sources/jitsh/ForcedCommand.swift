@@ -17,16 +17,22 @@ enum ForcedCommand {
             return 1
         }
         let installation: Installation
-        let policy: Policy
+        var policy: Policy
+        // Until the grant is known, only who is asking: with root's cache for these files that is
+        // policy.yaml alone, and the grant's role and contract are parsed once it is found.
+        let policyFiles: [PolicyFile]
+        var wholePolicy: Bool
+        let badPolicy = "this host's policy does not load, so nothing can run (an admin sees why with: jitsh policy lint)"
         do {
             installation = try Installation.load(override: configuration)
         } catch {
             return refuse("\(error)")
         }
         do {
-            policy = try installation.loadPolicy()
+            policyFiles = try installation.sessionPolicyFiles()
+            (policy, wholePolicy) = try installation.loadSessionPolicy(role: nil, contract: nil, files: policyFiles)
         } catch {
-            return refuse("this host's policy does not load, so nothing can run (an admin sees why with: jitsh policy lint)")
+            return refuse(badPolicy)
         }
         let requester: Requester
         do { requester = try installation.requester(as: claimedIdentity, policy: policy) } catch { return refuse("\(error)") }
@@ -60,9 +66,22 @@ enum ForcedCommand {
 
         let live: [Grant]
         do { live = try service.live(for: requester.identity, now: now) } catch { return refuse("\(error)") }
+        if !wholePolicy {
+            do {
+                if let first = live.first {
+                    (policy, wholePolicy) = try installation.loadSessionPolicy(role: first.role, contract: first.contract, files: policyFiles)
+                } else {
+                    // The refusal lists the contracts one may request: those need the whole directory.
+                    policy = try PolicyLoader.load(policyFiles, lint: false)
+                }
+            } catch {
+                return refuse(badPolicy)
+            }
+        }
         guard let grant = live.first else {
             try? trail.record(.sessionRefused, line: original ?? "", decision: .deny, reason: "no live grant")
-            FileHandle.standardError.write(Data(noGrantMessage(requester, service: service, host: config.host).utf8))
+            let contracts = GrantService(store: store, policy: policy, host: config.host, zones: SystemZones())
+            FileHandle.standardError.write(Data(noGrantMessage(requester, service: contracts, host: config.host).utf8))
             return 1
         }
         guard let role = policy.role(grant.role) else {
