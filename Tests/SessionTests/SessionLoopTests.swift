@@ -204,4 +204,14 @@ import Glibc
         #expect(bed.elapsed == 30_000)
         #expect(bed.screen.contains("has ended; the session ends"))
     }
+
+    /// The dry run's bash parses a line as the job's does: extglob on in both (it was off in dry
+    /// runs, where `+(a|b)x` was a syntax error and nothing was shown).
+    @Test func aDryRunsBashParsesTheLineAsTheJobsDoes() throws {
+        let bed = try Bed()
+        let run = bed.session.capture("shopt -q extglob && echo extglob on; echo +(a|b)x", seconds: 3600)
+        #expect(run.status == 0)
+        #expect(String(decoding: run.output, as: UTF8.self) == "extglob on\n+(a|b)x\n")
+        #expect(Bash.job.starts(with: ["bash"] + Bash.options) && Bash.running("x").starts(with: ["bash"] + Bash.options))
+    }
 }
