@@ -55,7 +55,7 @@ final class ExecGuard {
     func attach(_ pid: pid_t, report: Int32) throws(AttachError) {
         defer { close(report) }
         var status: Int32 = 0
-        guard jitsh_wait_pid(pid, &status) == pid, ExecGuard.stopped(status) else {
+        guard jitsh_wait_pid(pid, &status) == pid, WaitStatus.stopped(status) else {
             throw AttachError(errno: childError(report) ?? EPERM)
         }
         guard jitsh_trace_setoptions(pid) == 0 else {
@@ -96,7 +96,7 @@ final class ExecGuard {
         while true {
             let pid = jitsh_wait_any(&status)
             guard pid > 0 else { return }
-            guard ExecGuard.stopped(status) else {
+            guard WaitStatus.stopped(status) else {
                 let code = WaitStatus.code(status)
                 if tasks.contains(pid) || leaders[pid] != nil {
                     if leaders[pid] != nil { leaders[pid] = .exited(code) }
@@ -226,6 +226,4 @@ final class ExecGuard {
     // <linux/ptrace.h>: the event numbers in bits 16-23 of a stop status.
     static let eventFork: Int32 = 1, eventVfork: Int32 = 2, eventClone: Int32 = 3, eventExec: Int32 = 4
     static let eventSeccomp: Int32 = 7
-
-    static func stopped(_ status: Int32) -> Bool { WaitStatus.stopped(status) }
 }
