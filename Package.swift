@@ -32,7 +32,7 @@ let package = Package(
         // chunks written before, which must still read and verify.
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
         .target(name: "Store", dependencies: [
-            "ShellSyntax", "Policy", "CZlib", "CZstd",
+            "ShellSyntax", "Policy", "CZlib", "CZstd", "Posix",
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Yams", package: "Yams"),

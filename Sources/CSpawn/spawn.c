@@ -300,8 +300,12 @@ int jitsh_landlock_ruleset(const char *const *paths, int count, int *failed_inde
 
 #include <sys/fsuid.h>
 
+int jitsh_getresgid(gid_t *real, gid_t *effective, gid_t *saved) {
+    return getresgid(real, effective, saved);
+}
+
 int jitsh_setfsgid(gid_t gid) {
-    return setfsgid(gid);
+    return (int)syscall(SYS_setfsgid, gid);
 }
 
 int jitsh_suspend_char(int fd) {

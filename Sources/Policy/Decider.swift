@@ -23,9 +23,14 @@ public struct Decider: Sendable {
 
     public func decide(line: [UInt8], environment: ShellEnvironment, role: String, context: DecisionContext,
                        limits: Limits = .default) -> Decision {
+        decide(ParsedLine(line, limits: limits), environment: environment, role: role, context: context)
+    }
+
+    /// A line parsed once (the session's prompt and gate parse it): extracted with what the
+    /// session knows of its variables, then decided.
+    public func decide(_ line: ParsedLine, environment: ShellEnvironment, role: String, context: DecisionContext) -> Decision {
         do {
-            let extraction = try ShellSyntax.extract(line, environment: environment, limits: limits)
-            return decide(extraction, role: role, context: context)
+            return decide(try line.extract(environment: environment), role: role, context: context)
         } catch {
             var d = Decision(verdict: .deny, reason: "the line does not parse: \(error)", rule: nil)
             d.syntaxError = error

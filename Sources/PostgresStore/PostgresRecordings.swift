@@ -42,7 +42,7 @@ extension PostgresStore {
     public func recentLines(identity: String, limit: Int) throws -> [String] {
         try connections.with { link in
             try link.query("""
-                SELECT line FROM (SELECT id, line FROM audit_events WHERE identity = \(identity) AND kind = 'line' AND line <> ''
+                SELECT line FROM (SELECT id, line FROM audit_events WHERE identity = \(identity) AND kind = \(AuditKind.line.rawValue) AND line <> ''
                                   ORDER BY id DESC LIMIT \(Int64(max(0, limit)))) recent ORDER BY id
                 """).map { try $0[0].decode(String.self) }
         }

@@ -64,7 +64,7 @@ public enum ServeLauncher {
         do {
             installation = try Installation.load(override: a.config)
             _ = try installation.loadPolicy()
-            store = try SQLiteStore(path: installation.configuration.sqliteStore(for: "jitsh serve"), create: false)
+            store = try SQLiteStore(path: installation.configuration.sqliteStore(for: "jitsh serve"), create: false, connections: .pool)
         } catch {
             return fail("\(error)")
         }

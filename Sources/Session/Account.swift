@@ -1,4 +1,5 @@
 import Foundation
+import Posix
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -49,8 +50,9 @@ public enum Account {
 /// jitsh is installed setgid `jitsh`: the process may reach the store, the user may not. What
 /// runs before a child drops the group is kept small.
 public enum Privilege {
-    /// Running with a group the caller does not have (the setgid bit took effect).
-    public static var isElevated: Bool { getegid() != getgid() }
+    /// Started with a group the caller does not have (the setgid bit took effect): the group is
+    /// held, raised only inside `JitshGroup.raised`.
+    public static var isElevated: Bool { JitshGroup.isHeld }
 
     /// `--config` and `JITSH_CONFIG` would let a user point a privileged jitsh at a policy or
     /// store of their own, or at any root-owned file that happens to parse. Root and an

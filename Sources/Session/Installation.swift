@@ -1,4 +1,5 @@
 import Foundation
+import Posix
 import ShellSyntax
 import Policy
 import Store
@@ -25,11 +26,14 @@ public struct Installation: Sendable {
             path = chosen
         }
         let hostName = Account.hostName()
-        guard FileManager.default.fileExists(atPath: path) else {
+        let chosen = path
+        guard let data = JitshGroup.raised(.configuration, { () -> Data?? in
+            FileManager.default.fileExists(atPath: chosen) ? .some(FileManager.default.contents(atPath: chosen)) : .none
+        }) else {
             if path != HostConfiguration.defaultPath { throw SetupError("configuration \(Visible.text(path)) does not exist") }
             return Installation(configuration: HostConfiguration(host: HostInfo(name: hostName)), configurationPath: path)
         }
-        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
+        guard let data, let text = String(data: data, encoding: .utf8) else {
             throw SetupError("cannot read the configuration \(path)")
         }
         do {
@@ -44,7 +48,7 @@ public struct Installation: Sendable {
     static func listedConfigurations() -> [String] {
         let path = HostConfiguration.defaultPath
         guard Privilege.isElevated, getuid() != 0, Privilege.isAdministered(path),
-              let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8),
+              let data = JitshGroup.raised(.configuration, { FileManager.default.contents(atPath: path) }), let text = String(data: data, encoding: .utf8),
               let c = try? HostConfiguration.parse(text, file: path, hostName: "") else { return [] }
         return c.configurations
     }
@@ -123,9 +127,10 @@ public enum PolicyDirectoryReader {
     }
 
     /// A directory the person named (`--policy-dir`, a whatif candidate): read with their own
-    /// rights, so a privileged jitsh cannot be pointed at files only its group may read.
+    /// rights, as everything outside `JitshGroup.raised` is, so a privileged jitsh cannot be
+    /// pointed at files only its group may read.
     public static func readNamed(_ root: String) throws -> [PolicyFile] {
-        try UserFiles.asUser { try read(root) }
+        try read(root)
     }
 
     public static func loadNamed(_ root: String, lint: Bool = true) throws -> Policy {

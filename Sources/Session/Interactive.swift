@@ -73,7 +73,8 @@ extension Session {
                             show(editor.begin(prompt: prompt()))
                         case .submit(let text):
                             let line = continuation.isEmpty ? text : continuation + "\n" + text
-                            if needsMore(line) {
+                            let parsed = ParsedLine(line, limits: lineLimits)
+                            if needsMore(parsed) {
                                 continuation = line
                                 show(editor.begin(prompt: "> "))
                                 continue
@@ -81,7 +82,7 @@ extension Session {
                             continuation = ""
                             if !line.trimmingCharacters(in: .whitespaces).isEmpty {
                                 if editor.history.last != line { editor.history.append(line) }
-                                handle(line)
+                                handle(parsed)
                                 if ended != nil || reason != nil { return }
                                 if typeAheadMidLine {
                                     editor.skippingToLineEnd = true
@@ -111,19 +112,14 @@ extension Session {
     }
 
     /// An unterminated quote, a trailing `|` or `\`, an open here-document: ask for more.
-    func needsMore(_ line: String) -> Bool {
+    func needsMore(_ line: ParsedLine) -> Bool {
         var trailing = 0
-        for c in line.utf8.reversed() { if c == UInt8(ascii: "\\") { trailing += 1 } else { break } }
-        if trailing % 2 == 1 { return true }
-        do {
-            _ = try ShellSyntax.parse(line)
-            return false
-        } catch {
-            return error.incomplete
-        }
+        for c in line.bytes.reversed() { if c == UInt8(ascii: "\\") { trailing += 1 } else { break } }
+        return trailing % 2 == 1 || line.isIncomplete
     }
 
-    func handle(_ line: String) {
+    func handle(_ parsed: ParsedLine) {
+        let line = parsed.text
         switch watchdog.check(setup.store, now: now, force: true) {
         case .fine: break
         case .warn(let message): say("\(message)\n")
@@ -132,7 +128,7 @@ extension Session {
             ended = reason
             return
         }
-        if let builtin = builtinCommand(line) {
+        if let builtin = builtinCommand(parsed) {
             runBuiltin(builtin, line: line)
             return
         }
@@ -141,7 +137,7 @@ extension Session {
             lastStatus = 126
             return
         }
-        let decision = decide(line)
+        let decision = decide(parsed)
         guard auditDecision(line, decision) || decision.verdict == .deny else {
             say("jitsh: the decision cannot be recorded (\(auditFailure ?? "store error")); nothing ran\n")
             lastStatus = 126
@@ -169,8 +165,8 @@ extension Session {
     }
 
     /// `exit`, `help`, `grant …`, `fg`, `jobs` as one plain command: jitsh answers them.
-    func builtinCommand(_ line: String) -> [String]? {
-        guard let e = try? ShellSyntax.extract(line), e.commands.count == 1, e.redirects.isEmpty, e.assignments.isEmpty,
+    func builtinCommand(_ line: ParsedLine) -> [String]? {
+        guard let e = try? line.extract(), e.commands.count == 1, e.redirects.isEmpty, e.assignments.isEmpty,
               e.risks.isEmpty, let c = e.commands.first, c.via.isEmpty, c.context.isEmpty, let name = c.name,
               Session.builtins.contains(name), c.argv.allSatisfy(\.isStatic) else { return nil }
         return c.argv.map(\.text)
@@ -194,36 +190,12 @@ extension Session {
         case "jobs":
             for (k, job) in suspended.enumerated() { say("[\(k + 1)]\(k == suspended.count - 1 ? "+" : " ")  Stopped  \(Visible.text(job.line))\n") }
         case "grant", "rollback":
-            let (status, output) = capturingOutput { runVerb?(argv) ?? 1 }
+            let (status, output) = runVerb?(argv) ?? (1, "jitsh: \(argv[0]) is not available here\n")
             say(output)
             lastStatus = status
         default:
             break
         }
-    }
-
-    /// Runs `body` with standard output and error going to a temporary file, so what a verb
-    /// prints is shown and recorded like everything else.
-    func capturingOutput(_ body: () -> Int32) -> (Int32, String) {
-        var template = Array("/tmp/jitsh-verb-XXXXXX".utf8CString)
-        let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
-        guard fd >= 0 else { return (body(), "") }
-        template.withUnsafeBufferPointer { _ = unlink($0.baseAddress!) }
-        fflush(nil)
-        let savedOut = dup(1), savedErr = dup(2)
-        dup2(fd, 1)
-        dup2(fd, 2)
-        let status = body()
-        fflush(nil)
-        dup2(savedOut, 1)
-        dup2(savedErr, 2)
-        close(savedOut)
-        close(savedErr)
-        lseek(fd, 0, SEEK_SET)
-        var output: [UInt8] = []
-        while let bytes = readSome(fd), !bytes.isEmpty { output += bytes }
-        close(fd)
-        return (status, String(decoding: output, as: UTF8.self))
     }
 
     func timeLeft() -> String {
@@ -310,6 +282,12 @@ extension Session {
 
     /// `ssh host 'LINE'`: decide, run, return the line's exit status (126 when refused).
     public func runExec(_ line: String, confirmToken: String? = nil) -> Int32 {
+        runExec(ParsedLine(line), confirmToken: confirmToken)
+    }
+
+    /// The client's command, parsed once by the gate.
+    public func runExec(_ parsed: ParsedLine, confirmToken: String? = nil) -> Int32 {
+        let line = parsed.text
         do { try begin(mode: "exec", command: line) } catch {
             FileHandle.standardError.write(Data("jitsh: the session cannot be recorded: \(error)\n".utf8))
             return 1
@@ -324,7 +302,7 @@ extension Session {
             say("\(message)\n", stream: withTerminal ? .output : .stderr)
             return finish(reason, status: 1)
         }
-        let decision = decide(line)
+        let decision = decide(parsed)
         guard auditDecision(line, decision) || decision.verdict == .deny else {
             say("jitsh: the decision cannot be recorded (\(auditFailure ?? "store error")); nothing ran\n", stream: withTerminal ? .output : .stderr)
             return finish(.error, status: 126)

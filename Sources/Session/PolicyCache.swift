@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import Posix
 import Policy
 
 /// What a full load of the policy directory found, kept beside the store: one digest over every
@@ -105,7 +106,7 @@ public struct PolicyCache: Sendable, Equatable {
     /// The cache at `path` if root wrote it: a regular file (not a link), owned by root, that
     /// neither group nor others may write. Nil otherwise, or when it does not parse.
     public static func read(_ path: String) -> PolicyCache? {
-        let fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+        let fd = JitshGroup.raised(.policyCache) { open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC) }
         guard fd >= 0 else { return nil }
         defer { close(fd) }
         var st = stat()

@@ -73,8 +73,9 @@ public final class Session {
     var ended: EndReason?
     var interactive = false
     var suspended: [SuspendedJob] = []
-    /// Runs a reserved verb (`grant …`) given as arguments; provided by the executable.
-    public var runVerb: (([String]) -> Int32)?
+    /// Runs a reserved verb (`grant …`) given as arguments and returns its status and what it
+    /// printed; provided by the executable, whose commands the verbs are.
+    public var runVerb: (([String]) -> (status: Int32, output: String))?
     /// Traces jobs so every exec is decided (nil when the role says `guard: off`).
     var guardian: ExecGuard?
     /// Links in trusted directories by the file they lead to, for exec decisions.
@@ -100,6 +101,10 @@ public final class Session {
     }
 
     init(_ setup: SessionSetup, clock: any SessionClock, waiter: any Waiter, terminal: UserTerminal) throws {
+        // The user's jobs, globs, completions and dry-run walks must not see what the group sees.
+        guard !JitshGroup.isRaised else {
+            throw Installation.SetupError("jitsh still holds its group (it drops it at start); nothing runs")
+        }
         self.setup = setup
         self.terminal = terminal
         self.clock = clock
@@ -286,12 +291,13 @@ public final class Session {
         writeAll(terminal.output, bytes)
     }
 
+    /// How long a line may be: a pasted script at the prompt may be long (each of its lines is
+    /// decided in full).
+    var lineLimits: Limits { interactive ? Limits(maxBytes: Session.pasteLimit) : .default }
+
     /// Decides a line, with everything the session knows.
-    func decide(_ line: String) -> Decision {
-        // A pasted script at the prompt may be long (each of its lines is decided in full).
-        let limits = interactive ? Limits(maxBytes: Session.pasteLimit) : .default
-        var d = decider.decide(line: Array(line.utf8), environment: state.shellEnvironment, role: setup.role.name, context: decisionContext,
-                               limits: limits)
+    func decide(_ line: ParsedLine) -> Decision {
+        var d = decider.decide(line, environment: state.shellEnvironment, role: setup.role.name, context: decisionContext)
         if d.verdict != .deny, let why = loginFileThroughLink(d) {
             d.verdict = .deny
             d.reason = why
@@ -312,8 +318,6 @@ public final class Session {
             targets += LoginFiles.writtenPaths(PathName.base(name), Array(c.command.argv.dropFirst()), cwd: cwd)
         }
         guard !targets.isEmpty else { return nil }
-        let previous = jitsh_setfsgid(getgid())
-        defer { _ = jitsh_setfsgid(gid_t(previous)) }
         for t in targets {
             if let file = Session.loginFile(t, home: setup.home) {
                 return "\(t) leads to \(file), which runs at login outside jitsh: never written"

@@ -5,25 +5,13 @@ import Glibc
 #endif
 
 /// Files a person names on the command line (`sessions export -o FILE`, `--policy-dir DIR`) are
-/// theirs to read and write, not jitsh's: they are opened with the person's own group, so the
-/// setgid `jitsh` group never reaches a file through a path they chose.
+/// theirs to read and write, not jitsh's: they are opened with the person's own groups (jitsh
+/// raises its group only inside `JitshGroup.raised`), so it never reaches a file through a path
+/// they chose. What is refused here is writing over jitsh's own files.
 public enum UserFiles {
     public struct Refusal: Error, CustomStringConvertible, Sendable {
         public var description: String
         public init(_ description: String) { self.description = description }
-    }
-
-    /// Runs `body` with the effective group set to the real one, then raises it again (the saved
-    /// set-group-ID keeps it). Without setgid in effect this is just `body()`.
-    public static func asUser<T>(_ body: () throws -> T) throws -> T {
-        let elevated = getegid()
-        let real = getgid()
-        guard elevated != real else { return try body() }
-        guard setegid(real) == 0, getegid() == real else {
-            throw Refusal("cannot drop the jitsh group to open a file with your own rights (\(String(cString: strerror(errno))))")
-        }
-        defer { _ = setegid(elevated) }
-        return try body()
     }
 
     /// What must never be written over by a review command, with what each one is.
@@ -68,20 +56,18 @@ public enum UserFiles {
     /// Creates (or truncates) `path` for writing, mode 0600, with the person's own rights; refuses
     /// a symbolic link and anything `protected` names, in one line.
     public static func create(_ path: String, protected: Protected) throws -> FileHandle {
-        try asUser {
-            let parent = Protected.resolved((path as NSString).deletingLastPathComponent.isEmpty ? "." : (path as NSString).deletingLastPathComponent)
-            let target = (parent == "/" ? "" : parent) + "/" + (path as NSString).lastPathComponent
-            var st = stat()
-            let exists = lstat(path, &st) == 0
-            if let what = protected.clash(target, exists ? st : nil) {
-                throw Refusal("refusing to write \(Visible.text(path)): \(what); write the export somewhere else")
-            }
-            if exists && (st.st_mode & S_IFMT) == S_IFLNK {
-                throw Refusal("refusing to write \(Visible.text(path)): it is a symbolic link; name the file itself")
-            }
-            let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0o600)
-            guard fd >= 0 else { throw Refusal("cannot write \(Visible.text(path)): \(String(cString: strerror(errno)))") }
-            return FileHandle(fileDescriptor: fd, closeOnDealloc: true)
+        let parent = Protected.resolved((path as NSString).deletingLastPathComponent.isEmpty ? "." : (path as NSString).deletingLastPathComponent)
+        let target = (parent == "/" ? "" : parent) + "/" + (path as NSString).lastPathComponent
+        var st = stat()
+        let exists = lstat(path, &st) == 0
+        if let what = protected.clash(target, exists ? st : nil) {
+            throw Refusal("refusing to write \(Visible.text(path)): \(what); write the export somewhere else")
         }
+        if exists && (st.st_mode & S_IFMT) == S_IFLNK {
+            throw Refusal("refusing to write \(Visible.text(path)): it is a symbolic link; name the file itself")
+        }
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw Refusal("cannot write \(Visible.text(path)): \(String(cString: strerror(errno)))") }
+        return FileHandle(fileDescriptor: fd, closeOnDealloc: true)
     }
 }

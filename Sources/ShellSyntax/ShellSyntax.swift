@@ -21,26 +21,12 @@ public enum ShellSyntax {
     /// Every command, redirection, assignment and risk in `line`.
     public static func extract(_ line: [UInt8], environment: ShellEnvironment = .unknown,
                                limits: Limits = .default) throws(SyntaxError) -> Extraction {
-        let script = try parse(line, limits: limits)
-        let locator = SourceLocator(line)
-        let extractor = Extractor(environment: environment, limits: limits, depth: 0, via: [], contextPrefix: [],
-                                  locate: locator.position,
-                                  source: { a, b in String(decoding: line[max(0, min(a, line.count))..<max(0, min(b, line.count))], as: UTF8.self) })
-        extractor.run(script, readsVariables: mayReadVariables(line))
-        var result = extractor.result
-        result.risks.insert(contentsOf: controlCharacterRisks(line, locate: locator.position), at: 0)
-        result.commands = stableSorted(result.commands) { $0.position.offset }
-        result.redirects = stableSorted(result.redirects) { $0.position.offset }
-        return result
+        try ParsedLine(line, limits: limits).extract(environment: environment)
     }
 
     public static func extract(_ line: String, environment: ShellEnvironment = .unknown,
                                limits: Limits = .default) throws(SyntaxError) -> Extraction {
         try extract(Array(line.utf8), environment: environment, limits: limits)
-    }
-
-    private static func stableSorted<T>(_ items: [T], by key: (T) -> Int) -> [T] {
-        items.enumerated().sorted { (key($0.element), $0.offset) < (key($1.element), $1.offset) }.map(\.element)
     }
 
     static func validate(_ line: [UInt8], limits: Limits, locator: SourceLocator) throws(SyntaxError) {

@@ -96,3 +96,13 @@ public struct SessionStartData: Sendable, Equatable {
 
     public var json: String { JSONText.object(["mode": .string(mode), "grant": .int(Int(grant)), "client": .string(client)]).text }
 }
+
+// SQL literals of the enums, for queries the store writes itself (raw values are fixed words
+// without quotes): a renamed kind changes every query with it.
+extension AuditKind {
+    var sql: String { "'\(rawValue)'" }
+}
+
+extension AuditDecision {
+    var sql: String { "'\(rawValue)'" }
+}

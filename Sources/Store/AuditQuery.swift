@@ -180,7 +180,7 @@ public struct AuditQuery: Sendable {
                 return """
                     (EXISTS (SELECT 1 FROM json_each(a.data, '$.commands') c \
                     WHERE json_extract(c.value, '$.argv[0]') GLOB \(p1) OR json_extract(c.value, '$.argv[0]') GLOB \(p2)) \
-                    OR (a.kind = 'guard' AND (a.line GLOB \(p3) OR a.line GLOB \(p4))))
+                    OR (a.kind = \(AuditKind.guard.sql) AND (a.line GLOB \(p3) OR a.line GLOB \(p4))))
                     """
             case "user": return "a.identity GLOB \(text(value))"
             case "host": return "a.host GLOB \(text(value))"

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import Posix
 
 /// Why the store cannot be used, in words an operator can act on. Nothing runs unrecorded, so
 /// every one of these makes jitsh refuse.
@@ -53,31 +54,39 @@ public struct StoreError: Error, Sendable, CustomStringConvertible, Equatable {
     }
 }
 
+/// How many connections a store keeps. A session or a command keeps one, opened with the jitsh
+/// group raised (`JitshGroup`) and kept: nothing in the process opens the file again, so the
+/// group is never needed after start. The web app serves requests at once, with a pool.
+public enum StoreConnections: Sendable {
+    case one, pool
+}
+
 /// The SQLite file behind the store: WAL for concurrent readers, a busy timeout so contention
 /// waits instead of failing, migrations registered in order and never edited once released.
 final class Database: Sendable {
     static let busyTimeout: TimeInterval = 10
-    let pool: DatabasePool
+    let pool: any DatabaseWriter
     let path: String
     /// The file opened (device and inode): a store unlinked or replaced under a running
     /// session is noticed at its next write, not written into a file nobody will read.
     let identity: (dev: UInt64, ino: UInt64)?
 
-    init(path: String, create: Bool, busyTimeout: TimeInterval = Database.busyTimeout) throws(StoreError) {
+    init(path: String, create: Bool, busyTimeout: TimeInterval = Database.busyTimeout,
+         connections: StoreConnections = .one) throws(StoreError) {
         self.path = path
-        if !create && !FileManager.default.fileExists(atPath: path) {
-            throw StoreError(.missing, "the store \(path) does not exist; install jitsh (make install) or check store: in jitsh.yaml")
-        }
-        try Database.mendCompanions(of: path)
         var config = Configuration()
         config.busyMode = .timeout(busyTimeout)
         config.foreignKeysEnabled = true
         config.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = NORMAL")
         }
-        pool = try Database.open(path, config)
-
-        identity = Database.fileIdentity(path)
+        (pool, identity) = try JitshGroup.raised(.store) { () throws(StoreError) in
+            if !create && !FileManager.default.fileExists(atPath: path) {
+                throw StoreError(.missing, "the store \(path) does not exist; install jitsh (make install) or check store: in jitsh.yaml")
+            }
+            try Database.mendCompanions(of: path)
+            return (try Database.open(path, config, connections: connections), Database.fileIdentity(path))
+        }
     }
 
     /// SQLite gives a new `-wal`/`-shm` the database's mode, but one left behind by an earlier
@@ -105,13 +114,26 @@ final class Database: Sendable {
 
     /// SQLite reports a wal-index that another process is creating or recovering as read-only;
     /// that passes in milliseconds, so it is retried a few times before it refuses a login.
-    static func open(_ path: String, _ config: Configuration) throws(StoreError) -> DatabasePool {
+    static func open(_ path: String, _ config: Configuration, connections: StoreConnections) throws(StoreError) -> any DatabaseWriter {
         var attempt = 0
         while true {
             do {
-                let pool = try DatabasePool(path: path, configuration: config)
-                try Database.migrator.migrate(pool)
-                return pool
+                let writer: any DatabaseWriter
+                switch connections {
+                case .pool: writer = try DatabasePool(path: path, configuration: config)
+                case .one:
+                    let queue = try DatabaseQueue(path: path, configuration: config)
+                    // WAL (as a pool sets it): other processes read while this one writes, and a
+                    // write opens no journal file, which would need the group again.
+                    try queue.writeWithoutTransaction { db in
+                        if try String.fetchOne(db, sql: "PRAGMA journal_mode") != "wal" {
+                            try db.execute(sql: "PRAGMA journal_mode = WAL")
+                        }
+                    }
+                    writer = queue
+                }
+                try Database.migrator.migrate(writer)
+                return writer
             } catch let error as DatabaseError where attempt < 5 && [.SQLITE_READONLY_RECOVERY, .SQLITE_READONLY_CANTINIT,
                                                                          .SQLITE_READONLY_CANTLOCK].contains(error.extendedResultCode) {
                 attempt += 1
@@ -131,7 +153,7 @@ final class Database: Sendable {
     /// Fails when the path no longer leads to the file this store opened.
     func checkFile() throws(StoreError) {
         guard let identity else { return }
-        guard let now = Database.fileIdentity(path) else {
+        guard let now = JitshGroup.raised(.store, { Database.fileIdentity(path) }) else {
             throw StoreError(.missing, "the store \(path) was removed while in use; nothing more can be recorded")
         }
         if now.dev != identity.dev || now.ino != identity.ino {

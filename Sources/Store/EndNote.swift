@@ -1,4 +1,5 @@
 import Foundation
+import Posix
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -38,11 +39,13 @@ public struct EndNote: Sendable, Equatable {
     public func write(store: String) throws {
         guard let path = EndNote.file(end.sessionID, store: store) else { throw StoreError(.refused, "not a session id: \(end.sessionID)") }
         let dir = EndNote.directory(forStore: store)
-        if mkdir(dir, 0o770) != 0 && errno != EEXIST {
-            throw StoreError(.permission, "cannot create \(dir): \(String(cString: strerror(errno)))")
-        }
         let bytes = Array(try JSONSerialization.data(withJSONObject: json, options: [.sortedKeys])) + [0x0A]
-        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o640)
+        let fd = try JitshGroup.raised(.endNote) { () throws(StoreError) in
+            if mkdir(dir, 0o770) != 0 && errno != EEXIST {
+                throw StoreError(.permission, "cannot create \(dir): \(String(cString: strerror(errno)))")
+            }
+            return open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o640)
+        }
         guard fd >= 0 else { throw StoreError(.permission, "cannot write \(path): \(String(cString: strerror(errno)))") }
         defer { close(fd) }
         var at = 0
@@ -57,7 +60,8 @@ public struct EndNote: Sendable, Equatable {
 
     /// The note left for a session, if there is one and it parses.
     public static func read(_ id: String, store: String) -> EndNote? {
-        guard let path = file(id, store: store), let data = FileManager.default.contents(atPath: path), data.count < 64 << 10,
+        guard let path = file(id, store: store), let data = JitshGroup.raised(.endNote, { FileManager.default.contents(atPath: path) }),
+              data.count < 64 << 10,
               let d = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
               d["session"] as? String == id, let endedAt = (d["ended_at"] as? NSNumber)?.int64Value,
               let reason = d["reason"] as? String, let chunks = (d["chunks"] as? NSNumber)?.int64Value,

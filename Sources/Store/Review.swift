@@ -44,18 +44,18 @@ extension SQLiteStore {
         if let t = f.until { clauses.append("s.started_at <= ?"); args.append(t) }
         if let g = f.grant { clauses.append("s.grant_id = ?"); args.append(g) }
         if f.deniedOnly {
-            clauses.append("EXISTS (SELECT 1 FROM audit_events d WHERE d.session_id = s.id AND d.decision = 'deny')")
+            clauses.append("EXISTS (SELECT 1 FROM audit_events d WHERE d.session_id = s.id AND d.decision = \(AuditDecision.deny.sql))")
         }
         if f.confirmedOnly {
-            clauses.append("EXISTS (SELECT 1 FROM audit_events d WHERE d.session_id = s.id AND d.kind = 'confirmed')")
+            clauses.append("EXISTS (SELECT 1 FROM audit_events d WHERE d.session_id = s.id AND d.kind = \(AuditKind.confirmed.sql))")
         }
         if f.blockedOnly {
-            clauses.append("EXISTS (SELECT 1 FROM audit_events d WHERE d.session_id = s.id AND d.kind = 'guard')")
+            clauses.append("EXISTS (SELECT 1 FROM audit_events d WHERE d.session_id = s.id AND d.kind = \(AuditKind.guard.sql))")
         }
         if f.runningOnly { clauses.append("e.session_id IS NULL") }
         if let c = f.command {
             clauses.append("""
-                EXISTS (SELECT 1 FROM audit_events d, json_each(d.data, '$.commands') c WHERE d.session_id = s.id AND d.kind = 'line'
+                EXISTS (SELECT 1 FROM audit_events d, json_each(d.data, '$.commands') c WHERE d.session_id = s.id AND d.kind = \(AuditKind.line.sql)
                         AND (json_extract(c.value, '$.argv[0]') GLOB ? OR json_extract(c.value, '$.argv[0]') GLOB ?))
                 """)
             args += [c, "*/" + c]
@@ -63,10 +63,10 @@ extension SQLiteStore {
         let sql = """
             SELECT s.*, e.ended_at, e.exit_reason, e.exit_status, e.chunks AS end_chunks, e.chain_head, e.signature, e.key_id,
                    (SELECT count(*) FROM tombstones t WHERE t.session_id = s.id) AS pruned,
-                   (SELECT count(*) FROM audit_events a WHERE a.session_id = s.id AND a.kind = 'line' AND a.decision != 'builtin') AS lines,
-                   (SELECT count(*) FROM audit_events a WHERE a.session_id = s.id AND a.decision = 'deny') AS denied,
-                   (SELECT count(*) FROM audit_events a WHERE a.session_id = s.id AND a.kind = 'confirmed') AS confirmed,
-                   (SELECT count(*) FROM audit_events a WHERE a.session_id = s.id AND a.kind = 'guard') AS blocked
+                   (SELECT count(*) FROM audit_events a WHERE a.session_id = s.id AND a.kind = \(AuditKind.line.sql) AND a.decision != \(AuditDecision.builtin.sql)) AS lines,
+                   (SELECT count(*) FROM audit_events a WHERE a.session_id = s.id AND a.decision = \(AuditDecision.deny.sql)) AS denied,
+                   (SELECT count(*) FROM audit_events a WHERE a.session_id = s.id AND a.kind = \(AuditKind.confirmed.sql)) AS confirmed,
+                   (SELECT count(*) FROM audit_events a WHERE a.session_id = s.id AND a.kind = \(AuditKind.guard.sql)) AS blocked
             FROM sessions s LEFT JOIN session_ends e ON e.session_id = s.id
             \(clauses.isEmpty ? "" : "WHERE " + clauses.joined(separator: " AND "))
             ORDER BY s.started_at DESC LIMIT \(max(0, f.limit)) OFFSET \(max(0, f.offset))
@@ -142,7 +142,7 @@ extension SQLiteStore {
             try Row.fetchAll(db, sql: """
                 SELECT a.line, s.role, a.host, a.at, json_extract(a.data, '$.cwd') AS cwd FROM audit_events a
                 JOIN sessions s ON s.id = a.session_id
-                WHERE a.kind = 'line' AND a.decision IN ('allow', 'deny', 'confirm') AND a.at >= ? ORDER BY a.id
+                WHERE a.kind = \(AuditKind.line.sql) AND a.decision IN (\(AuditDecision.allow.sql), \(AuditDecision.deny.sql), \(AuditDecision.confirm.sql)) AND a.at >= ? ORDER BY a.id
                 """, arguments: [since]).map { ($0["line"], $0["role"], $0["host"], $0["at"], $0["cwd"]) }
         }
     }

@@ -184,7 +184,7 @@ extension SQLiteStore {
     public func recentLines(identity: String, limit: Int) throws -> [String] {
         try database.read { db in
             try String.fetchAll(db, sql: """
-                SELECT line FROM (SELECT id, line FROM audit_events WHERE identity = ? AND kind = 'line' AND line != ''
+                SELECT line FROM (SELECT id, line FROM audit_events WHERE identity = ? AND kind = \(AuditKind.line.sql) AND line != ''
                                   ORDER BY id DESC LIMIT ?) ORDER BY id
                 """, arguments: [identity, limit])
         }

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import Posix
 
 /// The host's Ed25519 key: it signs the head of each session's hash chain, so a recording
 /// cannot be altered or cut short without `jitsh sessions verify` saying so.
@@ -25,7 +26,7 @@ public struct SigningKey: Sendable {
 
     /// Reads the key file (base64 of the 32-byte seed).
     public static func load(_ path: String) throws -> SigningKey {
-        guard let data = FileManager.default.contents(atPath: path) else {
+        guard let data = JitshGroup.raised(.signingKey, { FileManager.default.contents(atPath: path) }) else {
             throw KeyError(description: "cannot read the signing key \(path); run jitsh init as root (or check its group: jitsh)")
         }
         let text = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)

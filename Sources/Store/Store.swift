@@ -56,8 +56,8 @@ public final class SQLiteStore: Store, AuditLog, RecordingSink, RecordingSearch,
     public var location: String { database.path }
 
     /// Opens the store; `create` makes a missing file (install does, sessions do not).
-    public init(path: String, create: Bool = false, busyTimeout: TimeInterval = 10) throws(StoreError) {
-        database = try Database(path: path, create: create, busyTimeout: busyTimeout)
+    public init(path: String, create: Bool = false, busyTimeout: TimeInterval = 10, connections: StoreConnections = .one) throws(StoreError) {
+        database = try Database(path: path, create: create, busyTimeout: busyTimeout, connections: connections)
     }
 
     public func integrity() throws -> [String] { try database.integrity() }

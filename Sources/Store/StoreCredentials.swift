@@ -1,10 +1,15 @@
 import Foundation
+import Posix
 
 /// The password of a store's role: a file only root writes and only group jitsh reads, as the
 /// signing key, so no user reaches the central store but through jitsh's own code.
 public enum StorePasswordFile {
     /// The password (the file's first line), or a refusal that says what to fix.
     public static func read(_ path: String, group: String = "jitsh") throws(StoreError) -> String {
+        try JitshGroup.raised(.storeCredentials) { () throws(StoreError) in try readRaised(path, group: group) }
+    }
+
+    static func readRaised(_ path: String, group: String) throws(StoreError) -> String {
         var st = stat()
         guard lstat(path, &st) == 0 else {
             throw StoreError(.missing, "store_password_file \(path) cannot be read: \(String(cString: strerror(errno)).lowercased())")

@@ -26,7 +26,7 @@ struct AuditGroup: ParsableCommand {
     struct Search: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Find audit events by expression, or (--text) what was typed and shown in recordings.")
-        @OptionGroup var common: SessionsGroup.Common
+        @OptionGroup var common: HostOptions
         @OptionGroup var output: OutputOptions
         @Option(help: "Full-text search of recordings: words (rm -rf), prefix*, AND/OR/NOT; FTS5 syntax with quotes or NEAR.") var text: String?
         @Option(help: "At most this many results.") var limit = 1000
@@ -37,7 +37,7 @@ struct AuditGroup: ParsableCommand {
         }
 
         func run() throws {
-            let ctx = try ReviewContext(config: common.config)
+            let ctx = try ReviewContext(common)
             if let text {
                 let hits = try ctx.run { () throws -> [TextHit] in
                     try ctx.store.indexRecordings()
@@ -71,13 +71,13 @@ struct AuditGroup: ParsableCommand {
     struct Tail: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "The newest audit events; --follow keeps printing new ones (JSON lines for SIEMs with --json).")
-        @OptionGroup var common: SessionsGroup.Common
+        @OptionGroup var common: HostOptions
         @OptionGroup var output: OutputOptions
         @Option(name: .short, help: "Start with this many of the newest events.") var n = 20
         @Flag(help: "Keep printing events as they are recorded.") var follow = false
 
         func run() throws {
-            let ctx = try ReviewContext(config: common.config)
+            let ctx = try ReviewContext(common)
             var last = try ctx.run { max(0, try ctx.store.lastAuditID() - Int64(n)) }
             repeat {
                 let events = try ctx.run { try ctx.store.auditEvents(after: last, limit: 1000) }

@@ -4,15 +4,6 @@ import Policy
 import Session
 import Store
 
-/// Options every command that acts as someone shares.
-struct IdentityOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("The host configuration (root only).", valueName: "path"))
-    var config: String?
-
-    @Option(name: .customLong("as"), help: ArgumentHelp("Act as this identity (root, or a shared account's forced command).", valueName: "name"))
-    var identity: String?
-}
-
 /// What a grant verb needs: configuration, policy, who is asking, the store.
 struct GrantContext {
     var installation: Installation
@@ -21,18 +12,12 @@ struct GrantContext {
     var service: GrantService
     var outbox: Outbox
 
-    init(_ options: IdentityOptions) throws {
-        do {
-            installation = try Installation.load(override: options.config)
-            policy = try installation.loadPolicy()
-            requester = try installation.requester(as: options.identity, policy: policy)
-            let store = try StoreOpening.open(installation.configuration)
-            service = GrantService(store: store, policy: policy, host: installation.configuration.host, zones: SystemZones())
-            outbox = Outbox(store: store, webhook: installation.configuration.webhook)
-        } catch {
-            Console.error("\(error)")
-            throw ExitCode(ExitStatus.error)
-        }
+    init(_ options: HostOptions) throws {
+        let boot = try Bootstrap.verb(options)
+        (installation, policy, requester) = (boot.installation, boot.policy, boot.requester)
+        let store = try boot.store()
+        service = GrantService(store: store, policy: policy, host: installation.configuration.host, zones: SystemZones())
+        outbox = Outbox(store: store, webhook: installation.configuration.webhook)
     }
 
     /// Runs a grant change; a refusal or store failure is one line and exit status 1 or 3.
@@ -98,7 +83,7 @@ extension GrantGroup {
                   jitsh grant request --role operator --duration 1h --reason "CHG-88 rotate nginx logs"
                 """
         )
-        @OptionGroup var who: IdentityOptions
+        @OptionGroup var who: HostOptions
         @OptionGroup var output: OutputOptions
         @Option(help: "The role to hold.") var role: String
         @Option(help: ArgumentHelp("Host name or glob (default: this host).", valueName: "glob")) var host: String?
@@ -129,7 +114,7 @@ extension GrantGroup {
     struct Approve: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Approve a pending grant (or its extension).",
                                                         discussion: "Example:\n  jitsh grant approve 17 --comment \"ok for INC-1234\"")
-        @OptionGroup var who: IdentityOptions
+        @OptionGroup var who: HostOptions
         @Argument(help: "The grant id.") var id: Int64
         @Option(help: "A comment for the record.") var comment: String = ""
 
@@ -144,7 +129,7 @@ extension GrantGroup {
     struct Deny: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Deny a pending grant (or its extension).",
                                                         discussion: "Example:\n  jitsh grant deny 17 --comment \"use readonly\"")
-        @OptionGroup var who: IdentityOptions
+        @OptionGroup var who: HostOptions
         @Argument(help: "The grant id.") var id: Int64
         @Option(help: "Why, for the requester and the record.") var comment: String = ""
 
@@ -158,7 +143,7 @@ extension GrantGroup {
     struct Revoke: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "End a grant now; its sessions are ended within seconds.",
                                                         discussion: "Example:\n  jitsh grant revoke 17 --reason \"incident closed\"")
-        @OptionGroup var who: IdentityOptions
+        @OptionGroup var who: HostOptions
         @Argument(help: "The grant id.") var id: Int64
         @Option(help: "Why.") var reason: String = ""
 
@@ -172,7 +157,7 @@ extension GrantGroup {
     struct Extend: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Ask for more time on a grant (approved like a request).",
                                                         discussion: "Example:\n  jitsh grant extend 17 --by 30m")
-        @OptionGroup var who: IdentityOptions
+        @OptionGroup var who: HostOptions
         @Argument(help: "The grant id.") var id: Int64
         @Option(help: ArgumentHelp("How much longer.", valueName: "duration")) var by: String
 
@@ -195,7 +180,7 @@ extension GrantGroup {
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List grants: all, pending, active, or your own.",
                                                         discussion: "Example:\n  jitsh grant list --pending")
-        @OptionGroup var who: IdentityOptions
+        @OptionGroup var who: HostOptions
         @OptionGroup var output: OutputOptions
         @Flag(help: "Only grants waiting for approval.") var pending = false
         @Flag(help: "Only grants in force now.") var active = false
@@ -222,7 +207,7 @@ extension GrantGroup {
     struct Show: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Show a grant with its events.",
                                                         discussion: "Example:\n  jitsh grant show 17")
-        @OptionGroup var who: IdentityOptions
+        @OptionGroup var who: HostOptions
         @OptionGroup var output: OutputOptions
         @Argument(help: "The grant id.") var id: Int64
 
@@ -248,7 +233,7 @@ extension GrantGroup {
         static let configuration = CommandConfiguration(
             abstract: "Break glass: grant a role at once, without approval (root or admins).",
             discussion: "Recorded as break-glass and sent as an alert.\n\nExample:\n  jitsh grant create --for alice --role operator --duration 1h --reason \"INC-9 db down, leads unreachable\"")
-        @OptionGroup var who: IdentityOptions
+        @OptionGroup var who: HostOptions
         @Option(name: .customLong("for"), help: "Who receives the grant.") var holder: String
         @Option(help: "The role.") var role: String
         @Option(help: ArgumentHelp("Host name or glob (default: this host).", valueName: "glob")) var host: String?
@@ -274,7 +259,7 @@ extension GrantGroup {
         static let configuration = CommandConfiguration(
             abstract: "Deliver waiting webhook notifications and record expired grants (for a timer).",
             discussion: "Example (systemd timer, every minute):\n  jitsh grant notify")
-        @OptionGroup var who: IdentityOptions
+        @OptionGroup var who: HostOptions
         @Option(help: "Seconds to spend delivering.") var budget: Double = 10
 
         func run() throws {

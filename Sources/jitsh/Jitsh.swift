@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Posix
 import ShellSyntax
 
 /// Exit statuses other tools rely on (documented in README.md, "Interfaces").
@@ -40,6 +41,12 @@ struct Jitsh: ParsableCommand {
 @main
 enum Entry {
     static func main() {
+        // Before anything reads a file: from here on jitsh has the person's own groups, and the
+        // jitsh group only inside JitshGroup.raised (the store, the key, the configuration).
+        guard JitshGroup.dropAtStart() else {
+            FileHandle.standardError.write(Data("jitsh: cannot drop the jitsh group (\(String(cString: strerror(errno)))); nothing runs\n".utf8))
+            exit(1)
+        }
         let args = Array(CommandLine.arguments.dropFirst())
         // jitsh as the login shell: sshd runs `jitsh -c COMMAND`, and no start-up file of
         // another shell runs before it.

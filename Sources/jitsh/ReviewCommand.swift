@@ -20,7 +20,7 @@ struct ReviewGroup: ParsableCommand {
     struct Login: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Print a one-time sign-in link for jitsh serve (reviewers and approvers).")
-        @OptionGroup var identity: IdentityOptions
+        @OptionGroup var identity: HostOptions
         @Option(help: ArgumentHelp("The web app's address (default: review_url in jitsh.yaml).", valueName: "url"))
         var url: String?
         @Option(help: ArgumentHelp("The page to open after signing in (/sessions/3f2a).", valueName: "path"))
@@ -34,16 +34,9 @@ struct ReviewGroup: ParsableCommand {
         }
 
         func run() throws {
-            let installation: Installation, requester: Requester, policy: Policy, store: SQLiteStore
-            do {
-                installation = try Installation.load(override: identity.config)
-                policy = try installation.loadPolicy()
-                requester = try installation.requester(as: identity.identity, policy: policy)
-                store = try SQLiteStore(path: installation.configuration.sqliteStore(for: "jitsh review"), create: false)
-            } catch {
-                Console.error("\(error)")
-                throw ExitCode(ExitStatus.error)
-            }
+            let boot = try Bootstrap.verb(identity)
+            let (installation, policy, requester) = (boot.installation, boot.policy, boot.requester)
+            let store = try boot.sqliteStore(for: "jitsh review")
             guard ReviewAccess.mayReview(requester) || ReviewAccess.mayApprove(requester, policy: policy) else {
                 Console.error("\(requester.identity) may neither review recordings nor approve grants on this host")
                 throw ExitCode(1)

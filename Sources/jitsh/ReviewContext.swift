@@ -12,16 +12,15 @@ struct ReviewContext {
     var store: SQLiteStore
     var requester: Requester
 
-    init(config: String?) throws {
-        do {
-            installation = try Installation.load(override: config)
-            let policy = try installation.loadPolicy()
-            requester = try installation.requester(as: nil, policy: policy)
-            store = try SQLiteStore(path: installation.configuration.sqliteStore(for: "review"), create: false)
-        } catch {
-            Console.error("\(error)")
+    init(_ options: HostOptions) throws {
+        // Reading recordings as someone else is root's alone, shared accounts included.
+        if options.identity != nil && !Account.isRoot {
+            Console.error("--as in review commands is for root; you review as yourself")
             throw ExitCode(ExitStatus.error)
         }
+        let boot = try Bootstrap.verb(options)
+        (installation, requester) = (boot.installation, boot.requester)
+        store = try boot.sqliteStore(for: "review")
         guard ReviewAccess.mayReview(requester) else {
             Console.error("\(requester.identity) may not review sessions: only root and the groups admins and auditors may (policy.yaml people, or Unix groups)")
             throw ExitCode(1)

@@ -22,7 +22,7 @@ struct Rollback: ParsableCommand {
               ssh prod-1 rollback 3f2a --line 4
             """)
 
-    @OptionGroup var identity: IdentityOptions
+    @OptionGroup var identity: HostOptions
     @Argument(help: "The session id (or its first characters).") var session: String
     @Option(help: "Only this line (its number in `sessions show`).") var line: Int?
     @Flag(name: .customLong("dry-run"), help: "Show what would be restored, and the diff, without changing anything.") var dryRun = false
@@ -33,19 +33,9 @@ struct Rollback: ParsableCommand {
     }
 
     func run() throws {
-        let installation: Installation
-        let policy: Policy
-        let requester: Requester
-        let store: SQLiteStore
-        do {
-            installation = try Installation.load(override: identity.config)
-            policy = try installation.loadPolicy()
-            requester = try installation.requester(as: identity.identity, policy: policy)
-            store = try SQLiteStore(path: installation.configuration.sqliteStore(for: "jitsh rollback"))
-        } catch {
-            Console.error("\(error)")
-            throw ExitCode(ExitStatus.error)
-        }
+        let boot = try Bootstrap.verb(identity)
+        let (installation, policy, requester) = (boot.installation, boot.policy, boot.requester)
+        let store = try boot.sqliteStore(for: "jitsh rollback")
         func fail(_ message: String, status: Int32 = 1) -> ExitCode {
             Console.error(message)
             return ExitCode(status)
@@ -71,7 +61,7 @@ struct Rollback: ParsableCommand {
         let contract = record.grantID.flatMap { try? store.grant($0) }?.contract
         let restorer = Restorer(roots: policy.snapshot(role: record.role, contract: contract)?.walkRoots(home: home) ?? [])
         // What is on disk is read, and written, with the person's own rights.
-        let current = try asUser { Dictionary(uniqueKeysWithValues: Set(images.map(\.path)).map { ($0, restorer.current($0)) }) }
+        let current = Dictionary(uniqueKeysWithValues: Set(images.map(\.path)).map { ($0, restorer.current($0)) })
         let plan = RollbackPlan(images: images, current: { current[$0] ?? nil })
         let scope = line.map { "line \($0) of session \(record.id.prefix(8))" } ?? "session \(record.id.prefix(8))"
         func event(_ kind: AuditKind, decision: AuditDecision, reason: String, paths: [String]) {
@@ -94,7 +84,7 @@ struct Rollback: ParsableCommand {
         if dryRun {
             for item in todo {
                 Console.line("would restore \(item.path.visible): \(describe(item.current)) → \(describe(item.before))")
-                let old = item.current?.kind == .file ? (try? asUser { restorer.currentContent(item.path) }) ?? nil : nil
+                let old = item.current?.kind == .file ? restorer.currentContent(item.path) : nil
                 let new = item.before.flatMap { contents[$0.digest] }
                 if let old = old ?? (item.current == nil ? [] : nil), let new = new ?? (item.before == nil ? [] : nil),
                    UnifiedDiff.isText(old) && UnifiedDiff.isText(new), let diff = UnifiedDiff.diff(old, new), !diff.hunks.isEmpty {
@@ -105,19 +95,12 @@ struct Rollback: ParsableCommand {
             return
         }
         let targets = todo.map { Restorer.Target(path: $0.path, image: $0.before, content: $0.before.flatMap { contents[$0.digest] }) }
-        let failures = try asUser { restorer.restore(targets) }
+        let failures = restorer.restore(targets)
         let restored = todo.map(\.path).filter { p in !failures.contains { $0.path == p } }
         for p in restored { Console.line("restored \(p.visible) as before \(scope)") }
         for f in failures { Console.error("not restored: \(f.description)") }
         event(.rollback, decision: failures.isEmpty ? .restored : .partly, reason: "\(restored.count) restored, \(failures.count) failed", paths: restored)
         if !failures.isEmpty { throw ExitCode(1) }
-    }
-
-    func asUser<T>(_ body: () throws -> T) throws -> T {
-        do { return try UserFiles.asUser(body) } catch let refusal as UserFiles.Refusal {
-            Console.error(refusal.description)
-            throw ExitCode(ExitStatus.error)
-        }
     }
 
     func describe(_ image: FileImage?) -> String {

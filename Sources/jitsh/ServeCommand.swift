@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Posix
 import Policy
 import Session
 import Store
@@ -63,7 +64,7 @@ struct ServeCommand: ParsableCommand {
     func run() throws {
         // The store is reached with jitsh's group. A person who does not hold that group
         // themselves gets no server out of a setgid jitsh (it would bind, unlink and read with it).
-        if Privilege.isElevated && getuid() != 0 && !ServeCommand.holdsOwnGroup(getegid()) {
+        if Privilege.isElevated && getuid() != 0 && !ServeCommand.holdsOwnGroup(JitshGroup.gid) {
             Console.error("jitsh serve runs as root or as an account in group jitsh (examples/systemd/jitsh-serve.service), not through the setgid bit")
             throw ExitCode(ExitStatus.error)
         }

@@ -22,14 +22,9 @@ struct SessionsGroup: ParsableCommand {
         subcommands: [List.self, Show.self, ReplayCommand.self, Export.self, Verify.self, Prune.self]
     )
 
-    struct Common: ParsableArguments {
-        @Option(help: ArgumentHelp("The host configuration (root only).", valueName: "path"))
-        var config: String?
-    }
-
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "One line a session: who, role, grant, host, start, duration, lines, denied, confirmed, end.")
-        @OptionGroup var common: Common
+        @OptionGroup var common: HostOptions
         @OptionGroup var output: OutputOptions
         @Option(help: "Only this identity (a glob).") var user: String?
         @Option(help: "Only this host (a glob).") var host: String?
@@ -41,7 +36,7 @@ struct SessionsGroup: ParsableCommand {
         @Option(help: "Only sessions under this grant.") var grant: Int64?
 
         func run() throws {
-            let ctx = try ReviewContext(config: common.config)
+            let ctx = try ReviewContext(common)
             var f = SessionFilter()
             f.user = user; f.host = host; f.role = role; f.deniedOnly = denied; f.command = command; f.grant = grant
             f.since = try ReviewContext.time(since, option: "since")
@@ -68,11 +63,11 @@ struct SessionsGroup: ParsableCommand {
 
     struct Show: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "A session's metadata, its grant with reason and approvers, and its timeline.")
-        @OptionGroup var common: Common
+        @OptionGroup var common: HostOptions
         @Argument(help: "The session id (or its first characters).") var session: String
 
         func run() throws {
-            let ctx = try ReviewContext(config: common.config)
+            let ctx = try ReviewContext(common)
             let id = try ctx.sessionID(session)
             try ctx.run {
                 guard let r = try ctx.store.session(id) else { return }
@@ -141,7 +136,7 @@ struct SessionsGroup: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "replay",
             abstract: "Play a session back in the terminal with its timing: space pause, +/- speed, . step, n next command, q quit.")
-        @OptionGroup var common: Common
+        @OptionGroup var common: HostOptions
         @Argument(help: "The session id (or its first characters).") var session: String
         @Option(help: "Playback speed.") var speed: Double = 1
         @Option(name: .customLong("idle-limit"), help: "Cut pauses longer than this (2s, 500ms).") var idleLimit: String?
@@ -150,7 +145,7 @@ struct SessionsGroup: ParsableCommand {
         @Flag(help: "Watch a live session as it is recorded.") var follow = false
 
         func run() throws {
-            let ctx = try ReviewContext(config: common.config)
+            let ctx = try ReviewContext(common)
             let id = try ctx.sessionID(session)
             var replay = Replay()
             replay.speed = max(speed, 0.01)
@@ -177,13 +172,13 @@ struct SessionsGroup: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Write a session as asciicast v2 (asciinema play), rendered text, or JSON lines.")
         enum Format: String, ExpressibleByArgument, CaseIterable { case asciicast, text, json }
-        @OptionGroup var common: Common
+        @OptionGroup var common: HostOptions
         @Argument(help: "The session id (or its first characters).") var session: String
         @Option(help: "asciicast, text or json.") var format: Format = .asciicast
         @Option(name: .shortAndLong, help: ArgumentHelp("Write to this file instead of standard output.", valueName: "file")) var output: String?
 
         func run() throws {
-            let ctx = try ReviewContext(config: common.config)
+            let ctx = try ReviewContext(common)
             let id = try ctx.sessionID(session)
             let text: String = try ctx.run {
                 guard let record = try ctx.store.session(id) else { return "" }
@@ -217,7 +212,7 @@ struct SessionsGroup: ParsableCommand {
     struct Verify: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Re-compute each recording's hash chain and check its signature; exit 1 on any failure.")
-        @OptionGroup var common: Common
+        @OptionGroup var common: HostOptions
         @Argument(help: "The session id (or its first characters).") var session: String?
         @Flag(help: "Every session in the store.") var all = false
 
@@ -226,7 +221,7 @@ struct SessionsGroup: ParsableCommand {
         }
 
         func run() throws {
-            let ctx = try ReviewContext(config: common.config)
+            let ctx = try ReviewContext(common)
             let key = try ctx.publicKey
             let ids = all ? try ctx.run { try ctx.store.allSessionIDs() } : [try ctx.sessionID(session!)]
             var failed = 0
@@ -253,12 +248,12 @@ struct SessionsGroup: ParsableCommand {
     struct Prune: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Remove recordings past retention, leaving a signed tombstone for each (root or admins).")
-        @OptionGroup var common: Common
+        @OptionGroup var common: HostOptions
         @Option(name: .customLong("older-than"), help: "Sessions started longer ago than this (180d).") var olderThan: String
         @Flag(name: .customLong("dry-run"), help: "Only list what would be pruned.") var dryRun = false
 
         func run() throws {
-            let ctx = try ReviewContext(config: common.config)
+            let ctx = try ReviewContext(common)
             guard ctx.requester.isRoot || ctx.requester.groups.contains("admins") else {
                 Console.error("only root or an admin may prune recordings")
                 throw ExitCode(1)

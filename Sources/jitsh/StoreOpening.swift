@@ -1,4 +1,5 @@
 import PostgresStore
+import Posix
 import Session
 import Store
 
@@ -18,6 +19,9 @@ enum StoreOpening {
         guard case .postgresql(let location) = c.store else { throw StoreError(.other, "the store is not PostgreSQL") }
         var password: String?
         if let path = c.storePasswordFile { password = try StorePasswordFile.read(path) }
-        return try PostgresStore(PostgresSettings(location: location, password: password, caFile: c.storeCAFile), migrate: migrate)
+        // The CA file is read as the TLS context is made, here: never again after start.
+        return try JitshGroup.raised(.storeCredentials) { () throws in
+            try PostgresStore(PostgresSettings(location: location, password: password, caFile: c.storeCAFile), migrate: migrate)
+        }
     }
 }

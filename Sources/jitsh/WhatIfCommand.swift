@@ -23,11 +23,11 @@ extension PolicyGroup {
         var policyDirectory: String
         @Option(help: "Lines recorded since: 30d, \"2 weeks ago\", an ISO time.") var since = "30d"
         @Option(help: "Show at most this many changed lines.") var show = 50
-        @OptionGroup var common: SessionsGroup.Common
+        @OptionGroup var common: HostOptions
         @OptionGroup var output: OutputOptions
 
         func run() throws {
-            let ctx = try ReviewContext(config: common.config)
+            let ctx = try ReviewContext(common)
             let current: Policy, candidate: Policy
             do {
                 current = try ctx.installation.loadPolicy()

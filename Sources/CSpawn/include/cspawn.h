@@ -64,8 +64,11 @@ pid_t jitsh_wait_pid(pid_t pid, int *status);
 /// A ruleset that handles every write access and allows it beneath `paths` only (close-on-exec).
 int jitsh_landlock_ruleset(const char *const *paths, int count, int *failed_index);
 
-/// Sets this thread's file-system group (returns the previous one): /proc of the user's own
-/// processes is readable only with the user's group, not jitsh's.
+/// The real, effective and saved group ids (getresgid, which needs _GNU_SOURCE).
+int jitsh_getresgid(gid_t *real, gid_t *effective, gid_t *saved);
+
+/// Sets the calling thread's file-system group (returns the previous one). The raw system call
+/// changes this thread alone; glibc's setegid would give every thread the group.
 int jitsh_setfsgid(gid_t gid);
 
 /// The job terminal's suspend key (Ctrl-Z) when it generates signals, else -1. Jobs run in a

@@ -22,9 +22,8 @@ struct ExecImage {
     var script: ExecScript?
 
     static func read(_ pid: pid_t) -> ExecImage? {
-        // The kernel lets a process read another's exe and cmdline only with matching groups.
-        let previous = jitsh_setfsgid(getgid())
-        defer { _ = jitsh_setfsgid(gid_t(previous)) }
+        // The kernel lets a process read another's exe and cmdline only with matching groups:
+        // jitsh has the person's own (JitshGroup), so it reads what their job is.
         // Plain system calls: this runs at every exec of every job, Foundation's file APIs cost 4×.
         guard let exe = link("/proc/\(pid)/exe") else { return nil }
         let cmdline = contents("/proc/\(pid)/cmdline")
@@ -36,8 +35,6 @@ struct ExecImage {
     }
 
     static func parentName(_ pid: pid_t) -> String {
-        let previous = jitsh_setfsgid(getgid())
-        defer { _ = jitsh_setfsgid(gid_t(previous)) }
         let stat = String(decoding: contents("/proc/\(pid)/stat"), as: UTF8.self)
         guard let close = stat.lastIndex(of: ")") else { return "?" }
         let fields = stat[stat.index(after: close)...].split(separator: " ")
@@ -64,8 +61,6 @@ struct ExecImage {
     }
 
     static func parentPID(_ pid: pid_t) -> pid_t? {
-        let previous = jitsh_setfsgid(getgid())
-        defer { _ = jitsh_setfsgid(gid_t(previous)) }
         let stat = String(decoding: contents("/proc/\(pid)/stat"), as: UTF8.self)
         guard let close = stat.lastIndex(of: ")") else { return nil }
         let fields = stat[stat.index(after: close)...].split(separator: " ")

@@ -47,7 +47,7 @@ extension Session {
         }
         if snapshots?.settings != settings { snapshots = SnapshotKeeper(settings, home: setup.home) }
         guard let keeper = snapshots else { return .off }
-        let state = keeper.watcher.scanAsUser()
+        let state = keeper.watcher.scan()
         if let overflow = state.overflow {
             audit(.snapshotRefused, line: line, decision: .deny, reason: overflow)
             return .refused("jitsh: nothing ran: the watched files cannot be kept (\(overflow)); an admin narrows snapshot paths or raises snapshot_limit")
@@ -63,7 +63,7 @@ extension Session {
     /// what the role says of a failure done.
     func snapshotAfter(_ line: String, _ gate: SnapshotGate, outcome: JobOutcome) {
         guard case .watching(let before, let number) = gate, let keeper = snapshots else { return }
-        let after = keeper.watcher.scanAsUser()
+        let after = keeper.watcher.scan()
         let changes = FileChange.between(before.images, after.images)
         guard !changes.isEmpty else { return }
         var contents: [String: [UInt8]] = [:]
@@ -174,8 +174,8 @@ extension Session {
         let targets = changes.map { c in
             Restorer.Target(path: c.path, image: c.before, content: c.before.flatMap { before.contents[$0.digest] })
         }
-        var failures = (try? UserFiles.asUser { keeper.restorer.restore(targets) }) ?? [Restorer.Failure(path: "", why: "cannot drop jitsh's group")]
-        let now = keeper.watcher.scanAsUser().images
+        var failures = keeper.restorer.restore(targets)
+        let now = keeper.watcher.scan().images
         for c in changes where !failures.contains(where: { $0.path == c.path }) {
             let same = switch (c.before, now[c.path]) {
             case (nil, nil): true

@@ -105,15 +105,6 @@ public final class Watcher {
         visit(parent, base.isEmpty ? "." : base, root, depth: 0)
     }
 
-    /// Scans with the effective group set to the real one (the saved set-group-ID raises it again).
-    @discardableResult
-    public func scanAsUser() -> WatchedState {
-        let elevated = getegid()
-        if elevated != getgid() { guard setegid(getgid()) == 0 else { return WatchedState(overflow: "jitsh cannot drop its group to read watched files") } }
-        defer { if elevated != getgid() { _ = setegid(elevated) } }
-        return scan()
-    }
-
     /// One path of a scan; false stops the walk.
     private func visit(_ path: String, _ dir: Int32, _ name: String, _ st: stat, into next: inout WatchedState) -> Bool {
         let type = st.st_mode & S_IFMT

@@ -20,9 +20,7 @@ enum Family {
         var capacity = 4096
         while true {
             var pids = [pid_t](repeating: 0, count: capacity), parents = pids
-            let previous = jitsh_setfsgid(getgid())
             let n = Int(jitsh_descendants(&pids, &parents, Int32(capacity)))
-            _ = jitsh_setfsgid(gid_t(previous))
             if n < capacity || capacity >= 1 << 20 { return (0..<n).map { Member(pid: pids[$0], parent: parents[$0]) } }
             capacity *= 4
         }
