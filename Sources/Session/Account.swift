@@ -95,9 +95,4 @@ public enum Privilege {
         }
         return true
     }
-
-    /// In a child before exec: the real group back, so the program runs as the user alone.
-    public static func dropGroup() -> Bool {
-        setgid(getgid()) == 0 && getegid() == getgid()
-    }
 }

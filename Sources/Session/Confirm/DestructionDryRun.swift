@@ -31,10 +31,6 @@ extension Session {
         var count = 0
         var bytes: Int64 = 0
         var found: [String] = []
-        // Read as the user: jitsh's group must not widen what the dry run sees.
-        let saved = getegid()
-        setegid(getgid())
-        defer { setegid(saved) }
         for d in destructions {
             let paths = (try? globber.expand(d.target)) ?? [Array(d.target.text.utf8)]
             for p in paths {

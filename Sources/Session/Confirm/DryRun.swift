@@ -60,10 +60,6 @@ extension Session {
             walk.writable = setup.role.writes
             walk.isWritable = { [setup] path in Session.mayWrite(path, role: setup.role, home: setup.home) }
             walk.openFiles = DeletionWalk.openFilesOfVisibleProcesses()
-            // The walk reads as the user: jitsh's group must not widen what it can see.
-            let saved = getegid()
-            setegid(getgid())
-            defer { setegid(saved) }
             return .report(walk.run(action, targets: targets, shown: Quote.line(words)))
         }
     }
