@@ -1,4 +1,5 @@
 import ArgumentParser
+import Fleet
 import Foundation
 import Policy
 import Session
@@ -87,11 +88,13 @@ enum ForcedCommand {
         guard let role = policy.role(grant.role) else {
             return refuse("role \(grant.role) of grant \(grant.id) is no longer in the policy; ask an admin")
         }
+        // A fleet host: room in the spool, a current grant view (or the role's offline: allowance), strict recording's link.
+        if let why = FleetAdmission.refusal(config, spool: store, role: role, grant: grant, now: now) { try? trail.record(.sessionRefused, line: original ?? "", decision: .deny, reason: why); return refuse(why) }
         let key: SigningKey
         do { key = try SigningKey.load(config.signingKeyPath) } catch { return refuse("\(error); nothing can run unsigned") }
         let login = Account.loginName() ?? requester.identity
         let setup = SessionSetup(identity: requester.identity, login: login, policy: policy, role: role, grant: grant, host: config.host,
-                                 store: store, signingKey: key, client: client, home: Account.home(of: login) ?? "/",
+                                 store: FleetSessionStore.wrap(store, config: config, role: role), signingKey: key, client: client, home: Account.home(of: login) ?? "/",
                                  term: env("TERM") ?? "dumb", shell: config.shell,
                                  protectedPaths: [(config.storePath as NSString).deletingLastPathComponent, "/etc/jitsh",
                                                   config.signingKeyPath, executablePath()])
