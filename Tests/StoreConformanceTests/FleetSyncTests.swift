@@ -7,10 +7,16 @@ import Testing
 /// Fleet mode end to end with real jitsh processes: sessions record into a host's spool, `jitsh
 /// sync` ships it to a private PostgreSQL and mirrors grants back; rows, bytes and exit codes
 /// are checked in both stores.
-@Suite(.timeLimit(.minutes(3)))
+@Suite(.serialized, .timeLimit(.minutes(3)))
 struct FleetSyncTests {
+    /// Runs blocking work (a jitsh process, a server's stop) on a thread of its own: a test that
+    /// waits minutes for processes must not hold one of the few threads every test shares.
+    static func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { done in Thread { done.resume(with: Result(catching: body)) }.start() }
+    }
+
     /// A fleet host: policy (an operator role that may run seq), key, password file, spool.
-    final class FleetHost {
+    final class FleetHost: @unchecked Sendable {
         let root: String
         let config: String
         let spoolPath: String
@@ -59,25 +65,31 @@ struct FleetSyncTests {
 
         deinit { try? FileManager.default.removeItem(atPath: root) }
 
-        func jitsh(_ arguments: [String], environment: [String: String]? = nil, timeout: TimeInterval = 30) throws -> (status: Int32, output: String) {
-            try PrivatePostgres.execute(FleetCommandTests.jitsh, arguments + ["--config", config], timeout: timeout, environment: environment)
+        func jitsh(_ arguments: [String], environment: [String: String]? = nil, timeout: TimeInterval = 30) async throws -> (status: Int32, output: String) {
+            let config = config
+            return try await FleetSyncTests.offPool {
+                try PrivatePostgres.execute(FleetCommandTests.jitsh, arguments + ["--config", config], timeout: timeout, environment: environment)
+            }
         }
 
         /// `jitsh init`, then a grant requested and approved in the central store; its id.
-        func setUp() throws -> String {
-            let initialised = try jitsh(["init"])
+        func setUp() async throws -> String {
+            let initialised = try await jitsh(["init"])
             #expect(initialised.status == 0 && initialised.output.contains("created spool \(spoolPath)"), "\(initialised)")
-            let request = try jitsh(["grant", "request", "--as", "alice", "--role", "operator", "--reason", "INC-20 fleet"])
+            let request = try await jitsh(["grant", "request", "--as", "alice", "--role", "operator", "--reason", "INC-20 fleet"])
             let id = try #require(request.output.firstMatch(of: /grant (\d+):/).map { String($0.1) }, "\(request)")
-            let approve = try jitsh(["grant", "approve", "--as", "lead1", id])
+            let approve = try await jitsh(["grant", "approve", "--as", "lead1", id])
             #expect(approve.status == 0, "\(approve)")
             return id
         }
 
         /// One exec-mode session of alice's, as sshd would start it.
-        func session(_ line: String) throws -> (status: Int32, output: String) {
-            try PrivatePostgres.execute(FleetCommandTests.jitsh, ["--as", "alice", "--config", config], timeout: 60,
-                                        environment: ["PATH": "/usr/bin:/bin", "SSH_ORIGINAL_COMMAND": line])
+        func session(_ line: String) async throws -> (status: Int32, output: String) {
+            let config = config
+            return try await FleetSyncTests.offPool {
+                try PrivatePostgres.execute(FleetCommandTests.jitsh, ["--as", "alice", "--config", config], timeout: 60,
+                                            environment: ["PATH": "/usr/bin:/bin", "SSH_ORIGINAL_COMMAND": line])
+            }
         }
 
         func spool() throws -> SQLiteStore { try SQLiteStore(path: spoolPath) }
@@ -106,46 +118,46 @@ struct FleetSyncTests {
         try store.chunks(session: id).flatMap { $0.decodedFrames() ?? [] }.filter { $0.kind == .output }.flatMap(\.data)
     }
 
-    @Test func aShippedSessionIsInTheCentralStoreByteForByteAndShippingTwiceAddsNothing() throws {
+    @Test func aShippedSessionIsInTheCentralStoreByteForByteAndShippingTwiceAddsNothing() async throws {
         let host = try FleetHost(try PrivatePostgres.server())
-        _ = try host.setUp()
+        _ = try await host.setUp()
         // Before the first sync the spool has no view of the grants: nothing runs.
-        let early = try host.session("seq 1 3")
+        let early = try await host.session("seq 1 3")
         #expect(early.status == 1 && early.output.hasPrefix("jitsh: alice has no live grant for prod-1"), "\(early)")
 
-        #expect(try host.jitsh(["sync", "--once"]).status == 0)
-        let ran = try host.session("seq 1 100000")
+        #expect(try await host.jitsh(["sync", "--once"]).status == 0)
+        let ran = try await host.session("seq 1 100000")
         #expect(ran.status == 0, "\(ran.output.suffix(300))")
         let id = try #require(try host.spool().latestSessionID())
         let spooled = try Self.output(host.spool(), id)
         #expect(String(decoding: spooled, as: UTF8.self).hasSuffix("99999\n100000\n"))
         #expect(try host.spool().chunks(session: id).count > 3)
 
-        let status = try host.jitsh(["sync", "--status", "--json"])
+        let status = try await host.jitsh(["sync", "--status", "--json"])
         #expect(status.status == 0 && status.output.contains("\"queued_sessions\":1"), "\(status)")
 
-        let shipped = try host.jitsh(["sync", "--once"])
+        let shipped = try await host.jitsh(["sync", "--once"])
         #expect(shipped.status == 0 && shipped.output.hasPrefix("shipped "), "\(shipped)")
         try Self.expectShipped(host, sessions: [id])
         #expect(try Self.output(host.central(), id) == spooled)
 
         let before = try host.pg.psql("SELECT (SELECT count(*) FROM chunks) || ' ' || (SELECT count(*) FROM audit_events) || ' ' || (SELECT count(*) FROM sessions)",
                                       database: host.database)
-        let again = try host.jitsh(["sync", "--once"])
+        let again = try await host.jitsh(["sync", "--once"])
         #expect(again.status == 0 && again.output.hasPrefix("shipped 0 chunks (0 B), 0 events"), "\(again)")
         #expect(try host.pg.psql("SELECT (SELECT count(*) FROM chunks) || ' ' || (SELECT count(*) FROM audit_events) || ' ' || (SELECT count(*) FROM sessions)",
                                  database: host.database) == before)
-        let after = try host.jitsh(["sync", "--status"])
+        let after = try await host.jitsh(["sync", "--status"])
         #expect(after.status == 0 && after.output.contains("0 B queued in 0 sessions") && after.output.contains("last error: none"), "\(after)")
     }
 
-    @Test func aShipperKilledMidwayLosesAndDuplicatesNothing() throws {
+    @Test func aShipperKilledMidwayLosesAndDuplicatesNothing() async throws {
         let host = try FleetHost(try PrivatePostgres.server())
-        _ = try host.setUp()
-        #expect(try host.jitsh(["sync", "--once"]).status == 0)
+        _ = try await host.setUp()
+        #expect(try await host.jitsh(["sync", "--once"]).status == 0)
         var ids: [String] = []
         for _ in 0..<10 {
-            #expect(try host.session("seq 1 150000").status == 0)
+            #expect(try await host.session("seq 1 150000").status == 0)
             ids.append(try #require(try host.spool().latestSessionID()))
         }
         let total = try host.spool().queuedBytes()
@@ -159,7 +171,7 @@ struct FleetSyncTests {
             p.standardOutput = FileHandle.nullDevice
             p.standardError = FileHandle.nullDevice
             try p.run()
-            Thread.sleep(forTimeInterval: delay)
+            try await Task.sleep(for: .milliseconds(Int(delay * 1000)))
             kill(p.processIdentifier, SIGKILL)
             p.waitUntilExit()
             let left = try host.spool().queuedBytes()
@@ -168,83 +180,84 @@ struct FleetSyncTests {
             delay += 0.04
         }
         #expect(partial, "no kill landed mid-way")
-        #expect(try host.jitsh(["sync", "--once"]).status == 0)
+        #expect(try await host.jitsh(["sync", "--once"]).status == 0)
         try Self.expectShipped(host, sessions: ids)
         #expect(try host.count("SELECT count(*) FROM (SELECT origin_id FROM audit_events GROUP BY origin_host, origin_id HAVING count(*) > 1) d") == 0)
     }
 
-    @Test func withPostgresStoppedSessionsRecordAndShipAfterItsRestart() throws {
+    @Test func withPostgresStoppedSessionsRecordAndShipAfterItsRestart() async throws {
         let pg = try PrivatePostgres.dedicated()
         let host = try FleetHost(pg, role: "offline: {cached: 10m}\n")
-        _ = try host.setUp()
-        #expect(try host.jitsh(["sync", "--once"]).status == 0)
-        try pg.halt()
-        let ran = try host.session("seq 1 50000")
+        _ = try await host.setUp()
+        #expect(try await host.jitsh(["sync", "--once"]).status == 0)
+        try await Self.offPool { try pg.halt() }
+        let ran = try await host.session("seq 1 50000")
         #expect(ran.status == 0, "\(ran)")
         let id = try #require(try host.spool().latestSessionID())
-        let failed = try host.jitsh(["sync", "--once"])
+        let failed = try await host.jitsh(["sync", "--once"])
         #expect(failed.status == 3, "\(failed)")
         #expect(failed.output.hasPrefix("jitsh: sync: nothing more could be shipped: the central store postgresql://")
                 && failed.output.split(separator: "\n").count == 1, "\(failed)")
-        let status = try host.jitsh(["sync", "--status", "--json"])
+        let status = try await host.jitsh(["sync", "--status", "--json"])
         #expect(status.output.contains("\"queued_sessions\":1") && status.output.contains("\"last_error\":\"the central store"), "\(status)")
 
-        try pg.restart()
-        let shipped = try host.jitsh(["sync", "--once"])
+        try await Self.offPool { try pg.restart() }
+        let shipped = try await host.jitsh(["sync", "--once"])
         #expect(shipped.status == 0, "\(shipped)")
         try Self.expectShipped(host, sessions: [id])
     }
 
-    @Test func aCorruptRowQuarantinesItsSessionAndTheOthersShip() throws {
+    @Test func aCorruptRowQuarantinesItsSessionAndTheOthersShip() async throws {
         let host = try FleetHost(try PrivatePostgres.server())
-        _ = try host.setUp()
-        #expect(try host.jitsh(["sync", "--once"]).status == 0)
+        _ = try await host.setUp()
+        #expect(try await host.jitsh(["sync", "--once"]).status == 0)
         var ids: [String] = []
         for _ in 0..<3 {
-            #expect(try host.session("seq 1 60000").status == 0)
+            #expect(try await host.session("seq 1 60000").status == 0)
             ids.append(try #require(try host.spool().latestSessionID()))
         }
         // A chunk's bytes damaged in the spool: its hash no longer matches.
-        let damage = try PrivatePostgres.execute("/usr/bin/sqlite3", [host.spoolPath, """
+        let spoolPath = host.spoolPath, damaged = ids[1]
+        let damage = try await Self.offPool { try PrivatePostgres.execute("/usr/bin/sqlite3", [spoolPath, """
             DROP TRIGGER chunks_append_only_update;
-            UPDATE chunks SET data = zeroblob(length(data)) WHERE session_id = '\(ids[1])' AND seq = 1;
-            """], timeout: 10)
+            UPDATE chunks SET data = zeroblob(length(data)) WHERE session_id = '\(damaged)' AND seq = 1;
+            """], timeout: 10) }
         #expect(damage.status == 0, "\(damage)")
-        let shipped = try host.jitsh(["sync", "--once"])
+        let shipped = try await host.jitsh(["sync", "--once"])
         #expect(shipped.status == 0 && shipped.output.contains("quarantined: \(ids[1])"), "\(shipped)")
         try Self.expectShipped(host, sessions: [ids[0], ids[2]])
         #expect(try host.count("SELECT count(*) FROM chunks WHERE session_id = '\(ids[1])'") == 0)
         #expect(try host.pg.psql("SELECT reason FROM audit_events WHERE kind = 'ship-quarantined'", database: host.database)
                 == "session \(ids[1]) is held in the spool, not shipped: chunk 1 does not match its hash (damaged in the spool)")
-        let status = try host.jitsh(["sync", "--status"])
+        let status = try await host.jitsh(["sync", "--status"])
         #expect(status.output.contains("quarantined sessions: 1"), "\(status)")
         // Held, not retried: the next pass ships nothing and fails nothing.
-        let again = try host.jitsh(["sync", "--once"])
+        let again = try await host.jitsh(["sync", "--once"])
         #expect(again.status == 0 && again.output.hasPrefix("shipped 0 chunks"), "\(again)")
     }
 
-    @Test func aFullSpoolRefusesNewSessionsWithOneLine() throws {
+    @Test func aFullSpoolRefusesNewSessionsWithOneLine() async throws {
         let host = try FleetHost(try PrivatePostgres.server(), extra: "spool_quota: 4KiB")
-        _ = try host.setUp()
-        #expect(try host.jitsh(["sync", "--once"]).status == 0)
-        #expect(try host.session("seq 1 20000").status == 0)
-        let refused = try host.session("seq 1 3")
+        _ = try await host.setUp()
+        #expect(try await host.jitsh(["sync", "--once"]).status == 0)
+        #expect(try await host.session("seq 1 20000").status == 0)
+        let refused = try await host.session("seq 1 3")
         #expect(refused.status == 1, "\(refused)")
         #expect(refused.output.hasPrefix("jitsh: the spool \(host.spoolPath) holds ") && refused.output.contains("past its spool_quota of 4 KiB")
                 && refused.output.split(separator: "\n").count == 1, "\(refused)")
         #expect(try host.pg.psql("SELECT 1", database: host.database) == "1")
         // Shipped, there is room again.
-        #expect(try host.jitsh(["sync", "--once"]).status == 0)
-        #expect(try host.session("seq 1 3").status == 0)
+        #expect(try await host.jitsh(["sync", "--once"]).status == 0)
+        #expect(try await host.session("seq 1 3").status == 0)
         let spool = try host.spool()
         #expect(try host.count("SELECT count(*) FROM audit_events WHERE kind = 'session-refused' AND reason LIKE '%spool_quota%'") == 1)
         _ = spool
     }
 
-    @Test func aRevocationInTheCentralStoreReachesTheSpoolWithinFiveSeconds() throws {
+    @Test func aRevocationInTheCentralStoreReachesTheSpoolWithinFiveSeconds() async throws {
         let port = try PrivatePostgres.freePort()
         let host = try FleetHost(try PrivatePostgres.server(), extra: "sync_metrics: 127.0.0.1:\(port)")
-        let id = try host.setUp()
+        let id = try await host.setUp()
         let service = Process()
         service.executableURL = URL(fileURLWithPath: FleetCommandTests.jitsh)
         service.arguments = ["sync", "--config", host.config]
@@ -255,17 +268,17 @@ struct FleetSyncTests {
         try service.run()
         defer { if service.isRunning { kill(service.processIdentifier, SIGKILL) } }
 
-        func waitFor(_ seconds: Double, _ condition: () throws -> Bool) rethrows -> Double? {
+        func waitFor(_ seconds: Double, _ condition: () throws -> Bool) async rethrows -> Double? {
             let start = Date()
             while Date().timeIntervalSince(start) < seconds {
                 if try condition() { return Date().timeIntervalSince(start) }
-                Thread.sleep(forTimeInterval: 0.05)
+                try? await Task.sleep(for: .milliseconds(50))
             }
             return nil
         }
         let spool = try host.spool()
         let grantID = try #require(Int64(id))
-        #expect(try waitFor(10) { try spool.grant(grantID) != nil } != nil, "the service never mirrored the grant")
+        #expect(try await waitFor(10) { try spool.grant(grantID) != nil } != nil, "the service never mirrored the grant")
         // A live job on this host, ended by the revocation made through the central store.
         let job = Process()
         job.executableURL = URL(fileURLWithPath: FleetCommandTests.jitsh)
@@ -277,23 +290,23 @@ struct FleetSyncTests {
         job.standardError = FileHandle(forWritingAtPath: jobLog)
         try job.run()
         defer { if job.isRunning { kill(job.processIdentifier, SIGKILL) } }
-        #expect(try waitFor(10) { try host.count("SELECT count(*) FROM sessions") == 1 } != nil, "the job's session was not shipped")
-        let revoke = try host.jitsh(["grant", "revoke", "--as", "lead1", id, "--reason", "done"])
+        #expect(try await waitFor(10) { try host.count("SELECT count(*) FROM sessions") == 1 } != nil, "the job's session was not shipped")
+        let revoke = try await host.jitsh(["grant", "revoke", "--as", "lead1", id, "--reason", "done"])
         #expect(revoke.status == 0, "\(revoke)")
-        let took = try waitFor(5) { try spool.grant(grantID)?.state(at: Int64(Date().timeIntervalSince1970)) == .revoked }
+        let took = try await waitFor(5) { try spool.grant(grantID)?.state(at: Int64(Date().timeIntervalSince1970)) == .revoked }
         #expect(took != nil, "the revocation did not reach the spool within 5 s")
 
-        let ended = waitFor(10) { !job.isRunning }
+        let ended = await waitFor(10) { !job.isRunning }
         #expect(ended != nil, "the live job outlived its revoked grant")
         #expect(((try? String(contentsOfFile: jobLog, encoding: .utf8)) ?? "").contains("your grant \(id) was revoked by lead1"))
         // Its end ships too: the central store has the session whole.
-        #expect(try waitFor(5) { try host.count("SELECT count(*) FROM session_ends") == 1 } != nil)
+        #expect(try await waitFor(5) { try host.count("SELECT count(*) FROM session_ends") == 1 } != nil)
 
-        let metrics = try PrivatePostgres.execute("/usr/bin/curl", ["-s", "--max-time", "5", "http://127.0.0.1:\(port)/metrics"], timeout: 10)
+        let metrics = try await Self.offPool { try PrivatePostgres.execute("/usr/bin/curl", ["-s", "--max-time", "5", "http://127.0.0.1:\(port)/metrics"], timeout: 10) }
         #expect(metrics.output.contains("jitsh_sync_queued_bytes") && metrics.output.contains("jitsh_sync_view_age_seconds"), "\(metrics)")
 
         kill(service.processIdentifier, SIGTERM)
-        #expect(try waitFor(10) { !service.isRunning } != nil, "SIGTERM did not stop the service")
+        #expect(try await waitFor(10) { !service.isRunning } != nil, "SIGTERM did not stop the service")
         #expect(service.terminationStatus == 0, "\((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
         if let took { print("revocation reached the spool in \(String(format: "%.3f", took)) s") }
         if let ended { print("the revoked job ended \(String(format: "%.3f", ended)) s after the revocation reached the spool") }
