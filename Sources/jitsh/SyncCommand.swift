@@ -23,10 +23,10 @@ struct SyncCommand: ParsableCommand {
             what it can before it exits.
 
             Examples:
-              jitsh sync --once          ship what waits, refresh the view, exit (3 if it could not)
-              jitsh sync --status        lag, queued bytes, oldest unshipped, last error
+              jitsh sync --once           ship, refresh the view, exit (3: could not)
+              jitsh sync --status         lag, queued bytes, oldest unshipped, error
               jitsh sync --status --json
-              jitsh sync                 the service
+              jitsh sync                  the service
             """)
 
     @Option(help: ArgumentHelp("The host configuration (root only).", valueName: "path"))
