@@ -19,10 +19,12 @@ build:
 	$(SWIFT) build $(SWIFT_FLAGS)
 
 # The release binaries link the Swift runtime statically: jitsh starts on every SSH connection;
-# jitsh-serve (the web app, run by `jitsh serve`) is apart so jitsh links no HTTP server.
+# jitsh-serve (the web app, run by `jitsh serve`) and jitsh-sync (the fleet service, run by
+# `jitsh sync`) are apart so jitsh links no HTTP server, service lifecycle or metrics.
 release:
 	$(SWIFT) build $(RELEASE_FLAGS) --product jitsh
 	$(SWIFT) build $(RELEASE_FLAGS) --product jitsh-serve
+	$(SWIFT) build $(RELEASE_FLAGS) --product jitsh-sync
 
 prerequisites:
 	scripts/prerequisites.sh

@@ -9,6 +9,7 @@ let package = Package(
     products: [
         .executable(name: "jitsh", targets: ["jitsh"]),
         .executable(name: "jitsh-serve", targets: ["jitsh-serve"]),
+        .executable(name: "jitsh-sync", targets: ["jitsh-sync"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -20,6 +21,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         .target(name: "ShellSyntax"),
@@ -47,6 +51,20 @@ let package = Package(
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
             .product(name: "Logging", package: "swift-log"),
         ]),
+        // Fleet mode's host side (issue 20): the shipper from the spool to the central store, the
+        // grant and lock view kept fresh, the status. Protocols and values only; `jitsh sync --once`
+        // and the jitsh-sync service both run it.
+        .target(name: "Fleet", dependencies: ["Store", "PostgresStore", "Policy"]),
+        // `jitsh sync` as a service: lifecycle, logs for journald, Prometheus metrics on loopback.
+        // Its own binary, so the setgid jitsh started on every SSH connection links none of it.
+        .executableTarget(name: "jitsh-sync", dependencies: [
+            "Fleet", "Store", "PostgresStore", "Session",
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Metrics", package: "swift-metrics"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
+            .product(name: "Hummingbird", package: "hummingbird"),
+        ]),
         .target(name: "CSpawn", linkerSettings: [.linkedLibrary("util")]),
         // The system layer: spawning, descriptors, bounded waits, wait statuses, bash's argv.
         .target(name: "Posix", dependencies: ["CSpawn"]),
@@ -67,7 +85,7 @@ let package = Package(
         ]),
         .executableTarget(name: "jitsh-serve", dependencies: ["Serve"]),
         .executableTarget(name: "jitsh", dependencies: [
-            "ShellSyntax", "Policy", "Store", "Session", "PostgresStore", "Posix",
+            "ShellSyntax", "Policy", "Store", "Session", "PostgresStore", "Posix", "Fleet",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // libFuzzer entry point for the parser; `make fuzz` builds it with -sanitize=fuzzer.
@@ -77,7 +95,7 @@ let package = Package(
         .testTarget(name: "PolicyTests", dependencies: ["Policy"]),
         .testTarget(name: "StoreTests", dependencies: ["Store", "Session"]),
         // One suite over every back end: SQLite, in memory, and a private PostgreSQL it starts itself.
-        .testTarget(name: "StoreConformanceTests", dependencies: ["Store", "PostgresStore"]),
+        .testTarget(name: "StoreConformanceTests", dependencies: ["Store", "PostgresStore", "Fleet", "Policy"]),
         .testTarget(name: "SessionTests", dependencies: ["Session", "ShellSyntax", "Policy", "Store", "Posix"]),
         // jitsh doctor's rules over values, and the command on a broken setup (needs .build/debug/jitsh).
         .testTarget(name: "DoctorTests", dependencies: ["Session"]),

@@ -28,6 +28,7 @@ LOGIN_SHELL=${LOGIN_SHELL:-0}
 SSHD_DROPIN=${SSHD_DROPIN:-/etc/ssh/sshd_config.d/jitsh.conf}   # "none": no drop-in (make demo)
 BINARY=${BINARY:-.build/release/jitsh}
 SERVE_BINARY=${SERVE_BINARY:-.build/release/jitsh-serve}
+SYNC_BINARY=${SYNC_BINARY:-.build/release/jitsh-sync}
 SHARE_SRC=${SHARE_SRC:-.build/share}
 JITSH_HOST=${JITSH_HOST:-$(hostname)}
 D=$DESTDIR
@@ -61,6 +62,12 @@ if [ -f "$SERVE_BINARY" ]; then
     install -s -m 0755 "$SERVE_BINARY" "$D$PREFIX/bin/jitsh-serve.new"
     mv -f "$D$PREFIX/bin/jitsh-serve.new" "$D$PREFIX/bin/jitsh-serve"
     say "installed $PREFIX/bin/jitsh-serve (0755; see examples/systemd/jitsh-serve.service)"
+fi
+# The fleet sync service (jitsh sync runs it): not setgid; it runs as root on a fleet host.
+if [ -f "$SYNC_BINARY" ]; then
+    install -s -m 0755 "$SYNC_BINARY" "$D$PREFIX/bin/jitsh-sync.new"
+    mv -f "$D$PREFIX/bin/jitsh-sync.new" "$D$PREFIX/bin/jitsh-sync"
+    say "installed $PREFIX/bin/jitsh-sync (0755; see examples/systemd/jitsh-sync.service)"
 fi
 
 # Man page and completions (make man completions put them in .build/share).

@@ -39,7 +39,7 @@ if [ -z "$D" ]; then
     fi
 fi
 
-for f in bin/jitsh bin/jitsh-serve share/man/man1/jitsh.1 share/bash-completion/completions/jitsh share/zsh/site-functions/_jitsh \
+for f in bin/jitsh bin/jitsh-serve bin/jitsh-sync share/man/man1/jitsh.1 share/bash-completion/completions/jitsh share/zsh/site-functions/_jitsh \
          share/fish/vendor_completions.d/jitsh.fish; do
     if [ -e "$D$PREFIX/$f" ]; then
         rm -f "$D$PREFIX/$f"

@@ -131,6 +131,10 @@ public struct Role: Sendable {
     public var snapshot: [SnapshotRule]? = nil
     /// `snapshot_limit: 64MiB`: bytes of images one session may keep.
     public var snapshotLimit: Int? = nil
+    /// Fleet mode: what a session may do with the central store away (Durability.swift).
+    public var offline: OfflineRule? = nil
+    /// Fleet mode: `recording: buffered | strict`.
+    public var recording: RecordingMode? = nil
 }
 
 /// What scp, sftp and rsync requests may do under a role.

@@ -5,7 +5,7 @@ import Yams
 public enum PolicyLoader {
     static let roleKeys = ["role", "description", "extends", "allow", "deny", "confirm", "writes", "when", "hosts",
                            "environment", "guard", "filesystem", "confirm_limit", "alert_on", "transfers", "snapshot",
-                           "snapshot_limit"]
+                           "snapshot_limit", "offline", "recording"]
     static let ruleKeys = ["cmd", "args", "option", "reason", "when", "hosts", "alert", "signal", "effects", "statements"]
     static let allowKeys = ruleKeys + ["helpers"]
     static let confirmKeys = ruleKeys + ["dry_run", "phrase", "without_dry_run"]
@@ -177,6 +177,15 @@ public enum PolicyLoader {
                 role.snapshot = parseSnapshot(value, &r)
             case "snapshot_limit":
                 role.snapshotLimit = parseSnapshotLimit(value, &r)
+            case "offline":
+                role.offline = parseOffline(value, &r)
+            case "recording":
+                guard let s = r.string(value, "recording") else { continue }
+                guard let mode = RecordingMode(rawValue: s) else {
+                    r.error(value, "recording must be buffered or strict")
+                    continue
+                }
+                role.recording = mode
             default:
                 break
             }
@@ -186,6 +195,20 @@ public enum PolicyLoader {
             return nil
         }
         return role
+    }
+
+    /// `offline: deny` or `offline: {cached: 10m}`.
+    static func parseOffline(_ value: Node, _ r: inout YAMLReader) -> OfflineRule? {
+        if value.scalar?.string == "deny" { return .deny }
+        guard value.mapping != nil else {
+            r.error(value, "offline must be deny or {cached: DURATION}")
+            return nil
+        }
+        guard let m = r.mapping(value, "offline", allowed: ["cached"]), let (_, _, v) = m.first, let seconds = r.duration(v, "cached"), seconds > 0 else {
+            r.error(value, "offline must be deny or {cached: DURATION}")
+            return nil
+        }
+        return .cached(seconds: Int64(seconds))
     }
 
     static func parseTransfers(_ value: Node, _ r: inout YAMLReader) -> TransferRules? {

@@ -141,7 +141,7 @@ final class Connections: @unchecked Sendable {
         if drop { close(c) }
     }
 
-    private func connect(id: Int) throws -> PostgresConnection {
+    func connect(id: Int) throws -> PostgresConnection {
         let l = settings.location
         var config = PostgresConnection.Configuration(host: l.host, port: l.port, username: l.role, password: settings.password,
                                                       database: l.database, tls: tls)

@@ -114,7 +114,26 @@ enum Schema {
             END $$
             """,
         ]),
+        // Fleet shipping: an event shipped twice (a shipper killed between the two commits) is
+        // stored once, keyed by the host and its spool's id; a change to grants or locks is
+        // announced, so every host's sync refreshes its view at once instead of at its next poll.
+        Version(number: 2, name: "shipped events keyed by host and spool id, grant and lock notifications", statements: [
+            "ALTER TABLE audit_events ADD COLUMN origin_host text, ADD COLUMN origin_id bigint",
+            "CREATE UNIQUE INDEX audit_events_origin ON audit_events (origin_host, origin_id)",
+            """
+            CREATE FUNCTION jitsh_notify_grants() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                PERFORM pg_notify('\(Schema.grantChannel)', TG_TABLE_NAME);
+                RETURN NULL;
+            END $$
+            """,
+        ] + ["grants", "grant_events", "session_locks"].map { table in
+            "CREATE TRIGGER \(table)_notify AFTER INSERT ON \(table) FOR EACH STATEMENT EXECUTE FUNCTION jitsh_notify_grants()"
+        }),
     ]
+
+    /// The channel grant, grant-event and lock inserts notify (LISTEN/NOTIFY).
+    static let grantChannel = "jitsh_grants"
 
     static var current: Int { versions.last!.number }
 

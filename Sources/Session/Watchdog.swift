@@ -3,15 +3,17 @@ import Policy
 import ShellSyntax
 import Store
 
-/// Keeps the grant live all session long: re-read before every line and every 5 s during a
-/// job; warns 5 and 1 minute before the end; ends the session at expiry, revocation or a lock.
+/// Keeps the grant live all session long: re-read before every line and every 2 s during a
+/// job (a local read; on a fleet host the sync keeps the spool's view within a second of the
+/// central store, so a revocation or lock anywhere ends a job here within 5 s); warns 5 and 1
+/// minute before the end; ends the session at expiry, revocation or a lock.
 struct Watchdog {
     var grant: Grant
     /// The session watched: a lock on it ends it like a revocation.
     var sessionID: String? = nil
     var lastCheck: Int64 = 0
     var warned: Set<Int64> = []
-    let interval: Int64 = 5
+    let interval: Int64 = 2
 
     enum Outcome: Equatable {
         case fine

@@ -17,6 +17,9 @@ public enum AuditKind: String, Sendable, CaseIterable, Codable {
     case rollback, rollbackRefused = "rollback-refused"
     case webSignIn = "web-sign-in", webSignInLink = "web-sign-in-link", webSignOut = "web-sign-out", webView = "web-view"
     case webSearch = "web-search", webExport = "web-export", webGrant = "web-grant", webTerminate = "web-terminate"
+    /// Fleet mode: a session the shipper cannot send (a row that does not verify, or that the
+    /// central store holds otherwise) is held in the spool; the others ship.
+    case shipQuarantined = "ship-quarantined"
 }
 
 /// How the line or action an audit event records was decided.

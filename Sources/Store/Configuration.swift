@@ -5,8 +5,15 @@ import Yams
 public struct HostConfiguration: Sendable {
     public static let defaultPath = "/etc/jitsh/jitsh.yaml"
 
-    /// The SQLite file of a lone host (`store: /path`).
+    /// The SQLite file sessions record into: the store of a lone host (`store: /path`), the
+    /// spool of a fleet host (`spool:`), so a session is the same either way.
     public var storePath = "/var/lib/jitsh/jitsh.db"
+    /// A fleet host's local SQLite (`spool:`): sessions commit there first, `jitsh sync` ships it.
+    public var spoolPath = "/var/lib/jitsh/spool.db"
+    /// Bytes waiting to be shipped past which new sessions are refused (`spool_quota: 1GiB`).
+    public var spoolQuota: Int64 = 1 << 30
+    /// Where the `jitsh sync` service serves Prometheus metrics (loopback only).
+    public var syncMetrics = "127.0.0.1:9477"
     /// Where `store:` points: that file, or a fleet's PostgreSQL (`store: postgresql://ROLE@HOST:PORT/DB`).
     public var store: StoreLocation = .sqlite(path: "/var/lib/jitsh/jitsh.db")
     /// The PostgreSQL role's password: root:jitsh, mode 0640 at most.
@@ -32,7 +39,7 @@ public struct HostConfiguration: Sendable {
 
     public init(host: HostInfo) { self.host = host }
 
-    static let keys = ["store", "store_password_file", "store_ca_file", "policies", "host", "webhook", "signing_key", "shared_accounts", "audit", "shell", "configurations", "review_url"]
+    static let keys = ["store", "store_password_file", "store_ca_file", "spool", "spool_quota", "sync_metrics", "policies", "host", "webhook", "signing_key", "shared_accounts", "audit", "shell", "configurations", "review_url"]
 
     /// Parses the file's text; every problem is reported with its line and column.
     public static func parse(_ text: String, file: String, hostName: String) throws(PolicyError) -> HostConfiguration {
@@ -50,6 +57,16 @@ public struct HostConfiguration: Sendable {
                     if case .sqlite(let path) = location { config.storePath = path }
                 case .failure(let problem): r.error(value, problem.description)
                 }
+            case "spool": config.spoolPath = absolute(&r, value, key) ?? config.spoolPath
+            case "spool_quota":
+                guard let text = r.string(value, key) else { continue }
+                if let bytes = ByteSize.parse(text), bytes > 0 { config.spoolQuota = Int64(bytes) } else { r.error(value, "spool_quota: give a size such as 512MiB or 2GiB") }
+            case "sync_metrics":
+                guard let text = r.string(value, key) else { continue }
+                if !(text.hasPrefix("127.") || text.hasPrefix("[::1]:") || text.hasPrefix("localhost:")) || text.split(separator: ":").last.flatMap({ Int($0) }) == nil {
+                    r.error(value, "sync_metrics must be a loopback HOST:PORT (127.0.0.1:9477): the metrics are not for the network")
+                }
+                config.syncMetrics = text
             case "store_password_file": config.storePasswordFile = absolute(&r, value, key)
             case "store_ca_file": config.storeCAFile = absolute(&r, value, key)
             case "policies": config.policiesPath = absolute(&r, value, key) ?? config.policiesPath
@@ -87,6 +104,11 @@ public struct HostConfiguration: Sendable {
         if case .postgresql(let p) = config.store, !p.isLoopback, config.storeCAFile == nil, let node = entries.first(where: { $0.0 == "store" })?.2 {
             r.error(node, "store \(p): TLS is required when the database is not on loopback; set store_ca_file: to the CA of its certificate")
         }
+        if case .postgresql = config.store {
+            config.storePath = config.spoolPath
+        } else if let node = entries.first(where: { $0.0 == "spool" })?.2 {
+            r.error(node, "spool: is a fleet host's local store; it applies only with store: postgresql://…")
+        }
         if r.diagnostics.contains(where: { $0.severity == .error }) { throw PolicyError(diagnostics: r.diagnostics) }
         return config
     }
@@ -102,11 +124,16 @@ public struct HostConfiguration: Sendable {
 }
 
 extension HostConfiguration {
-    /// The SQLite file `what` works on. A fleet's PostgreSQL store serves the grant verbs and
-    /// `jitsh init` today; sessions and reviews there come with the spool, so until then they
-    /// refuse (nothing runs unrecorded) rather than use a file no one reads.
+    /// True when `store:` is a fleet's PostgreSQL: sessions record into the spool and `jitsh sync` ships it.
+    public var isFleet: Bool {
+        if case .postgresql = store { return true }
+        return false
+    }
+
+    /// The SQLite file `what` works on: the lone host's store, or on a fleet host its spool (a
+    /// session records there exactly as on a lone host and never waits for the network; the
+    /// review verbs see this host's sessions, the central store has every host's).
     public func sqliteStore(for what: String) throws(StoreError) -> String {
-        guard case .postgresql(let p) = store else { return storePath }
-        throw StoreError(.refused, "\(what) needs a SQLite store; store: is \(p), which serves jitsh init and jitsh grant in this version")
+        storePath
     }
 }

@@ -361,6 +361,7 @@ final class Database: Sendable {
         }
         SQLiteStore.registerSessionLocks(&m)
         SQLiteStore.registerFullText(&m)
+        SQLiteStore.registerSpool(&m)
         return m
     }
 }

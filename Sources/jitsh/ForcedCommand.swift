@@ -1,4 +1,5 @@
 import ArgumentParser
+import Fleet
 import Foundation
 import Policy
 import Session
@@ -42,7 +43,8 @@ enum ForcedCommand {
         let home = Account.home(of: login) ?? "/"
         let raw = getenv("SSH_ORIGINAL_COMMAND").map { Array(UnsafeBufferPointer(start: UnsafeRawPointer($0).assumingMemoryBound(to: UInt8.self), count: strlen($0))) }
         let arrival = Arrival(command: raw, hasTerminal: isatty(0) == 1)
-        let admission = Gate(host: config.host, store: store).admit(arrival, requester: boot.requester, home: home, now: Clock.now,
+        let now = Clock.now
+        let admission = Gate(host: config.host, store: store).admit(arrival, requester: boot.requester, home: home, now: now,
                                                                     policy: boot.policy) { grant in
             if whole { return boot.policy }
             guard let grant else { return try PolicyLoader.load(policyFiles, lint: false) }
@@ -57,10 +59,16 @@ enum ForcedCommand {
         case .verb(let words):
             return runVerb(words, identity: claimedIdentity, configuration: configuration)
         case .session(let grant, let role, let policy, let start):
+            // A fleet host: room in the spool, a current grant view (or the role's offline:
+            // allowance), and under recording: strict a live link to the central store.
+            if let why = FleetAdmission.refusal(config, spool: store, role: role, grant: grant, now: now) {
+                try? trail.record(.sessionRefused, line: shown, decision: .deny, reason: why)
+                return refuse(why)
+            }
             let key: SigningKey
             do { key = try SigningKey.load(config.signingKeyPath) } catch { return refuse("\(error); nothing can run unsigned") }
             var setup = SessionSetup(identity: boot.requester.identity, login: login, policy: policy, role: role, grant: grant, host: config.host,
-                                     store: store, signingKey: key, client: client, home: home,
+                                     store: FleetSessionStore.wrap(store, config: config, role: role), signingKey: key, client: client, home: home,
                                      term: env("TERM") ?? "dumb", shell: config.shell,
                                      protectedPaths: [(config.storePath as NSString).deletingLastPathComponent, "/etc/jitsh",
                                                       config.signingKeyPath, executablePath()])

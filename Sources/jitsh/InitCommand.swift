@@ -7,8 +7,8 @@ struct Init: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Create this host's store and signing key where jitsh.yaml says (run by make install).",
         discussion: """
-            Existing files are kept. With a PostgreSQL store (store: postgresql://…), its schema is \
-            created or upgraded and its version printed. As root, the store directory and files get group jitsh and no access \
+            Existing files are kept. With a PostgreSQL store (store: postgresql://…), the host's spool \
+            (spool:) is created and the central schema created or upgraded and its version printed. As root, the store directory and files get group jitsh and no access \
             for others, and the key is readable by that group only.
 
             Example:
@@ -32,14 +32,14 @@ struct Init: ParsableCommand {
             _ = chmod(path, mode_t(mode))
         }
         do {
+            // A fleet host's storePath is its spool: sessions record there first, as on a lone host.
+            try initSQLite(c, own: own)
             if case .postgresql(let location) = c.store {
                 let store = try StoreOpening.openPostgres(c, migrate: true)
                 let (from, to) = store.schemaChange
                 Console.line(from == to ? "store \(location) has schema version \(to)"
                              : from == 0 ? "created the schema of store \(location), version \(to)"
                              : "upgraded the schema of store \(location) from version \(from) to \(to)")
-            } else {
-                try initSQLite(c, own: own)
             }
             try initKey(c, own: own)
         } catch {
@@ -61,7 +61,7 @@ struct Init: ParsableCommand {
         let store = try SQLiteStore(path: c.storePath, create: true)
         _ = try store.integrity()
         for suffix in ["", "-wal", "-shm"] where fm.fileExists(atPath: c.storePath + suffix) { own(c.storePath + suffix, 0o660) }
-        Console.line(existed ? "store \(c.storePath) is there" : "created store \(c.storePath)")
+        Console.line(existed ? "\(c.isFleet ? "spool" : "store") \(c.storePath) is there" : "created \(c.isFleet ? "spool" : "store") \(c.storePath)")
     }
 
     /// The signing key: every host signs its own sessions' ends, fleet or not.

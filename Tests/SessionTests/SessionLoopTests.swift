@@ -119,14 +119,14 @@ import Glibc
         var heard: [(Int64, Watchdog.Outcome)] = []
         let scope = LoopScope()
         scope.onWatchdog = { heard.append((bed.elapsed, $0)) }
-        // Revoked 12.5 s in: the watchdog looks every 5 s, so the session hears of it at 15 s.
+        // Revoked 12.5 s in: the watchdog looks every 2 s, so the session hears of it at 14 s.
         scope.timer {
             _ = try? bed.store.changeGrant(bed.session.setup.grant.id) { _ in
                 (events: [GrantEvent(.revoked, actor: "carol", at: bed.clock.wallSeconds, comment: "incident over")], notifications: [])
             }
         }.deadline = bed.clock.monotonic + 12_500_000
         bed.session.loop.run(scope) { !heard.isEmpty }
-        #expect(heard.map(\.0) == [15_000])
+        #expect(heard.map(\.0) == [14_000])
         guard case .end(let reason, let message) = heard.first?.1 else { Issue.record("\(heard)"); return }
         #expect(reason == .grantRevoked)
         #expect(message.contains("revoked by carol: incident over"))

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import PostgresStore
 import Store
 
@@ -33,6 +34,29 @@ final class PrivatePostgres: Sendable {
     }()
 
     static func server() throws -> PrivatePostgres { try shared.get() }
+
+    /// A server of the caller's own, for a test that stops and restarts it (the shared one
+    /// serves other tests at the same time). Stopped and removed at exit.
+    static func dedicated() throws -> PrivatePostgres {
+        let pg = try PrivatePostgres()
+        Self.dedicatedServers.withLock { $0.append(pg) }
+        atexit { PrivatePostgres.dedicatedServers.withLock { $0.forEach { $0.stop() } } }
+        return pg
+    }
+
+    static let dedicatedServers = Mutex<[PrivatePostgres]>([])
+
+    /// Stops the server (fast shutdown: connections are cut), keeping its data.
+    func halt() throws {
+        try Self.asUser(Self.bin + "/pg_ctl", ["-D", dir + "/data", "-m", "fast", "-w", "-t", "20", "stop"], timeout: 30)
+    }
+
+    /// Starts a halted server again on its port.
+    func restart() throws {
+        try Self.asUser(Self.bin + "/pg_ctl", ["-D", dir + "/data", "-l", dir + "/log", "-w", "-t", "30", "-o",
+                                               "-k \(dir) -p \(port) -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=120",
+                                               "start"], timeout: 40)
+    }
 
     private init() throws {
         guard FileManager.default.isExecutableFile(atPath: Self.bin + "/postgres") else {

@@ -1,0 +1,32 @@
+import Policy
+import Store
+
+/// Whether a session may start on a fleet host beyond its grant: the spool has room
+/// (`spool_quota:`), the grant view is current or the role accepts a cached one (`offline:`),
+/// and under `recording: strict` the central store is reachable and shipping keeps up.
+public enum FleetAdmission {
+    /// nil when the session may start; otherwise the one line that says why not (the caller
+    /// prints it and records it as the session's refusal). `now` in seconds.
+    public static func refusal(_ config: HostConfiguration, spool: SQLiteStore, role: CompiledRole, grant: Grant, now: Int64) -> String? {
+        guard config.isFleet else { return nil }
+        do {
+            let queued = try spool.queuedBytes()
+            if queued > config.spoolQuota {
+                return "the spool \(config.spoolPath) holds \(ByteSize.describe(Int(queued))) not yet shipped, past its spool_quota of "
+                    + "\(ByteSize.describe(Int(config.spoolQuota))), so nothing more can be recorded here (an admin sees why with: jitsh sync --status)"
+            }
+            let refreshed = try spool.viewRefreshed().map { $0 / 1_000_000 }
+            if FleetDurability.recordingMode(role) == .strict {
+                let lag = Int64(try spool.spoolStatus().lag(now: now * 1_000_000))
+                if let why = FleetDurability.strict(viewRefreshed: refreshed, now: now, lag: lag) { return why }
+            }
+            if case .deny(let why) = FleetDurability.offline(viewRefreshed: refreshed, now: now, rule: FleetDurability.offlineRule(role),
+                                                             grantEnd: grant.endsAt) {
+                return why
+            }
+            return nil
+        } catch {
+            return "\(error)"
+        }
+    }
+}

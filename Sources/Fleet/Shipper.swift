@@ -1,0 +1,127 @@
+import Foundation
+import Store
+
+/// What one shipping pass did.
+public struct ShipReport: Sendable, Equatable {
+    public var shipments = 0
+    public var chunks = 0
+    public var events = 0
+    public var bytes: Int64 = 0
+    /// Sessions whose signed end reached the central store in this pass.
+    public var ended = 0
+    /// Sessions held back in this pass, with why.
+    public var quarantined: [String] = []
+
+    public init() {}
+
+    mutating func add(_ s: Shipment) {
+        shipments += 1
+        chunks += s.chunks.count
+        events += s.events.count
+        bytes += s.bytes
+        if s.end != nil { ended += 1 }
+    }
+}
+
+/// Ships a fleet host's spool to the central store: each session in order (its row, chunks,
+/// events, end), each shipment one central transaction, the commit point advanced in the spool
+/// only after it. A session whose rows cannot be shipped is quarantined and the rest go on; a
+/// failure of the link itself ends the pass (the next one resumes at the commit points).
+public struct Shipper: Sendable {
+    public let spool: SQLiteStore
+    public let central: any ShipmentSink
+    public let host: String
+    public var maxBytes = 4 << 20
+    /// Shipments per session per pass: a session recording fast does not hold up the others.
+    public var perSession = 64
+
+    public init(spool: SQLiteStore, central: any ShipmentSink, host: String) {
+        self.spool = spool
+        self.central = central
+        self.host = host
+    }
+
+    public func pass(now: () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1_000_000) }) throws -> ShipReport {
+        var report = ShipReport()
+        for p in try spool.pendingCommitPoints() { try ship(p, now, &report) }
+        // A quarantine in this pass is an event of no session: it ships now, not next time.
+        if !report.quarantined.isEmpty {
+            for p in try spool.pendingCommitPoints() where p.sessionID.isEmpty { try ship(p, now, &report) }
+        }
+        return report
+    }
+
+    private func ship(_ start: CommitPoint, _ now: () -> Int64, _ report: inout ShipReport) throws {
+        var p = start
+        for _ in 0..<perSession {
+            let s = try spool.nextShipment(after: p, host: host, maxBytes: maxBytes)
+            if s.isEmpty { return }
+            if let problem = Self.problem(in: s, after: p) { return try hold(p, problem, now(), &report) }
+            do {
+                try central.receive(s)
+            } catch let e as StoreError where e.kind == .conflict || e.kind == .refused || e.kind == .corrupt {
+                return try hold(p, e.message, now(), &report)
+            }
+            p = Self.advanced(p, by: s)
+            try spool.advance(p, at: now())
+            report.add(s)
+        }
+    }
+
+    private func hold(_ p: CommitPoint, _ why: String, _ now: Int64, _ report: inout ShipReport) throws {
+        let what = p.sessionID.isEmpty ? "the events of no session" : "session \(p.sessionID)"
+        let event = AuditEvent(at: now, sessionID: nil, identity: "jitsh-sync", host: host, kind: .shipQuarantined, decision: .deny,
+                               reason: "\(what) is held in the spool, not shipped: \(why)")
+        try spool.quarantine(p, reason: why, event: event, at: now)
+        report.quarantined.append(p.sessionID)
+    }
+
+    /// Why a shipment must not leave the spool: its chunks do not continue the chain the commit
+    /// point holds, or their content does not match their hashes (a row damaged in the spool).
+    public static func problem(in s: Shipment, after p: CommitPoint) -> String? {
+        if let r = s.session, r.id != p.sessionID { return "its row names session \(r.id)" }
+        var seq = p.chunkSeq
+        var head = p.chainHead
+        for c in s.chunks {
+            guard c.seq == seq + 1 else { return "chunk \(seq + 1) is missing from the spool" }
+            guard c.previousHash == head else { return "chunk \(c.seq) does not follow the chunk before it" }
+            let recomputed = Chunk.hash(sessionID: c.sessionID, seq: c.seq, startedAt: c.startedAt, frames: c.frames, rawBytes: c.rawBytes,
+                                        data: c.data, previousHash: c.previousHash)
+            guard recomputed == c.hash else { return "chunk \(c.seq) does not match its hash (damaged in the spool)" }
+            seq = c.seq
+            head = c.hash
+        }
+        if let end = s.end, end.chainHead != head || end.chunks != seq + 1 { return "its signed end does not match its chunks" }
+        return nil
+    }
+
+    public static func advanced(_ p: CommitPoint, by s: Shipment) -> CommitPoint {
+        var next = p
+        if s.session != nil { next.started = true }
+        if let last = s.chunks.last {
+            next.chunkSeq = last.seq
+            next.chainHead = last.hash
+        }
+        if let id = s.events.map(\.id).max() { next.auditID = max(next.auditID, id) }
+        if s.end != nil { next.ended = true }
+        return next
+    }
+}
+
+/// Retries of a failed pass: doubling from `base` up to `cap` seconds, each drawn from its upper
+/// half, so hosts that lost the database together do not come back in step.
+public struct Backoff: Sendable, Equatable {
+    public var base: Double = 0.5
+    public var cap: Double = 30
+
+    public init(base: Double = 0.5, cap: Double = 30) {
+        self.base = base
+        self.cap = cap
+    }
+
+    /// The wait before retry `attempt` (0-based); `unit` is a random draw in 0..<1.
+    public func delay(attempt: Int, unit: Double) -> Double {
+        let full = min(cap, base * Double(1 << min(attempt, 20)))
+        return full / 2 + full / 2 * unit
+    }
+}

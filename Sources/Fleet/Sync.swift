@@ -1,0 +1,90 @@
+import Foundation
+import PostgresStore
+import Store
+
+/// One fleet host's sync: its spool, the central store (opened when it can be reached), the
+/// shipper and the grant view. `jitsh sync --once` runs `once`; the jitsh-sync service runs
+/// `step` in a loop, waiting on `waitForChange` between steps.
+public final class FleetSync: @unchecked Sendable {
+    // Used by one thread at a time (the command, or the service's one loop).
+    public let config: HostConfiguration
+    public let spool: SQLiteStore
+    private var central: PostgresStore?
+    private var changes: GrantChanges?
+    public var backoff = Backoff()
+    /// The longest a connect or statement may take before the central store is called away.
+    public var timeout: TimeInterval = 5
+
+    public init(_ config: HostConfiguration) throws {
+        guard case .postgresql = config.store else {
+            throw StoreError(.refused, "jitsh sync is for a fleet host: store: in jitsh.yaml is \(config.store), not postgresql://…")
+        }
+        self.config = config
+        spool = try SQLiteStore(path: config.spoolPath, create: false)
+    }
+
+    static var now: Int64 { Int64(Date().timeIntervalSince1970 * 1_000_000) }
+
+    /// The central store, opened (and its schema checked) on first use and after it was lost.
+    func centralStore() throws -> PostgresStore {
+        if let central { return central }
+        guard case .postgresql(let location) = config.store else { throw StoreError(.refused, "not a fleet host") }
+        let password = try config.storePasswordFile.map { try StorePasswordFile.read($0) }
+        let store = try PostgresStore(PostgresSettings(location: location, password: password, caFile: config.storeCAFile,
+                                                       timeout: timeout, connections: 2))
+        central = store
+        return store
+    }
+
+    /// One attempt: ship what waits, then refresh the grant and lock view. The outcome is noted
+    /// in the spool (`--status` reads it); a failure is thrown after that.
+    @discardableResult
+    public func step() throws -> ShipReport {
+        do {
+            let central = try centralStore()
+            let report = try Shipper(spool: spool, central: central, host: config.host.name).pass()
+            try refreshView(central)
+            try spool.noteSync(shippedAt: Self.now, error: nil, at: Self.now)
+            return report
+        } catch {
+            // A connection that failed is dropped with its store; the next attempt opens anew.
+            if (error as? StoreError)?.kind != .conflict { central = nil; changes = nil }
+            try? spool.noteSync(shippedAt: nil, error: "\(error)", at: Self.now)
+            throw error
+        }
+    }
+
+    /// Mirrors the grants a session here may need, and the locks on this host's open sessions.
+    public func refreshView(_ central: PostgresStore) throws {
+        let view = try central.grantView(now: Self.now / 1_000_000, sessions: spool.openSessionIDs())
+        try spool.mirror(grants: view.grants, locks: view.locks, at: Self.now)
+    }
+
+    /// Up to `attempts` steps with jittered backoff between them; throws the last failure.
+    public func once(attempts: Int = 4, sleep: (Double) -> Void = { Thread.sleep(forTimeInterval: $0) }) throws -> ShipReport {
+        var attempt = 0
+        while true {
+            do { return try step() } catch {
+                attempt += 1
+                if attempt >= attempts || (error as? StoreError)?.kind == .permission { throw error }
+                sleep(backoff.delay(attempt: attempt - 1, unit: Double.random(in: 0..<1)))
+            }
+        }
+    }
+
+    /// Waits up to `timeout` seconds for a grant or lock change announced by the central store
+    /// (LISTEN/NOTIFY); with no listening connection, just waits. True when one came.
+    @discardableResult
+    public func waitForChange(timeout: TimeInterval) -> Bool {
+        if changes == nil || changes?.isOpen == false, let central = try? centralStore() {
+            changes = try? central.grantChanges()
+        }
+        guard let changes, changes.isOpen else {
+            Thread.sleep(forTimeInterval: timeout)
+            return false
+        }
+        return changes.wait(timeout: timeout)
+    }
+
+    public func status() throws -> SpoolStatus { try spool.spoolStatus() }
+}

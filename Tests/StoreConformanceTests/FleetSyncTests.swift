@@ -1,0 +1,321 @@
+import Fleet
+import Foundation
+import PostgresStore
+import Store
+import Testing
+
+/// Fleet mode end to end with real jitsh processes: sessions record into a host's spool, `jitsh
+/// sync` ships it to a private PostgreSQL and mirrors grants back; rows, bytes and exit codes
+/// are checked in both stores.
+@Suite(.serialized, .timeLimit(.minutes(3)))
+struct FleetSyncTests {
+    /// Runs blocking work (a jitsh process, a server's stop) on a thread of its own: a test that
+    /// waits minutes for processes must not hold one of the few threads every test shares.
+    static func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { done in Thread { done.resume(with: Result(catching: body)) }.start() }
+    }
+
+    /// A fleet host: policy (an operator role that may run seq), key, password file, spool.
+    final class FleetHost: @unchecked Sendable {
+        let root: String
+        let config: String
+        let spoolPath: String
+        let database: String
+        let pg: PrivatePostgres
+
+        /// The role keeps a cached view: sessions here start minutes after the last sync, under load.
+        init(_ pg: PrivatePostgres, role: String = "offline: {cached: 1h}\n", extra: String = "") throws {
+            self.pg = pg
+            database = try pg.database()
+            root = "/tmp/jitsh-fleetsync-\(UUID().uuidString.prefix(8))"
+            let fm = FileManager.default
+            for dir in ["policies/roles", "policies/contracts", "keys", "spool"] {
+                try fm.createDirectory(atPath: root + "/" + dir, withIntermediateDirectories: true)
+            }
+            try "people:\n  alice: [oncall]\n  lead1: [leads]\n".write(toFile: root + "/policies/policy.yaml", atomically: true, encoding: .utf8)
+            try "role: operator\n\(role)allow:\n  - cmd: seq\n  - cmd: sleep\n".write(toFile: root + "/policies/roles/operator.yaml", atomically: true, encoding: .utf8)
+            try """
+                contract: fleet
+                role: operator
+                requesters: {groups: [oncall]}
+                hosts: ["prod-*"]
+                default_duration: 1h
+                max_duration: 4h
+                reason: {required: true}
+                approval: {count: 1, groups: [leads]}
+                pending_ttl: 1h
+                """.write(toFile: root + "/policies/contracts/fleet.yaml", atomically: true, encoding: .utf8)
+            let passwordFile = root + "/db.password"
+            try (pg.password + "\n").write(toFile: passwordFile, atomically: true, encoding: .utf8)
+            guard let group = getgrnam("jitsh")?.pointee.gr_gid else { throw PrivatePostgres.Failure(description: "no group jitsh: run scripts/prerequisites.sh") }
+            chown(passwordFile, 0, group)
+            chmod(passwordFile, 0o640)
+            spoolPath = root + "/spool/spool.db"
+            config = root + "/jitsh.yaml"
+            try """
+                store: postgresql://\(PrivatePostgres.admin)@127.0.0.1:\(pg.port)/\(database)
+                store_password_file: \(passwordFile)
+                spool: \(spoolPath)
+                policies: \(root)/policies
+                signing_key: \(root)/keys/signing.key
+                host: {name: prod-1, tags: {env: production}}
+                \(extra)
+                """.write(toFile: config, atomically: true, encoding: .utf8)
+        }
+
+        deinit { try? FileManager.default.removeItem(atPath: root) }
+
+        func jitsh(_ arguments: [String], environment: [String: String]? = nil, timeout: TimeInterval = 30) async throws -> (status: Int32, output: String) {
+            let config = config
+            return try await FleetSyncTests.offPool {
+                try PrivatePostgres.execute(FleetCommandTests.jitsh, arguments + ["--config", config], timeout: timeout, environment: environment)
+            }
+        }
+
+        /// `jitsh init`, then a grant requested and approved in the central store; its id.
+        func setUp() async throws -> String {
+            let initialised = try await jitsh(["init"])
+            #expect(initialised.status == 0 && initialised.output.contains("created spool \(spoolPath)"), "\(initialised)")
+            let request = try await jitsh(["grant", "request", "--as", "alice", "--role", "operator", "--reason", "INC-20 fleet"])
+            let id = try #require(request.output.firstMatch(of: /grant (\d+):/).map { String($0.1) }, "\(request)")
+            let approve = try await jitsh(["grant", "approve", "--as", "lead1", id])
+            #expect(approve.status == 0, "\(approve)")
+            return id
+        }
+
+        /// One exec-mode session of alice's, as sshd would start it.
+        func session(_ line: String) async throws -> (status: Int32, output: String) {
+            let config = config
+            return try await FleetSyncTests.offPool {
+                try PrivatePostgres.execute(FleetCommandTests.jitsh, ["--as", "alice", "--config", config], timeout: 60,
+                                            environment: ["PATH": "/usr/bin:/bin", "SSH_ORIGINAL_COMMAND": line])
+            }
+        }
+
+        func spool() throws -> SQLiteStore { try SQLiteStore(path: spoolPath) }
+        func central() throws -> PostgresStore { try PostgresStore(pg.settings(database: database)) }
+        func count(_ sql: String) throws -> Int { Int(try pg.psql(sql, database: database)) ?? -1 }
+    }
+
+    /// Every chunk, event and end of the spool's sessions is in the central store, equal.
+    static func expectShipped(_ host: FleetHost, sessions ids: [String]) throws {
+        let spool = try host.spool(), central = try host.central()
+        let key = try SigningKey.load(host.root + "/keys/signing.key").publicKey
+        for id in ids {
+            #expect(try central.session(id) == spool.session(id))
+            #expect(try central.chunks(session: id) == spool.chunks(session: id), "chunks of \(id)")
+            #expect(try central.sessionEnd(id) == spool.sessionEnd(id))
+            let events = try spool.auditEvents(session: id)
+            #expect(try host.count("SELECT count(*) FROM audit_events WHERE session_id = '\(id)'") == events.count)
+            #expect(try host.pg.psql("SELECT string_agg(origin_id::text, ',' ORDER BY id) FROM audit_events WHERE session_id = '\(id)'",
+                                     database: host.database) == events.map { String($0.id) }.joined(separator: ","))
+            let verified = try central.verifyRecording(id, key: key)
+            #expect(verified.ok, "\(verified)")
+        }
+    }
+
+    static func output(_ store: some RecordingSink, _ id: String) throws -> [UInt8] {
+        try store.chunks(session: id).flatMap { $0.decodedFrames() ?? [] }.filter { $0.kind == .output }.flatMap(\.data)
+    }
+
+    @Test func aShippedSessionIsInTheCentralStoreByteForByteAndShippingTwiceAddsNothing() async throws {
+        let host = try FleetHost(try PrivatePostgres.server())
+        _ = try await host.setUp()
+        // Before the first sync the spool has no view of the grants: nothing runs.
+        let early = try await host.session("seq 1 3")
+        #expect(early.status == 1 && early.output.hasPrefix("jitsh: alice has no live grant for prod-1"), "\(early)")
+
+        #expect(try await host.jitsh(["sync", "--once"]).status == 0)
+        let ran = try await host.session("seq 1 100000")
+        #expect(ran.status == 0, "\(ran.output.suffix(300))")
+        let id = try #require(try host.spool().latestSessionID())
+        let spooled = try Self.output(host.spool(), id)
+        #expect(String(decoding: spooled, as: UTF8.self).hasSuffix("99999\n100000\n"))
+        #expect(try host.spool().chunks(session: id).count > 3)
+
+        let status = try await host.jitsh(["sync", "--status", "--json"])
+        #expect(status.status == 0 && status.output.contains("\"queued_sessions\":1"), "\(status)")
+
+        let shipped = try await host.jitsh(["sync", "--once"])
+        #expect(shipped.status == 0 && shipped.output.hasPrefix("shipped "), "\(shipped)")
+        try Self.expectShipped(host, sessions: [id])
+        #expect(try Self.output(host.central(), id) == spooled)
+
+        let before = try host.pg.psql("SELECT (SELECT count(*) FROM chunks) || ' ' || (SELECT count(*) FROM audit_events) || ' ' || (SELECT count(*) FROM sessions)",
+                                      database: host.database)
+        let again = try await host.jitsh(["sync", "--once"])
+        #expect(again.status == 0 && again.output.hasPrefix("shipped 0 chunks (0 B), 0 events"), "\(again)")
+        #expect(try host.pg.psql("SELECT (SELECT count(*) FROM chunks) || ' ' || (SELECT count(*) FROM audit_events) || ' ' || (SELECT count(*) FROM sessions)",
+                                 database: host.database) == before)
+        let after = try await host.jitsh(["sync", "--status"])
+        #expect(after.status == 0 && after.output.contains("0 B queued in 0 sessions") && after.output.contains("last error: none"), "\(after)")
+    }
+
+    @Test func aShipperKilledMidwayLosesAndDuplicatesNothing() async throws {
+        let host = try FleetHost(try PrivatePostgres.server())
+        _ = try await host.setUp()
+        #expect(try await host.jitsh(["sync", "--once"]).status == 0)
+        var ids: [String] = []
+        for _ in 0..<10 {
+            #expect(try await host.session("seq 1 150000").status == 0)
+            ids.append(try #require(try host.spool().latestSessionID()))
+        }
+        let total = try host.spool().queuedBytes()
+        // Killed after more and more time, until a kill lands with part of the spool shipped.
+        var partial = false
+        var delay = 0.05
+        while !partial && delay < 5 {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: FleetCommandTests.jitsh)
+            p.arguments = ["sync", "--once", "--config", host.config]
+            p.standardOutput = FileHandle.nullDevice
+            p.standardError = FileHandle.nullDevice
+            try p.run()
+            try await Task.sleep(for: .milliseconds(Int(delay * 1000)))
+            kill(p.processIdentifier, SIGKILL)
+            p.waitUntilExit()
+            let left = try host.spool().queuedBytes()
+            if p.terminationReason == .uncaughtSignal && left > 0 && left < total { partial = true }
+            if left == 0 { break }
+            delay += 0.04
+        }
+        #expect(partial, "no kill landed mid-way")
+        #expect(try await host.jitsh(["sync", "--once"]).status == 0)
+        try Self.expectShipped(host, sessions: ids)
+        #expect(try host.count("SELECT count(*) FROM (SELECT origin_id FROM audit_events GROUP BY origin_host, origin_id HAVING count(*) > 1) d") == 0)
+    }
+
+    @Test func withPostgresStoppedSessionsRecordAndShipAfterItsRestart() async throws {
+        let pg = try PrivatePostgres.dedicated()
+        let host = try FleetHost(pg, role: "offline: {cached: 10m}\n")
+        _ = try await host.setUp()
+        #expect(try await host.jitsh(["sync", "--once"]).status == 0)
+        try await Self.offPool { try pg.halt() }
+        let ran = try await host.session("seq 1 50000")
+        #expect(ran.status == 0, "\(ran)")
+        let id = try #require(try host.spool().latestSessionID())
+        let failed = try await host.jitsh(["sync", "--once"])
+        #expect(failed.status == 3, "\(failed)")
+        #expect(failed.output.hasPrefix("jitsh: sync: nothing more could be shipped: the central store postgresql://")
+                && failed.output.split(separator: "\n").count == 1, "\(failed)")
+        let status = try await host.jitsh(["sync", "--status", "--json"])
+        #expect(status.output.contains("\"queued_sessions\":1") && status.output.contains("\"last_error\":\"the central store"), "\(status)")
+
+        try await Self.offPool { try pg.restart() }
+        let shipped = try await host.jitsh(["sync", "--once"])
+        #expect(shipped.status == 0, "\(shipped)")
+        try Self.expectShipped(host, sessions: [id])
+    }
+
+    @Test func aCorruptRowQuarantinesItsSessionAndTheOthersShip() async throws {
+        let host = try FleetHost(try PrivatePostgres.server())
+        _ = try await host.setUp()
+        #expect(try await host.jitsh(["sync", "--once"]).status == 0)
+        var ids: [String] = []
+        for _ in 0..<3 {
+            #expect(try await host.session("seq 1 60000").status == 0)
+            ids.append(try #require(try host.spool().latestSessionID()))
+        }
+        // A chunk's bytes damaged in the spool: its hash no longer matches.
+        let spoolPath = host.spoolPath, damaged = ids[1]
+        let damage = try await Self.offPool { try PrivatePostgres.execute("/usr/bin/sqlite3", [spoolPath, """
+            DROP TRIGGER chunks_append_only_update;
+            UPDATE chunks SET data = zeroblob(length(data)) WHERE session_id = '\(damaged)' AND seq = 1;
+            """], timeout: 10) }
+        #expect(damage.status == 0, "\(damage)")
+        let shipped = try await host.jitsh(["sync", "--once"])
+        #expect(shipped.status == 0 && shipped.output.contains("quarantined: \(ids[1])"), "\(shipped)")
+        try Self.expectShipped(host, sessions: [ids[0], ids[2]])
+        #expect(try host.count("SELECT count(*) FROM chunks WHERE session_id = '\(ids[1])'") == 0)
+        #expect(try host.pg.psql("SELECT reason FROM audit_events WHERE kind = 'ship-quarantined'", database: host.database)
+                == "session \(ids[1]) is held in the spool, not shipped: chunk 1 does not match its hash (damaged in the spool)")
+        let status = try await host.jitsh(["sync", "--status"])
+        #expect(status.output.contains("quarantined sessions: 1"), "\(status)")
+        // Held, not retried: the next pass ships nothing and fails nothing.
+        let again = try await host.jitsh(["sync", "--once"])
+        #expect(again.status == 0 && again.output.hasPrefix("shipped 0 chunks"), "\(again)")
+    }
+
+    @Test func aFullSpoolRefusesNewSessionsWithOneLine() async throws {
+        let host = try FleetHost(try PrivatePostgres.server(), extra: "spool_quota: 4KiB")
+        _ = try await host.setUp()
+        #expect(try await host.jitsh(["sync", "--once"]).status == 0)
+        #expect(try await host.session("seq 1 20000").status == 0)
+        let refused = try await host.session("seq 1 3")
+        #expect(refused.status == 1, "\(refused)")
+        #expect(refused.output.hasPrefix("jitsh: the spool \(host.spoolPath) holds ") && refused.output.contains("past its spool_quota of 4 KiB")
+                && refused.output.split(separator: "\n").count == 1, "\(refused)")
+        #expect(try host.pg.psql("SELECT 1", database: host.database) == "1")
+        // Shipped, there is room again.
+        #expect(try await host.jitsh(["sync", "--once"]).status == 0)
+        #expect(try await host.session("seq 1 3").status == 0)
+        let spool = try host.spool()
+        #expect(try host.count("SELECT count(*) FROM audit_events WHERE kind = 'session-refused' AND reason LIKE '%spool_quota%'") == 1)
+        _ = spool
+    }
+
+    @Test func aRevocationInTheCentralStoreReachesTheSpoolWithinFiveSeconds() async throws {
+        let port = try PrivatePostgres.freePort()
+        let host = try FleetHost(try PrivatePostgres.server(), extra: "sync_metrics: 127.0.0.1:\(port)")
+        let id = try await host.setUp()
+        let service = Process()
+        service.executableURL = URL(fileURLWithPath: FleetCommandTests.jitsh)
+        service.arguments = ["sync", "--config", host.config]
+        let log = host.root + "/sync.log"
+        FileManager.default.createFile(atPath: log, contents: nil)
+        service.standardOutput = FileHandle(forWritingAtPath: log)
+        service.standardError = FileHandle(forWritingAtPath: log)
+        try service.run()
+        defer { if service.isRunning { kill(service.processIdentifier, SIGKILL) } }
+
+        func waitFor(_ seconds: Double, _ condition: () throws -> Bool) async rethrows -> Double? {
+            let start = Date()
+            while Date().timeIntervalSince(start) < seconds {
+                if try condition() { return Date().timeIntervalSince(start) }
+                try? await Task.sleep(for: .milliseconds(50))
+            }
+            return nil
+        }
+        let spool = try host.spool()
+        let grantID = try #require(Int64(id))
+        #expect(try await waitFor(10) { try spool.grant(grantID) != nil } != nil, "the service never mirrored the grant")
+        // A live job on this host, ended by the revocation made through the central store.
+        let job = Process()
+        job.executableURL = URL(fileURLWithPath: FleetCommandTests.jitsh)
+        job.arguments = ["--as", "alice", "--config", host.config]
+        job.environment = ["PATH": "/usr/bin:/bin", "SSH_ORIGINAL_COMMAND": "sleep 60"]
+        let jobLog = host.root + "/job.log"
+        FileManager.default.createFile(atPath: jobLog, contents: nil)
+        job.standardOutput = FileHandle(forWritingAtPath: jobLog)
+        job.standardError = FileHandle(forWritingAtPath: jobLog)
+        try job.run()
+        defer { if job.isRunning { kill(job.processIdentifier, SIGKILL) } }
+        #expect(try await waitFor(10) { try host.count("SELECT count(*) FROM sessions") == 1 } != nil, "the job's session was not shipped")
+        let asked = Date()
+        let revoke = try await host.jitsh(["grant", "revoke", "--as", "lead1", id, "--reason", "done"])
+        // Made: committed centrally, when the command returns.
+        let revokedAt = Date()
+        let revokeTook = revokedAt.timeIntervalSince(asked)
+        #expect(revoke.status == 0, "\(revoke)")
+        let took = try await waitFor(5) { try spool.grant(grantID)?.state(at: Int64(Date().timeIntervalSince1970)) == .revoked }
+        #expect(took != nil, "the revocation did not reach the spool within 5 s")
+
+        // DESIGN.md: a change made anywhere reaches every affected live session within 5 s.
+        let ended = await waitFor(max(0.1, 5 - Date().timeIntervalSince(revokedAt))) { !job.isRunning }
+        print("fleet: the live job ended \(String(format: "%.2f", Date().timeIntervalSince(revokedAt))) s after `grant revoke` returned "
+              + "(the command took \(String(format: "%.2f", revokeTook)) s; the spool had it \(String(format: "%.3f", took ?? -1)) s after)")
+        #expect(ended != nil, "the live job outlived its revoked grant by more than 5 s")
+        #expect(((try? String(contentsOfFile: jobLog, encoding: .utf8)) ?? "").contains("your grant \(id) was revoked by lead1"))
+        // Its end ships too: the central store has the session whole.
+        #expect(try await waitFor(5) { try host.count("SELECT count(*) FROM session_ends") == 1 } != nil)
+
+        let metrics = try await Self.offPool { try PrivatePostgres.execute("/usr/bin/curl", ["-s", "--max-time", "5", "http://127.0.0.1:\(port)/metrics"], timeout: 10) }
+        #expect(metrics.output.contains("jitsh_sync_queued_bytes") && metrics.output.contains("jitsh_sync_view_age_seconds"), "\(metrics)")
+
+        kill(service.processIdentifier, SIGTERM)
+        #expect(try await waitFor(10) { !service.isRunning } != nil, "SIGTERM did not stop the service")
+        #expect(service.terminationStatus == 0, "\((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
+        if let took { print("revocation reached the spool in \(String(format: "%.3f", took)) s") }
+        if let ended { print("the revoked job ended \(String(format: "%.3f", ended)) s after the revocation reached the spool") }
+    }
+}
