@@ -91,17 +91,19 @@ let package = Package(
         // libFuzzer entry point for the parser; `make fuzz` builds it with -sanitize=fuzzer.
         .executableTarget(name: "ShellSyntaxFuzz", dependencies: ["ShellSyntax"]),
         .executableTarget(name: "jitsh-bench", dependencies: ["ShellSyntax", "Policy", "Store", "Session", "Posix"]),
-        .testTarget(name: "ShellSyntaxTests", dependencies: ["ShellSyntax"], exclude: ["Corpus"]),
+        // What several test targets share: free loopback ports, a seeded generator.
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "ShellSyntaxTests", dependencies: ["ShellSyntax", "TestSupport"], exclude: ["Corpus"]),
         .testTarget(name: "PolicyTests", dependencies: ["Policy"]),
-        .testTarget(name: "StoreTests", dependencies: ["Store", "Session"]),
+        .testTarget(name: "StoreTests", dependencies: ["Store", "Session", "TestSupport"]),
         // One suite over every back end: SQLite, in memory, and a private PostgreSQL it starts itself.
-        .testTarget(name: "StoreConformanceTests", dependencies: ["Store", "PostgresStore", "Fleet", "Policy"]),
-        .testTarget(name: "SessionTests", dependencies: ["Session", "ShellSyntax", "Policy", "Store", "Posix"]),
+        .testTarget(name: "StoreConformanceTests", dependencies: ["Store", "PostgresStore", "Fleet", "Policy", "TestSupport"]),
+        .testTarget(name: "SessionTests", dependencies: ["Session", "ShellSyntax", "Policy", "Store", "Posix", "TestSupport"]),
         // jitsh doctor's rules over values, and the command on a broken setup (needs .build/debug/jitsh).
         .testTarget(name: "DoctorTests", dependencies: ["Session"]),
         .systemLibrary(name: "CLibssh", pkgConfig: "libssh", providers: [.apt(["libssh-dev"])]),
-        .testTarget(name: "EndToEndTests", dependencies: ["CLibssh", "Store"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["CLibssh", "Store", "TestSupport"]),
         // A real `jitsh serve` on loopback over a store filled through the recorder's APIs, and Chromium.
-        .testTarget(name: "ServeTests", dependencies: ["Store", "Serve"]),
+        .testTarget(name: "ServeTests", dependencies: ["Store", "Serve", "TestSupport"]),
     ]
 )

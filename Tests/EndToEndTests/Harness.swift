@@ -1,5 +1,6 @@
 import Foundation
 import Store
+import TestSupport
 
 nonisolated(unsafe) var sshdPIDFile: String?
 nonisolated(unsafe) var configPath: String?
@@ -189,7 +190,7 @@ final class Harness: @unchecked Sendable {
              + "restrict,pty,command=\"\(binary) --config \(config) --as alice\" \(sharedKey)")
             .write(to: keys.appendingPathComponent("authorized/\(Harness.user)"), atomically: true, encoding: .utf8)
 
-        port = try Harness.freePort()
+        port = try Loopback.freePort()
         let sshdConfig = root.appendingPathComponent("sshd_config").path
         try """
             Port \(port)
@@ -213,7 +214,7 @@ final class Harness: @unchecked Sendable {
         try fm.createDirectory(atPath: "/run/sshd", withIntermediateDirectories: true)
         try Harness.run("/usr/sbin/sshd", ["-f", sshdConfig, "-E", root.appendingPathComponent("sshd.log").path])
         for _ in 0..<100 {
-            if Harness.accepts(port) {
+            if Loopback.accepts(port) {
                 sshdPIDFile = root.appendingPathComponent("sshd.pid").path
                 atexit {
                     // The daemon and the test bed go with the test process.
@@ -263,31 +264,6 @@ final class Harness: @unchecked Sendable {
         let data = out.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
         return (p.terminationStatus, String(decoding: data, as: UTF8.self))
-    }
-
-    static func freePort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        addr.sin_port = 0
-        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) } }
-        guard bound == 0 else { throw Failure(description: "no free port") }
-        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
-        return Int(UInt16(bigEndian: addr.sin_port))
-    }
-
-    static func accepts(_ port: Int) -> Bool {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        addr.sin_port = in_port_t(UInt16(port).bigEndian)
-        return withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-            Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } } == 0
     }
 
     // MARK: Grants and the record

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// A private PostgreSQL 15, owned by the test user, on a socket in a temporary directory.
 final class PrivatePostgres {
@@ -9,7 +10,7 @@ final class PrivatePostgres {
 
     init() throws {
         dir = "/tmp/jitsh-pg-\(UUID().uuidString.prefix(8))"
-        port = try Harness.freePort()
+        port = try Loopback.freePort()
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         try Harness.run("/bin/chown", [Harness.user, dir])
         try PrivatePostgres.asUser("\(PrivatePostgres.bin)/initdb", ["-D", dir + "/data", "-A", "trust", "-U", Harness.user])

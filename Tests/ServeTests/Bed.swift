@@ -2,6 +2,7 @@ import Foundation
 import Store
 #if canImport(Glibc)
 import Glibc
+import TestSupport
 #endif
 
 /// The test bed: a store filled by real sessions (the jitsh binary run as sshd runs it, exec
@@ -90,7 +91,7 @@ final class Bed: @unchecked Sendable {
         try fm.createDirectory(atPath: Bed.watched, withIntermediateDirectories: true)
         storePath = root + "/store/jitsh.db"
         config = root + "/jitsh.yaml"
-        port = try Bed.freePort()
+        port = try Loopback.freePort()
         try """
             store: \(storePath)
             policies: \(root)/policies
@@ -263,19 +264,6 @@ final class Bed: @unchecked Sendable {
         p.waitUntilExit()
         watchdog.cancel()
         return (p.terminationStatus, String(decoding: data, as: UTF8.self))
-    }
-
-    static func freePort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) } }
-        guard bound == 0 else { throw Failure(description: "no free port") }
-        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
-        return Int(UInt16(bigEndian: addr.sin_port))
     }
 
     static func accepts(_ port: Int) -> Bool {

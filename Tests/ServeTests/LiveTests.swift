@@ -3,6 +3,7 @@ import Store
 import Testing
 #if canImport(Glibc)
 import Glibc
+import TestSupport
 #endif
 
 /// Live sessions (watch and terminate) and the other ways to listen: TLS and a Unix socket.
@@ -52,7 +53,7 @@ struct LiveTests {
         let made = try Bed.execute("/usr/bin/openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
                                                         "-keyout", dir + "/key.pem", "-out", dir + "/cert.pem", "-days", "1", "-subj", "/CN=127.0.0.1"])
         try #require(made.status == 0, "\(made.output)")
-        let port = try Bed.freePort()
+        let port = try Loopback.freePort()
         let server = try bed.serve(["--listen", "127.0.0.1:\(port)", "--tls-cert", dir + "/cert.pem", "--tls-key", dir + "/key.pem"], port: port)
         defer { kill(server.processIdentifier, SIGKILL) }
         let link = try bed.signInLink("rita")

@@ -4,6 +4,7 @@ import Policy
 import ShellSyntax
 import Store
 import Testing
+import TestSupport
 
 /// The session's pure pieces, one row per case: adding a case takes one line.
 @Suite struct PureTableTests {
@@ -60,7 +61,7 @@ import Testing
     @Test func hostileReportsCarryNothingButLiteralAssignments() throws {
         let pieces = ["declare", " -- ", " -x ", " -a ", "A", "LD_PRELOAD", "PWD", "_x9", "=", "\"", "'", "$(", "`", ")", "\\",
                       "\n", ";", "|", "&", " ", "${IFS}", "$'\\x41'", "é", "\u{0}", "\u{1b}[2J", "((", "]]", "<<EOF\n", "EOF\n", "{", "}"]
-        var rng = SplitMix(seed: 0x5EED_F00D)
+        var rng = SeededGenerator(seed: 0x5EED_F00D)
         let allowedCommands: Set<String> = ["__jitsh_state", "declare", "trap", "cd", "export", "true"]
         for _ in 0..<3000 {
             var dump = ""
@@ -223,18 +224,5 @@ import Testing
         case .mismatch: got = "mismatch"
         }
         #expect(got == row.expected, "\(row.change)")
-    }
-}
-
-/// A small deterministic generator for the property tests (no seed from the clock).
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

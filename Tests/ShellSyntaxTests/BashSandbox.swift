@@ -1,5 +1,6 @@
 import Foundation
 @testable import ShellSyntax
+import TestSupport
 
 /// The real bash, in a throwaway root where every other program is a stub that logs its argv.
 /// Lines run as `nobody` in a user and network namespace with a process limit, so nothing they
@@ -109,18 +110,6 @@ final class BashSandbox: @unchecked Sendable {
             run.notFound.append(String(afterLine.dropLast(": command not found".count)))
         }
         return run
-    }
-}
-
-/// A small deterministic generator for mutated lines (SplitMix64).
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
 

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import ShellSyntax
+import TestSupport
 
 /// Soundness against the real bash: whatever program bash runs for a line, extraction must have
 /// listed (by name, and with the same arguments where it claims to know them all). Lines that

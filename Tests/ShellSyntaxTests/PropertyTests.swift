@@ -1,5 +1,6 @@
 import Testing
 @testable import ShellSyntax
+import TestSupport
 
 /// Properties that hold for every input: no crash, no hang, work linear in the input's size,
 /// limits enforced with an error rather than a crash.

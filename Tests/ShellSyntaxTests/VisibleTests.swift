@@ -1,6 +1,7 @@
 import Foundation
 @testable import ShellSyntax
 import Testing
+import TestSupport
 
 /// User text shown to a person: a table of what each control becomes, and properties over any
 /// bytes (no control survives; a field stays on one line; JSON stays the same value).

@@ -3,6 +3,7 @@ import Foundation
 import PostgresStore
 import Store
 import Testing
+import TestSupport
 
 /// Fleet mode end to end with real jitsh processes: sessions record into a host's spool, `jitsh
 /// sync` ships it to a private PostgreSQL and mirrors grants back; rows, bytes and exit codes
@@ -255,7 +256,7 @@ struct FleetSyncTests {
     }
 
     @Test func aRevocationInTheCentralStoreReachesTheSpoolWithinFiveSeconds() async throws {
-        let port = try PrivatePostgres.freePort()
+        let port = try Loopback.freePort()
         let host = try FleetHost(try PrivatePostgres.server(), extra: "sync_metrics: 127.0.0.1:\(port)")
         let id = try await host.setUp()
         let service = Process()

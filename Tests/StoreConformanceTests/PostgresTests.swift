@@ -2,6 +2,7 @@ import Foundation
 import PostgresStore
 import Store
 import Testing
+import TestSupport
 
 /// What only the PostgreSQL back end has: versioned schema, roles, credentials, a network.
 @Suite(.timeLimit(.minutes(1)))
@@ -58,7 +59,7 @@ struct PostgresTests {
 
     /// Nothing listens: refused at once, in words; the bound holds for a peer that never answers.
     @Test func aDatabaseThatIsNotThereIsOneLine() throws {
-        let port = try PrivatePostgres.freePort()
+        let port = try Loopback.freePort()
         let location = PostgresLocation(role: "jitsh", host: "127.0.0.1", port: port, database: "jitsh")
         let failure = try #require(storeFailure { _ = try PostgresStore(PostgresSettings(location: location, password: "x", timeout: 5)) })
         #expect(failure.message == "the central store \(location) cannot be reached: connection refused", "\(failure)")

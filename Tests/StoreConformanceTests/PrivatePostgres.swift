@@ -2,6 +2,7 @@ import Foundation
 import Synchronization
 import PostgresStore
 import Store
+import TestSupport
 
 /// A private PostgreSQL 15 for this test process: Debian's server binaries, a cluster made by
 /// initdb in a temporary directory owned by `nobody` (the server refuses to run as root), a free
@@ -64,7 +65,7 @@ final class PrivatePostgres: Sendable {
         }
         Self.stopAbandoned()
         dir = "\(Self.prefix)\(UUID().uuidString.prefix(8))"
-        port = try Self.freePort()
+        port = try Loopback.freePort()
         password = "pw-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         try String(getpid()).write(toFile: dir + "/owner", atomically: true, encoding: .utf8)
@@ -189,19 +190,5 @@ final class PrivatePostgres: Sendable {
             throw Failure(description: "\(path) \(arguments.joined(separator: " ")) did not end within \(Int(timeout)) s")
         }
         return (p.terminationStatus, (try? String(contentsOfFile: file, encoding: .utf8)) ?? "")
-    }
-
-    static func freePort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        addr.sin_port = 0
-        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) } }
-        guard bound == 0 else { throw Failure(description: "no free port") }
-        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
-        return Int(UInt16(bigEndian: addr.sin_port))
     }
 }

@@ -1,20 +1,13 @@
 import Foundation
 @testable import Store
 import Testing
+import TestSupport
 
 /// Whatever bytes a session produced and whatever a reviewer types, review code answers and
 /// never traps (a seeded generator, so a failure reproduces).
 @Suite struct RobustnessTests {
-    struct Generator: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
+    typealias Generator = SeededGenerator
+
 
     /// Bytes biased towards what terminals see: escapes, CSI parameters, controls, UTF-8 pieces.
     static func terminalBytes(_ g: inout Generator, count: Int) -> [UInt8] {

@@ -1,6 +1,7 @@
 import Foundation
 @testable import Store
 import Testing
+import TestSupport
 
 /// What replay lets through to a reviewer's terminal: one recorded output, what passes, and
 /// what was left out. Each row is also fed one byte at a time and cut at every position, as

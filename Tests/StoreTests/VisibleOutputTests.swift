@@ -1,6 +1,7 @@
 import Foundation
 @testable import Store
 import Testing
+import TestSupport
 
 /// What a reviewer sees is what happened: a grant reason, a command line and recorded output
 /// full of terminal sequences and newlines go through every human-readable command of the
