@@ -49,36 +49,13 @@ struct ServeCommand: ParsableCommand {
         }
     }
 
-    static func holdsOwnGroup(_ gid: gid_t) -> Bool {
-        var groups = [gid_t](repeating: 0, count: 256)
-        let n = getgroups(Int32(groups.count), &groups)
-        return n > 0 && groups.prefix(Int(n)).contains(gid)
-    }
-
-    /// jitsh-serve, installed beside this jitsh.
-    static var helper: String {
-        let me = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? "/usr/local/bin/jitsh"
-        return (me as NSString).deletingLastPathComponent + "/jitsh-serve"
-    }
-
     func run() throws {
-        // The store is reached with jitsh's group. A person who does not hold that group
-        // themselves gets no server out of a setgid jitsh (it would bind, unlink and read with it).
-        if Privilege.isElevated && getuid() != 0 && !ServeCommand.holdsOwnGroup(JitshGroup.gid) {
-            Console.error("jitsh serve runs as root or as an account in group jitsh (examples/systemd/jitsh-serve.service), not through the setgid bit")
-            throw ExitCode(ExitStatus.error)
-        }
-        var argv = [ServeCommand.helper, "--listen", listen, "--session-lifetime", String(Duration.seconds(sessionLifetime) ?? 4 * 3600)]
+        // It would bind, unlink and read with the group.
+        try HelperBinary.requireOwnGroup("serve", unit: "jitsh-serve.service")
+        var argv = [HelperBinary.path("jitsh-serve"), "--listen", listen, "--session-lifetime", String(Duration.seconds(sessionLifetime) ?? 4 * 3600)]
         if let config { argv += ["--config", config] }
         if let tlsCert, let tlsKey { argv += ["--tls-cert", tlsCert, "--tls-key", tlsKey] }
-        guard access(argv[0], X_OK) == 0 else {
-            Console.error("\(argv[0]) is missing: install it beside jitsh (make install does)")
-            throw ExitCode(ExitStatus.error)
-        }
-        // What runs now has this process's own rights; jitsh itself holds no HTTP server.
-        let cArgs = argv.map { strdup($0) } + [nil]
-        execv(argv[0], cArgs)
-        Console.error("cannot start \(argv[0]): \(String(cString: strerror(errno)))")
-        throw ExitCode(ExitStatus.error)
+        // jitsh itself holds no HTTP server.
+        try HelperBinary.exec(argv)
     }
 }

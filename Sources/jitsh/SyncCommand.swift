@@ -47,19 +47,9 @@ struct SyncCommand: ParsableCommand {
         if json && !status { throw ValidationError("--json goes with --status") }
     }
 
-    /// jitsh-sync, installed beside this jitsh.
-    static var helper: String {
-        let me = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? "/usr/local/bin/jitsh"
-        return (me as NSString).deletingLastPathComponent + "/jitsh-sync"
-    }
-
     func run() throws {
-        // The spool and the database role's password are jitsh's group's; a person who does not
-        // hold that group gets no shipper out of the setgid bit.
-        if Privilege.isElevated && getuid() != 0 && !ServeCommand.holdsOwnGroup(JitshGroup.gid) {
-            Console.error("jitsh sync runs as root or as an account in group jitsh (examples/systemd/jitsh-sync.service), not through the setgid bit")
-            throw ExitCode(ExitStatus.error)
-        }
+        // The spool and the database role's password are jitsh's group's.
+        try HelperBinary.requireOwnGroup("sync", unit: "jitsh-sync.service")
         if !once && !status { try exec() }
         let sync: FleetSync
         do {
@@ -90,15 +80,8 @@ struct SyncCommand: ParsableCommand {
     }
 
     private func exec() throws -> Never {
-        var argv = [SyncCommand.helper]
+        var argv = [HelperBinary.path("jitsh-sync")]
         if let config { argv += ["--config", config] }
-        guard access(argv[0], X_OK) == 0 else {
-            Console.error("\(argv[0]) is missing: install it beside jitsh (make install does)")
-            throw ExitCode(ExitStatus.error)
-        }
-        let cArgs = argv.map { strdup($0) } + [nil]
-        execv(argv[0], cArgs)
-        Console.error("cannot start \(argv[0]): \(String(cString: strerror(errno)))")
-        throw ExitCode(ExitStatus.error)
+        try HelperBinary.exec(argv)
     }
 }
