@@ -3,7 +3,7 @@ import Policy
 import Store
 
 /// A live session's store on a fleet host: the spool, with the role's fleet rules applied each
-/// time the session re-reads its grant (before every line, every 5 s during a job). When the
+/// time the session re-reads its grant (before every line, every 2 s during a job). When the
 /// grant view goes stale past `offline:`, or a `recording: strict` session's shipping falls
 /// behind, the read fails with the reason, and the watchdog ends the session with it (fail closed).
 public final class FleetSessionStore: SessionStore, @unchecked Sendable {

@@ -20,22 +20,8 @@ struct FleetCommandTests {
         init(store: String, password: String, extra: String = "") throws {
             root = "/tmp/jitsh-fleet-\(UUID().uuidString.prefix(8))"
             let fm = FileManager.default
-            for dir in ["policies/roles", "policies/contracts", "keys"] {
-                try fm.createDirectory(atPath: root + "/" + dir, withIntermediateDirectories: true)
-            }
-            try "people:\n  alice: [oncall]\n  lead1: [leads]\n".write(toFile: root + "/policies/policy.yaml", atomically: true, encoding: .utf8)
-            try "role: operator\nallow:\n  - cmd: ls\n".write(toFile: root + "/policies/roles/operator.yaml", atomically: true, encoding: .utf8)
-            try """
-                contract: fleet
-                role: operator
-                requesters: {groups: [oncall]}
-                hosts: ["prod-*"]
-                default_duration: 1h
-                max_duration: 4h
-                reason: {required: true}
-                approval: {count: 1, groups: [leads]}
-                pending_ttl: 1h
-                """.write(toFile: root + "/policies/contracts/fleet.yaml", atomically: true, encoding: .utf8)
+            try fm.createDirectory(atPath: root + "/keys", withIntermediateDirectories: true)
+            try FleetPolicy.write(into: root, role: "role: operator\nallow:\n  - cmd: ls\n")
             passwordFile = root + "/db.password"
             try (password + "\n").write(toFile: passwordFile, atomically: true, encoding: .utf8)
             guard let group = getgrnam("jitsh")?.pointee.gr_gid else { throw PrivatePostgres.Failure(description: "no group jitsh: run scripts/prerequisites.sh") }
@@ -125,5 +111,28 @@ struct FleetCommandTests {
         #expect(refused.status == 3)
         #expect(refused.output == "jitsh: the configuration does not load:\n\(host.config):1:8: error: store postgresql://jitsh_prod_1@db1.example.net:5432/jitsh: "
                 + "TLS is required when the database is not on loopback; set store_ca_file: to the CA of its certificate\n", "\(refused)")
+    }
+}
+
+/// The fleet beds' policy: alice on call, lead1 a lead, an `operator` role (`role`, its whole
+/// file) and the `fleet` contract for prod-* hosts, approved by one lead.
+enum FleetPolicy {
+    static func write(into root: String, role: String) throws {
+        for dir in ["policies/roles", "policies/contracts"] {
+            try FileManager.default.createDirectory(atPath: root + "/" + dir, withIntermediateDirectories: true)
+        }
+        try "people:\n  alice: [oncall]\n  lead1: [leads]\n".write(toFile: root + "/policies/policy.yaml", atomically: true, encoding: .utf8)
+        try role.write(toFile: root + "/policies/roles/operator.yaml", atomically: true, encoding: .utf8)
+        try """
+            contract: fleet
+            role: operator
+            requesters: {groups: [oncall]}
+            hosts: ["prod-*"]
+            default_duration: 1h
+            max_duration: 4h
+            reason: {required: true}
+            approval: {count: 1, groups: [leads]}
+            pending_ttl: 1h
+            """.write(toFile: root + "/policies/contracts/fleet.yaml", atomically: true, encoding: .utf8)
     }
 }
