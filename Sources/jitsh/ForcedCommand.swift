@@ -85,11 +85,6 @@ enum ForcedCommand {
         }
     }
 
-    /// The argv of a line made of static words only (reserved verbs never go through a shell).
-    static func staticWords(_ line: String) -> [String]? {
-        Gate.staticWords(ParsedLine(line))
-    }
-
     static func executablePath() -> String {
         (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? "/usr/local/bin/jitsh"
     }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Posix
+import Session
 import ShellSyntax
 
 /// Exit statuses other tools rely on (documented in README.md, "Interfaces").
@@ -83,7 +84,7 @@ enum Entry {
     /// runs this jitsh with forced-command options; then the client's command, if any, is in
     /// SSH_ORIGINAL_COMMAND as usual. Otherwise COMMAND is what the client asked to run.
     static func loginShell(_ command: String) -> Int32 {
-        if let words = ForcedCommand.staticWords(command), let first = words.first, isThisJitsh(first),
+        if let words = Gate.staticWords(ParsedLine(command)), let first = words.first, isThisJitsh(first),
            let forced = forcedCommandOptions(Array(words.dropFirst())) {
             return ForcedCommand.run(claimedIdentity: forced.identity, configuration: forced.config)
         }
