@@ -46,6 +46,7 @@ let package = Package(
         .target(name: "PostgresStore", dependencies: [
             "Store",
             .product(name: "PostgresNIO", package: "postgres-nio"),
+            .product(name: "CryptoExtras", package: "swift-crypto"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),

@@ -11,6 +11,8 @@ public struct ShipReport: Sendable, Equatable {
     public var ended = 0
     /// Sessions held back in this pass, with why.
     public var quarantined: [String] = []
+    /// Shipped recordings past spool_retention removed from the spool (tombstones left).
+    public var pruned = 0
 
     public init() {}
 

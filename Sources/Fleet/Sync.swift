@@ -11,6 +11,11 @@ public final class FleetSync: @unchecked Sendable {
     public let spool: SQLiteStore
     private var central: PostgresStore?
     private var changes: GrantChanges?
+    /// Whether this host's key and tags are in the central store (once per connection is enough).
+    private var registered = false
+    private var signingKey: SigningKey?
+    /// When shipped recordings were last pruned from the spool (µs); hourly is enough.
+    private var prunedAt: Int64 = 0
     public var backoff = Backoff()
     /// The longest a connect or statement may take before the central store is called away.
     public var timeout: TimeInterval = 5
@@ -42,16 +47,43 @@ public final class FleetSync: @unchecked Sendable {
     public func step() throws -> ShipReport {
         do {
             let central = try centralStore()
-            let report = try Shipper(spool: spool, central: central, host: config.host.name).pass()
+            if !registered { try register(central) }
+            let shipped = try Shipper(spool: spool, central: central, host: config.host.name).pass()
+            // Indexed as it arrives, off every session's path: a search finds it at once.
+            if shipped.chunks > 0 { try central.indexRecordings(batch: 200, transactionMicroseconds: 50_000) }
             try refreshView(central)
+            var report = shipped
+            report.pruned = try pruneShipped(now: Self.now)
             try spool.noteSync(shippedAt: Self.now, error: nil, at: Self.now)
             return report
         } catch {
             // A connection that failed is dropped with its store; the next attempt opens anew.
-            if (error as? StoreError)?.kind != .conflict { central = nil; changes = nil }
+            if (error as? StoreError)?.kind != .conflict { central = nil; changes = nil; registered = false }
             try? spool.noteSync(shippedAt: nil, error: "\(error)", at: Self.now)
             throw error
         }
+    }
+
+    /// Puts this host's public key and tags in the central store: other hosts verify its
+    /// recordings with the key, and resolve host sets with the tags.
+    func register(_ central: PostgresStore) throws {
+        let key: SigningKey
+        do { key = try SigningKey.load(config.signingKeyPath) } catch {
+            throw StoreError(.missing, "the signing key \(config.signingKeyPath) cannot be read (\(error)); run jitsh init")
+        }
+        _ = try central.register(host: config.host.name, tags: config.host.tags, key: key.publicKey, at: Self.now)
+        (registered, signingKey) = (true, key)
+    }
+
+    /// Removes from the spool the recordings that reached the central store whole and are older
+    /// than spool_retention, each leaving a tombstone signed with this host's key; never one
+    /// that was not shipped. At most hourly; returns how many.
+    func pruneShipped(now: Int64) throws -> Int {
+        guard let key = signingKey, now - prunedAt >= 3_600_000_000 else { return 0 }
+        prunedAt = now
+        let ids = try spool.prunable(before: now - config.spoolRetention * 1_000_000, shippedOnly: true)
+        for id in ids { _ = try spool.prune(id, actor: "jitsh-sync", key: key, now: now / 1_000_000) }
+        return ids.count
     }
 
     /// Mirrors the grants a session here may need, and the locks on this host's open sessions.

@@ -25,17 +25,7 @@ extension PostgresStore {
 
     public func auditEvents(session id: String) throws -> [AuditEvent] {
         try connections.with { link in
-            try link.query("""
-                SELECT id, at, session_id, identity, host, kind, line, decision, rule, reason, data FROM audit_events
-                WHERE session_id = \(id) ORDER BY id
-                """).map { r in
-                var e = try AuditEvent(read: r[1].decode(Int64.self), sessionID: r[2].decode(String?.self), identity: r[3].decode(String.self),
-                                       host: r[4].decode(String.self), kind: r[5].decode(String.self), line: r[6].decode(String.self),
-                                       decision: r[7].decode(String.self), rule: r[8].decode(String.self), reason: r[9].decode(String.self),
-                                       data: r[10].decode(String.self))
-                e.id = try r[0].decode(Int64.self)
-                return e
-            }
+            try link.query("SELECT \(unescaped: Self.auditColumns) FROM audit_events a WHERE a.session_id = \(id) ORDER BY a.id").map(Self.auditEvent)
         }
     }
 
@@ -160,7 +150,8 @@ extension PostgresStore {
     // MARK: Full text
 
     /// Indexes the chunks not indexed yet, in batches: each rendered outside any transaction,
-    /// then inserted (a chunk indexed twice by two indexers at once is kept once).
+    /// then inserted (a chunk indexed twice by two indexers at once is kept once). A host's role
+    /// indexes its own sessions (its sync does, as they arrive); the owner indexes every host's.
     @discardableResult
     public func indexRecordings(batch: Int = 200, transactionMicroseconds: Int64 = 50_000) throws -> Int {
         var total = 0
@@ -169,6 +160,7 @@ extension PostgresStore {
                 try link.query("""
                     SELECT c.session_id, c.seq, c.started_at, c.frames, c.raw_bytes, c.data FROM chunks c
                     WHERE NOT EXISTS (SELECT 1 FROM recording_text r WHERE r.session_id = c.session_id AND r.seq = c.seq)
+                      AND (jitsh_host() IS NULL OR c.session_id IN (SELECT id FROM sessions WHERE host = jitsh_host()))
                     ORDER BY c.session_id, c.seq LIMIT \(Int64(max(1, batch)))
                     """).map { r in
                     try Chunk(sessionID: r[0].decode(String.self), seq: r[1].decode(Int64.self), startedAt: r[2].decode(Int64.self),

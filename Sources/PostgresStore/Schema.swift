@@ -130,7 +130,60 @@ enum Schema {
         ] + ["grants", "grant_events", "session_locks"].map { table in
             "CREATE TRIGGER \(table)_notify AFTER INSERT ON \(table) FOR EACH STATEMENT EXECUTE FUNCTION jitsh_notify_grants()"
         }),
+        // Least privilege by the database: each host's role is mapped to its host name, and row-level
+        // security lets it insert only its own host's sessions, chunks, ends, events and keys (it
+        // still reads everything: review runs on any host). Its public signing key and tags are
+        // registered here, so any host can verify another's recordings and resolve host sets.
+        Version(number: 3, name: "per-host roles with row-level security, host keys and tags", statements: [
+            "CREATE TABLE fleet_hosts (role name PRIMARY KEY, host text NOT NULL UNIQUE, added_at timestamptz NOT NULL DEFAULT now())",
+            """
+            CREATE FUNCTION jitsh_host() RETURNS text LANGUAGE sql STABLE AS
+            $$ SELECT host FROM fleet_hosts WHERE role = current_user $$
+            """,
+            """
+            CREATE TABLE host_keys (
+                host text NOT NULL, key_id text NOT NULL, public_key bytea NOT NULL, registered_at bigint NOT NULL,
+                PRIMARY KEY (host, key_id))
+            """,
+            """
+            CREATE TABLE host_tags (
+                id bigserial PRIMARY KEY, host text NOT NULL, tags text NOT NULL CHECK (tags::jsonb IS NOT NULL),
+                reported_at bigint NOT NULL)
+            """,
+            "CREATE INDEX host_tags_host ON host_tags (host, id)",
+            // Review reads data as JSON: a row that is not cannot be shipped (it is quarantined).
+            "ALTER TABLE audit_events ADD CONSTRAINT audit_events_data_json CHECK (data::jsonb IS NOT NULL)",
+        ] + ["host_keys", "host_tags"].flatMap { table in [
+            "CREATE TRIGGER \(table)_append_only BEFORE UPDATE OR DELETE ON \(table) FOR EACH ROW EXECUTE FUNCTION jitsh_append_only()",
+            "CREATE TRIGGER \(table)_no_truncate BEFORE TRUNCATE ON \(table) FOR EACH STATEMENT EXECUTE FUNCTION jitsh_append_only()",
+            "REVOKE UPDATE, DELETE, TRUNCATE ON \(table) FROM PUBLIC",
+        ] } + ownHostRows.flatMap { table, check in [
+            "ALTER TABLE \(table) ENABLE ROW LEVEL SECURITY",
+            "CREATE POLICY \(table)_read ON \(table) FOR SELECT USING (true)",
+            "CREATE POLICY \(table)_own_host ON \(table) FOR INSERT WITH CHECK (\(check))",
+        ] } + [
+            """
+            DO $$
+            BEGIN
+                IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'jitsh_hosts') THEN
+                    GRANT SELECT ON fleet_hosts TO jitsh_hosts;
+                    GRANT SELECT, INSERT ON host_keys, host_tags TO jitsh_hosts;
+                    GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO jitsh_hosts;
+                END IF;
+            END $$
+            """,
+        ]),
     ]
+
+    /// The tables a host inserts only its own rows into, and the check that says so.
+    static let ownHostRows: [(String, String)] = [
+        ("sessions", "host = jitsh_host()"),
+        ("audit_events", "host = jitsh_host() AND coalesce(origin_host, host) = jitsh_host()"),
+        ("host_keys", "host = jitsh_host()"),
+        ("host_tags", "host = jitsh_host()"),
+    ] + ["chunks", "session_ends", "recording_text"].map { table in
+        (table, "EXISTS (SELECT 1 FROM sessions s WHERE s.id = session_id AND s.host = jitsh_host())")
+    }
 
     /// The channel grant, grant-event and lock inserts notify (LISTEN/NOTIFY).
     static let grantChannel = "jitsh_grants"
@@ -149,6 +202,15 @@ enum Schema {
     /// upgrade leaves the schema as it was), one migrating process at a time (an advisory lock:
     /// two hosts running init at once). Returns the versions before and after.
     static func migrate(_ connections: Connections) throws -> (from: Int, to: Int) {
+        // A host's role may not create tables: init on an up-to-date schema changes nothing.
+        let found = try connections.with { link in try installed(link) }
+        if found == current { return (current, current) }
+        do { return try upgrade(connections) } catch let e as StoreError where e.kind == .permission {
+            throw StoreError(.permission, "\(e.message); the schema is version \(found) and this jitsh needs \(current): run jitsh init as the database's owner once")
+        }
+    }
+
+    private static func upgrade(_ connections: Connections) throws -> (from: Int, to: Int) {
         try connections.transaction { link in
             try link.execute("SELECT pg_advisory_xact_lock(7020020)")
             try link.execute("""

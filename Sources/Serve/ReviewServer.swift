@@ -19,7 +19,7 @@ public struct ServeSetup: Sendable {
     public var listen: Listen
     public var tlsCertificate: String?
     public var tlsKey: String?
-    public var store: any ReviewStore
+    public var store: any WebReviewStore
     public var host: HostInfo
     /// Nil when the host key cannot be read: pages then say the signature was not checked.
     public var publicKey: Curve25519.Signing.PublicKey?
@@ -31,7 +31,7 @@ public struct ServeSetup: Sendable {
     /// Where xterm.js 3's CommonJS modules are installed (Debian's node-xterm).
     public var xtermDirectory = "/usr/share/nodejs/xterm/lib"
 
-    public init(listen: Listen, store: any ReviewStore, host: HostInfo, publicKey: Curve25519.Signing.PublicKey?,
+    public init(listen: Listen, store: any WebReviewStore, host: HostInfo, publicKey: Curve25519.Signing.PublicKey?,
                 loadPolicy: @escaping @Sendable () throws -> Policy) {
         self.listen = listen
         self.store = store

@@ -11,7 +11,7 @@ import Store
 final class WebApp: Sendable {
     static let cookieName = "jitsh_review"
 
-    let store: any ReviewStore
+    let store: any WebReviewStore
     let host: HostInfo
     let publicKey: Curve25519.Signing.PublicKey?
     let policy: PolicySource

@@ -1,44 +1,50 @@
-import GRDB
 import Policy
 
-/// sudoreplay-like search expressions over audit events, compiled to SQL:
-/// `command rm and user alice`, `decision deny and since "2 hours ago"`, `cwd /var/lib/*`,
-/// `(role operator or role dba) and not decision allow`. Values are globs where that makes sense.
+/// sudoreplay-like search expressions over audit events: `command rm and user alice`,
+/// `decision deny and since "2 hours ago"`, `cwd /var/lib/*`, `(role operator or role dba) and
+/// not decision allow`. Values are globs where that makes sense. The parse is an expression
+/// tree each back end compiles (SQLite here, PostgreSQL in its module) or evaluates (memory).
 public struct AuditQuery: Sendable {
     public struct SyntaxError: Error, CustomStringConvertible, Equatable {
         public var description: String
     }
 
-    /// The WHERE clause, over `audit_events AS a`.
-    public let sql: String
-    public let arguments: [String]
-    /// Time bounds are resolved when parsed (against `now`), so a query is a value.
-    public let integerArguments: [Int: Int64]
+    /// What a term compares: the event's own columns, its JSON data, or its session's row.
+    public enum Field: String, Sendable, CaseIterable {
+        case command, user, host, role, decision, kind, rule, reason, line, cwd, session
+    }
 
-    public static let fields = ["command", "user", "host", "role", "decision", "kind", "rule", "reason", "line", "cwd",
-                                "session", "grant", "since", "until"]
+    public indirect enum Expression: Sendable, Equatable {
+        case all([Expression])
+        case any([Expression])
+        case not(Expression)
+        /// The field matches the glob (`session` matches ids starting with the value).
+        case matches(Field, String)
+        /// Events of sessions under this grant.
+        case grant(Int64)
+        /// Events at or after (`since`) or at or before the time, in microseconds.
+        case since(Int64)
+        case until(Int64)
+    }
+
+    public let expression: Expression
+
+    public static let fields = Field.allCases.map(\.rawValue) + ["grant", "since", "until"]
 
     /// Parses `words` (as the shell split them, or one string split here) at time `now` (seconds).
     public init(_ words: [String], now: Int64) throws(SyntaxError) {
         var parser = Parser(tokens: try AuditQuery.tokens(words), now: now)
-        let clause = try parser.expression()
+        let parsed = try parser.expression()
         guard parser.position == parser.tokens.count else {
             throw SyntaxError(description: "unexpected `\(parser.tokens[parser.position])`")
         }
-        sql = clause
-        arguments = parser.arguments
-        integerArguments = parser.integers
+        expression = parsed
     }
 
-    /// The bound values in order, as GRDB takes them.
-    public var statementArguments: StatementArguments {
-        var values: [DatabaseValueConvertible] = []
-        var text = arguments.makeIterator()
-        for k in 0..<(arguments.count + integerArguments.count) {
-            if let n = integerArguments[k] { values.append(n) } else if let s = text.next() { values.append(s) }
-        }
-        return StatementArguments(values)
-    }
+    public init(_ expression: Expression) { self.expression = expression }
+
+    /// This query and `other` both.
+    public func and(_ other: Expression) -> AuditQuery { AuditQuery(.all([expression, other])) }
 
     static func tokens(_ words: [String]) throws(SyntaxError) -> [String] {
         var out: [String] = []
@@ -111,9 +117,6 @@ public struct AuditQuery: Sendable {
         var tokens: [String]
         var now: Int64
         var position = 0
-        var arguments: [String] = []
-        var integers: [Int: Int64] = [:]
-        var count = 0
 
         mutating func next() -> String? {
             guard position < tokens.count else { return nil }
@@ -123,29 +126,29 @@ public struct AuditQuery: Sendable {
 
         func peek() -> String? { position < tokens.count ? tokens[position].lowercased() : nil }
 
-        mutating func expression() throws(SyntaxError) -> String {
+        mutating func expression() throws(SyntaxError) -> Expression {
             var parts = [try conjunction()]
             while peek() == "or" {
                 position += 1
                 parts.append(try conjunction())
             }
-            return parts.count == 1 ? parts[0] : "(" + parts.joined(separator: " OR ") + ")"
+            return parts.count == 1 ? parts[0] : .any(parts)
         }
 
-        mutating func conjunction() throws(SyntaxError) -> String {
+        mutating func conjunction() throws(SyntaxError) -> Expression {
             var parts = [try unary()]
             while let p = peek(), p == "and" || (p != "or" && p != ")") {
                 if p == "and" { position += 1 }
                 parts.append(try unary())
             }
-            return parts.count == 1 ? parts[0] : "(" + parts.joined(separator: " AND ") + ")"
+            return parts.count == 1 ? parts[0] : .all(parts)
         }
 
-        mutating func unary() throws(SyntaxError) -> String {
+        mutating func unary() throws(SyntaxError) -> Expression {
             guard let token = peek() else { throw SyntaxError(description: "the expression ends too early") }
             if token == "not" || token == "!" {
                 position += 1
-                return "NOT " + (try unary())
+                return .not(try unary())
             }
             if token == "(" {
                 position += 1
@@ -156,55 +159,26 @@ public struct AuditQuery: Sendable {
             return try term()
         }
 
-        mutating func text(_ value: String) -> String {
-            arguments.append(value)
-            count += 1
-            return "?"
-        }
-
-        mutating func integer(_ value: Int64) -> String {
-            integers[count] = value
-            count += 1
-            return "?"
-        }
-
-        mutating func term() throws(SyntaxError) -> String {
-            let field = next()!.lowercased()
-            guard AuditQuery.fields.contains(field) else {
-                throw SyntaxError(description: "unknown field `\(field)`; fields are \(AuditQuery.fields.joined(separator: ", "))")
+        mutating func term() throws(SyntaxError) -> Expression {
+            let name = next()!.lowercased()
+            guard AuditQuery.fields.contains(name) else {
+                throw SyntaxError(description: "unknown field `\(name)`; fields are \(AuditQuery.fields.joined(separator: ", "))")
             }
-            guard let value = next(), value != ")" else { throw SyntaxError(description: "`\(field)` needs a value") }
-            switch field {
-            case "command":
-                let (p1, p2, p3, p4) = (text(value), text("*/" + value), text(value), text("*/" + value))
-                return """
-                    (EXISTS (SELECT 1 FROM json_each(a.data, '$.commands') c \
-                    WHERE json_extract(c.value, '$.argv[0]') GLOB \(p1) OR json_extract(c.value, '$.argv[0]') GLOB \(p2)) \
-                    OR (a.kind = \(AuditKind.guard.sql) AND (a.line GLOB \(p3) OR a.line GLOB \(p4))))
-                    """
-            case "user": return "a.identity GLOB \(text(value))"
-            case "host": return "a.host GLOB \(text(value))"
-            case "role": return "a.session_id IN (SELECT id FROM sessions WHERE role GLOB \(text(value)))"
-            case "decision":
-                guard ["allow", "deny", "confirm"].contains(value) else {
+            guard let value = next(), value != ")" else { throw SyntaxError(description: "`\(name)` needs a value") }
+            if let field = Field(rawValue: name) {
+                if field == .decision && !["allow", "deny", "confirm"].contains(value) {
                     throw SyntaxError(description: "decision is allow, deny or confirm, not `\(value)`")
                 }
-                return "a.decision = \(text(value))"
-            case "kind": return "a.kind GLOB \(text(value))"
-            case "rule": return "a.rule GLOB \(text(value))"
-            case "reason": return "a.reason GLOB \(text(value))"
-            case "line": return "a.line GLOB \(text(value))"
-            case "cwd": return "json_extract(a.data, '$.cwd') GLOB \(text(value))"
-            case "session": return "a.session_id GLOB \(text(value + "*"))"
-            case "grant":
-                guard let id = Int64(value) else { throw SyntaxError(description: "grant needs a number, not `\(value)`") }
-                return "a.session_id IN (SELECT id FROM sessions WHERE grant_id = \(integer(id)))"
-            default:
-                guard let t = AuditQuery.time(value, now: now) else {
-                    throw SyntaxError(description: "`\(value)` is not a time (2 hours ago, 30m, 7d, 2026-11-27T10:00Z)")
-                }
-                return "a.at \(field == "since" ? ">=" : "<=") \(integer(t * 1_000_000))"
+                return .matches(field, value)
             }
+            if name == "grant" {
+                guard let id = Int64(value) else { throw SyntaxError(description: "grant needs a number, not `\(value)`") }
+                return .grant(id)
+            }
+            guard let t = AuditQuery.time(value, now: now) else {
+                throw SyntaxError(description: "`\(value)` is not a time (2 hours ago, 30m, 7d, 2026-11-27T10:00Z)")
+            }
+            return name == "since" ? .since(t * 1_000_000) : .until(t * 1_000_000)
         }
     }
 }

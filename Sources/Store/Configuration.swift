@@ -12,6 +12,9 @@ public struct HostConfiguration: Sendable {
     public var spoolPath = "/var/lib/jitsh/spool.db"
     /// Bytes waiting to be shipped past which new sessions are refused (`spool_quota: 1GiB`).
     public var spoolQuota: Int64 = 1 << 30
+    /// How long a fleet host keeps a shipped session's recording in its spool (`spool_retention: 7d`);
+    /// the central store keeps it, and a tombstone here says where it went.
+    public var spoolRetention: Int64 = 7 * 86_400
     /// Where the `jitsh sync` service serves Prometheus metrics (loopback only).
     public var syncMetrics = "127.0.0.1:9477"
     /// Where `store:` points: that file, or a fleet's PostgreSQL (`store: postgresql://ROLE@HOST:PORT/DB`).
@@ -39,7 +42,7 @@ public struct HostConfiguration: Sendable {
 
     public init(host: HostInfo) { self.host = host }
 
-    static let keys = ["store", "store_password_file", "store_ca_file", "spool", "spool_quota", "sync_metrics", "policies", "host", "webhook", "signing_key", "shared_accounts", "audit", "shell", "configurations", "review_url"]
+    static let keys = ["store", "store_password_file", "store_ca_file", "spool", "spool_quota", "spool_retention", "sync_metrics", "policies", "host", "webhook", "signing_key", "shared_accounts", "audit", "shell", "configurations", "review_url"]
 
     /// Parses the file's text; every problem is reported with its line and column.
     public static func parse(_ text: String, file: String, hostName: String) throws(PolicyError) -> HostConfiguration {
@@ -61,6 +64,9 @@ public struct HostConfiguration: Sendable {
             case "spool_quota":
                 guard let text = r.string(value, key) else { continue }
                 if let bytes = ByteSize.parse(text), bytes > 0 { config.spoolQuota = Int64(bytes) } else { r.error(value, "spool_quota: give a size such as 512MiB or 2GiB") }
+            case "spool_retention":
+                guard let text = r.string(value, key) else { continue }
+                if let seconds = Duration.seconds(text), seconds > 0 { config.spoolRetention = Int64(seconds) } else { r.error(value, "spool_retention: give a duration such as 7d or 12h") }
             case "sync_metrics":
                 guard let text = r.string(value, key) else { continue }
                 if !(text.hasPrefix("127.") || text.hasPrefix("[::1]:") || text.hasPrefix("localhost:")) || text.split(separator: ":").last.flatMap({ Int($0) }) == nil {

@@ -12,6 +12,10 @@ public struct Verification: Sendable, Equatable {
     public var summary: String
 
     public var ok: Bool { problems.isEmpty }
+
+    public init(sessionID: String, problems: [String], summary: String) {
+        (self.sessionID, self.problems, self.summary) = (sessionID, problems, summary)
+    }
 }
 
 /// A pruned recording's stand-in: who removed which chunks when, and the chain head they had,
@@ -100,8 +104,10 @@ extension SQLiteStore {
                             summary: "\(chunks.count) chunks\(images > 0 ? ", \(images) snapshot images" : ""), hash chain and signature (key \(end.keyID)) intact, \(String(format: "%.1f", duration)) s")
     }
 
-    public func allSessionIDs() throws -> [String] {
-        try database.read { db in try String.fetchAll(db, sql: "SELECT id FROM sessions ORDER BY started_at") }
+    public func allSessionIDs(host: String? = nil) throws -> [String] {
+        try database.read { db in
+            try String.fetchAll(db, sql: "SELECT id FROM sessions WHERE ? IS NULL OR host GLOB ? ORDER BY started_at, id", arguments: [host, host])
+        }
     }
 
     public func tombstone(_ id: String) throws -> Tombstone? {
@@ -114,13 +120,18 @@ extension SQLiteStore {
         }
     }
 
-    /// Sessions started before `cutoff` (µs) whose recordings are still stored.
-    public func prunable(before cutoff: Int64) throws -> [String] {
-        try database.read { db in
+    /// Sessions started before `cutoff` (µs) whose recordings are still stored. With
+    /// `shippedOnly` (a fleet host's spool), only those whose signed end reached the central
+    /// store, so pruning never loses what was not shipped.
+    public func prunable(before cutoff: Int64, shippedOnly: Bool = false) throws -> [String] {
+        let shipped = shippedOnly
+            ? "AND EXISTS (SELECT 1 FROM commit_points p WHERE p.session_id = s.id AND p.ended = 1 AND p.quarantined IS NULL)" : ""
+        return try database.read { db in
             try String.fetchAll(db, sql: """
                 SELECT s.id FROM sessions s WHERE s.started_at < ?
                 AND NOT EXISTS (SELECT 1 FROM tombstones t WHERE t.session_id = s.id)
                 AND (EXISTS (SELECT 1 FROM session_ends e WHERE e.session_id = s.id) OR s.started_at < ? - 86400000000)
+                \(shipped)
                 ORDER BY s.started_at
                 """, arguments: [cutoff, cutoff])
         }

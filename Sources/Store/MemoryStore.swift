@@ -160,6 +160,24 @@ public final class MemoryStore: Store, AuditLog, RecordingSink, RecordingSearch,
 
     public func session(_ id: String) throws -> SessionRecord? { locked { sessions[id] } }
 
+    public func sessions(_ ids: [String]) throws -> [String: SessionRecord] {
+        locked { sessions.filter { ids.contains($0.key) } }
+    }
+
+    /// Oldest first, as the databases order them (by start, then id).
+    public func allSessionIDs(host: String?) throws -> [String] {
+        locked {
+            sessions.values.filter { s in host.map { StoreGlob.matches($0, s.host) } ?? true }
+                .sorted { ($0.startedAt, $0.id) < ($1.startedAt, $1.id) }.map(\.id)
+        }
+    }
+
+    public func auditEvents(after id: Int64, limit: Int) throws -> [AuditEvent] {
+        locked { Array(audit.filter { $0.id > id }.prefix(max(0, limit))) }
+    }
+
+    public func lastAuditID() throws -> Int64 { locked { audit.last?.id ?? 0 } }
+
     public func sessionEnd(_ id: String) throws -> SessionEnd? { locked { ends[id] } }
 
     public func chunks(session id: String, after seq: Int64, limit: Int) throws -> [Chunk] {

@@ -10,6 +10,10 @@ public struct SessionSummary: Sendable, Equatable {
     public var denied: Int
     public var confirmed: Int
     public var blocked: Int
+
+    public init(session: SessionRecord, end: SessionEnd?, pruned: Bool, lines: Int, denied: Int, confirmed: Int, blocked: Int) {
+        (self.session, self.end, self.pruned, self.lines, self.denied, self.confirmed, self.blocked) = (session, end, pruned, lines, denied, confirmed, blocked)
+    }
 }
 
 /// What `jitsh sessions list` filters on; times in microseconds.
@@ -33,7 +37,7 @@ public struct SessionFilter: Sendable {
     public init() {}
 }
 
-extension SQLiteStore {
+extension SQLiteStore: ReviewStore {
     public func sessionSummaries(_ f: SessionFilter) throws -> [SessionSummary] {
         var clauses: [String] = []
         var args: [DatabaseValueConvertible] = []
@@ -69,7 +73,7 @@ extension SQLiteStore {
                    (SELECT count(*) FROM audit_events a WHERE a.session_id = s.id AND a.kind = \(AuditKind.guard.sql)) AS blocked
             FROM sessions s LEFT JOIN session_ends e ON e.session_id = s.id
             \(clauses.isEmpty ? "" : "WHERE " + clauses.joined(separator: " AND "))
-            ORDER BY s.started_at DESC LIMIT \(max(0, f.limit)) OFFSET \(max(0, f.offset))
+            ORDER BY s.started_at DESC, s.id DESC LIMIT \(max(0, f.limit)) OFFSET \(max(0, f.offset))
             """
         return try database.read { db in
             try Row.fetchAll(db, sql: sql, arguments: StatementArguments(args)).map { r in
@@ -89,7 +93,7 @@ extension SQLiteStore {
     /// Session ids that start with `prefix` (reviewers type the first few characters).
     public func sessionIDs(matching prefix: String) throws -> [String] {
         try database.read { db in
-            try String.fetchAll(db, sql: "SELECT id FROM sessions WHERE id GLOB ? ORDER BY started_at DESC LIMIT 2", arguments: [prefix + "*"])
+            try String.fetchAll(db, sql: "SELECT id FROM sessions WHERE id GLOB ? ORDER BY started_at DESC, id DESC LIMIT 2", arguments: [prefix + "*"])
         }
     }
 
@@ -137,13 +141,13 @@ extension SQLiteStore {
     }
 
     /// Every line decided in a session since `since` (µs): line, role, host, time, cwd.
-    public func decidedLines(since: Int64) throws -> [(line: String, role: String, host: String, at: Int64, cwd: String?)] {
+    public func decidedLines(since: Int64) throws -> [DecidedLine] {
         try database.read { db in
             try Row.fetchAll(db, sql: """
                 SELECT a.line, s.role, a.host, a.at, json_extract(a.data, '$.cwd') AS cwd FROM audit_events a
                 JOIN sessions s ON s.id = a.session_id
                 WHERE a.kind = \(AuditKind.line.sql) AND a.decision IN (\(AuditDecision.allow.sql), \(AuditDecision.deny.sql), \(AuditDecision.confirm.sql)) AND a.at >= ? ORDER BY a.id
-                """, arguments: [since]).map { ($0["line"], $0["role"], $0["host"], $0["at"], $0["cwd"]) }
+                """, arguments: [since]).map { DecidedLine(line: $0["line"], role: $0["role"], host: $0["host"], at: $0["at"], cwd: $0["cwd"]) }
         }
     }
 }

@@ -89,6 +89,15 @@ public protocol RecordingSearch: Sendable {
     func searchRecordings(_ text: String, limit: Int, newestFirst: Bool) throws -> [TextHit]
 }
 
+extension RecordingSearch {
+    /// Indexes what waits, in batches of 200, each transaction within 50 ms.
+    @discardableResult public func indexRecordings() throws -> Int { try indexRecordings(batch: 200, transactionMicroseconds: 50_000) }
+
+    public func searchRecordings(_ text: String, limit: Int) throws -> [TextHit] {
+        try searchRecordings(text, limit: limit, newestFirst: false)
+    }
+}
+
 /// The images of watched files a line changed (`snapshot:` in a role).
 public protocol SnapshotImageStore: Sendable {
     /// Appends one line's changes and the contents they name, in one transaction; returns the
@@ -100,3 +109,16 @@ public protocol SnapshotImageStore: Sendable {
 /// Everything a running session touches: its grant and locks, its audit trail, its recording,
 /// the images of watched files.
 public typealias SessionStore = GrantStore & AuditLog & RecordingSink & SnapshotImageStore
+
+/// A line decided in a session, as `policy whatif` re-decides it; `at` in microseconds.
+public struct DecidedLine: Sendable, Equatable {
+    public var line: String
+    public var role: String
+    public var host: String
+    public var at: Int64
+    public var cwd: String?
+
+    public init(line: String, role: String, host: String, at: Int64, cwd: String?) {
+        (self.line, self.role, self.host, self.at, self.cwd) = (line, role, host, at, cwd)
+    }
+}

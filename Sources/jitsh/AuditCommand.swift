@@ -19,6 +19,9 @@ struct AuditGroup: ParsableCommand {
               jitsh audit search cwd '/var/lib/*'
               jitsh audit search --text 'DROP TABLE'
               jitsh audit tail --follow --json
+              jitsh audit search --host 'prod-*' decision deny
+
+            On a fleet host these read the central store: every host's events and recordings.
             """,
         subcommands: [Search.self, Tail.self]
     )
@@ -26,10 +29,11 @@ struct AuditGroup: ParsableCommand {
     struct Search: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Find audit events by expression, or (--text) what was typed and shown in recordings.")
-        @OptionGroup var common: HostOptions
+        @OptionGroup var common: ReviewOptions
         @OptionGroup var output: OutputOptions
         @Option(help: "Full-text search of recordings: words (rm -rf), prefix*, AND/OR/NOT; FTS5 syntax with quotes or NEAR.") var text: String?
         @Option(help: "At most this many results.") var limit = 1000
+        @Option(help: "Only events and recordings of these hosts (a glob: 'prod-*').") var host: String?
         @Argument(help: "The expression.") var expression: [String] = []
 
         func validate() throws {
@@ -41,7 +45,11 @@ struct AuditGroup: ParsableCommand {
             if let text {
                 let hits = try ctx.run { () throws -> [TextHit] in
                     try ctx.store.indexRecordings()
-                    return try ctx.store.searchRecordings(text, limit: limit)
+                    guard let host else { return try ctx.store.searchRecordings(text, limit: limit) }
+                    // Hits are few next to sessions: the host is checked on each hit's session.
+                    let all = try ctx.store.searchRecordings(text, limit: max(limit * 4, 1000))
+                    let sessions = try ctx.store.sessions(Array(Set(all.map(\.sessionID))))
+                    return Array(all.filter { sessions[$0.sessionID].map { StoreGlob.matches(host, $0.host) } ?? false }.prefix(limit))
                 }
                 for h in hits {
                     let at = String(format: "%.1fs", Double(h.offset) / 1_000_000)
@@ -55,11 +63,12 @@ struct AuditGroup: ParsableCommand {
                 if !output.json { Console.line("\(hits.count) hit\(hits.count == 1 ? "" : "s")") }
                 return
             }
-            let query: AuditQuery
+            var query: AuditQuery
             do { query = try AuditQuery(expression, now: Clock.now) } catch {
                 Console.error("search: \(error.description)")
                 throw ExitCode(ExitStatus.error)
             }
+            if let host { query = query.and(.matches(.host, host)) }
             let events = try ctx.run { try ctx.store.auditEvents(matching: query, limit: limit) }
             for e in events {
                 if output.json { Console.json(AuditLine.json(e)) } else { Console.line(AuditLine.text(e)) }
@@ -71,10 +80,11 @@ struct AuditGroup: ParsableCommand {
     struct Tail: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "The newest audit events; --follow keeps printing new ones (JSON lines for SIEMs with --json).")
-        @OptionGroup var common: HostOptions
+        @OptionGroup var common: ReviewOptions
         @OptionGroup var output: OutputOptions
         @Option(name: .short, help: "Start with this many of the newest events.") var n = 20
         @Flag(help: "Keep printing events as they are recorded.") var follow = false
+        @Option(help: "Only events of these hosts (a glob: 'prod-*').") var host: String?
 
         func run() throws {
             let ctx = try ReviewContext(common)
@@ -82,8 +92,9 @@ struct AuditGroup: ParsableCommand {
             repeat {
                 let events = try ctx.run { try ctx.store.auditEvents(after: last, limit: 1000) }
                 for e in events {
-                    if output.json { Console.json(AuditLine.json(e)) } else { Console.line(AuditLine.text(e)) }
                     last = e.id
+                    if let host, !StoreGlob.matches(host, e.host) { continue }
+                    if output.json { Console.json(AuditLine.json(e)) } else { Console.line(AuditLine.text(e)) }
                 }
                 fflush(nil)
                 if follow && events.isEmpty { usleep(500_000) }

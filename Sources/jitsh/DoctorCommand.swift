@@ -6,7 +6,7 @@ import Store
 
 struct Doctor: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Check this host's jitsh: binary, store, policy, key, sshd, kernel, clock.",
+        abstract: "Check this host's jitsh: binary, store, policy, key, fleet link, sshd, kernel, clock.",
         discussion: """
             One line per check, with what to do about each failure. Exit status 1 when any check fails. \
             sshd is checked as `sshd -T -C user=NAME,…` evaluates it for each --user (and each member of \
@@ -65,6 +65,7 @@ struct Doctor: ParsableCommand {
             let key = DoctorProbe.file(c.signingKeyPath)
             checks.append(DoctorRules.signingKey(key, jitshGroup: group, loads: key.exists && (try? SigningKey.load(c.signingKeyPath)) != nil))
             checks.append(DoctorRules.webhook(c.webhook, curl: Outbox.curlPath))
+            if c.isFleet { checks += FleetDoctorRules.checks(FleetProbe.probe(c)) }
         }
         checks += checkSSHD(installation: installation, jitsh: me, group: group)
         let probeErrno = DoctorProbe.ptraceProbe()

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import PostgresStore
 import Session
 import Store
 
@@ -34,14 +35,15 @@ struct Init: ParsableCommand {
         do {
             // A fleet host's storePath is its spool: sessions record there first, as on a lone host.
             try initSQLite(c, own: own)
+            let key = try initKey(c, own: own)
             if case .postgresql(let location) = c.store {
                 let store = try StoreOpening.openPostgres(c, migrate: true)
                 let (from, to) = store.schemaChange
                 Console.line(from == to ? "store \(location) has schema version \(to)"
                              : from == 0 ? "created the schema of store \(location), version \(to)"
                              : "upgraded the schema of store \(location) from version \(from) to \(to)")
+                try register(c, key: key, in: store)
             }
-            try initKey(c, own: own)
         } catch {
             Console.error("\(error)")
             throw ExitCode(ExitStatus.error)
@@ -65,17 +67,26 @@ struct Init: ParsableCommand {
     }
 
     /// The signing key: every host signs its own sessions' ends, fleet or not.
-    func initKey(_ c: HostConfiguration, own: (String, Int) -> Void) throws {
+    func initKey(_ c: HostConfiguration, own: (String, Int) -> Void) throws -> SigningKey {
         let fm = FileManager.default
         if fm.fileExists(atPath: c.signingKeyPath) {
             let key = try SigningKey.load(c.signingKeyPath)
             Console.line("signing key \(c.signingKeyPath) is there (id \(key.id))")
-        } else {
-            let keyDirectory = (c.signingKeyPath as NSString).deletingLastPathComponent
-            try fm.createDirectory(atPath: keyDirectory, withIntermediateDirectories: true)
-            let key = try SigningKey.create(c.signingKeyPath)
-            own(c.signingKeyPath, 0o640)
-            Console.line("created signing key \(c.signingKeyPath) (id \(key.id))")
+            return key
         }
+        let keyDirectory = (c.signingKeyPath as NSString).deletingLastPathComponent
+        try fm.createDirectory(atPath: keyDirectory, withIntermediateDirectories: true)
+        let key = try SigningKey.create(c.signingKeyPath)
+        own(c.signingKeyPath, 0o640)
+        Console.line("created signing key \(c.signingKeyPath) (id \(key.id))")
+        return key
+    }
+
+    /// This host's public key and tags in the central store, so every host can verify its
+    /// recordings. Refused by the database when the role is not mapped to this host's name.
+    func register(_ c: HostConfiguration, key: SigningKey, in store: PostgresStore) throws {
+        let new = try store.register(host: c.host.name, tags: c.host.tags, key: key.publicKey, at: Clock.now * 1_000_000)
+        Console.line(new.key ? "registered host \(c.host.name) and its key \(key.id) in the central store"
+                     : "host \(c.host.name) and its key \(key.id) are registered in the central store")
     }
 }

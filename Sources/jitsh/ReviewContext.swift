@@ -5,26 +5,47 @@ import Policy
 import Session
 import Store
 
+/// The options of every review verb: the host's, and where to read on a fleet host.
+struct ReviewOptions: ParsableArguments {
+    @OptionGroup var host: HostOptions
+
+    @Flag(help: "On a fleet host, read this host's spool instead of the central store (when the database cannot be reached).")
+    var spool = false
+}
+
 /// What review commands share: the store, the host key, and the check that the caller may review.
 /// Recordings hold what engineers saw and typed: only root, `admins` and `auditors` read them.
+/// On a fleet host the store is the central one (every host's sessions); on a lone host, its file.
 struct ReviewContext {
     var installation: Installation
-    var store: SQLiteStore
+    var store: any ReviewStore
     var requester: Requester
 
-    init(_ options: HostOptions) throws {
+    init(_ options: ReviewOptions) throws {
         // Reading recordings as someone else is root's alone, shared accounts included.
-        if options.identity != nil && !Account.isRoot {
+        if options.host.identity != nil && !Account.isRoot {
             Console.error("--as in review commands is for root; you review as yourself")
             throw ExitCode(ExitStatus.error)
         }
-        let boot = try Bootstrap.verb(options)
+        let boot = try Bootstrap.verb(options.host)
         (installation, requester) = (boot.installation, boot.requester)
-        store = try boot.sqliteStore(for: "review")
         guard ReviewAccess.mayReview(requester) else {
             Console.error("\(requester.identity) may not review sessions: only root and the groups admins and auditors may (policy.yaml people, or Unix groups)")
             throw ExitCode(1)
         }
+        if installation.configuration.isFleet && !options.spool {
+            do { store = try StoreOpening.openPostgres(installation.configuration, migrate: false) } catch {
+                Console.error("\(error); --spool reviews this host's own sessions from its spool")
+                throw ExitCode(ExitStatus.error)
+            }
+        } else {
+            store = try boot.sqliteStore(for: "review")
+        }
+    }
+
+    /// This host's own SQLite file: a lone host's store, a fleet host's spool.
+    func local() throws -> SQLiteStore {
+        try Bootstrap.failing { try SQLiteStore(path: installation.configuration.storePath, create: false) }
     }
 
     var publicKey: Curve25519.Signing.PublicKey {

@@ -24,7 +24,7 @@ struct SessionsGroup: ParsableCommand {
 
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "One line a session: who, role, grant, host, start, duration, lines, denied, confirmed, end.")
-        @OptionGroup var common: HostOptions
+        @OptionGroup var common: ReviewOptions
         @OptionGroup var output: OutputOptions
         @Option(help: "Only this identity (a glob).") var user: String?
         @Option(help: "Only this host (a glob).") var host: String?
@@ -63,7 +63,7 @@ struct SessionsGroup: ParsableCommand {
 
     struct Show: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "A session's metadata, its grant with reason and approvers, and its timeline.")
-        @OptionGroup var common: HostOptions
+        @OptionGroup var common: ReviewOptions
         @Argument(help: "The session id (or its first characters).") var session: String
 
         func run() throws {
@@ -136,7 +136,7 @@ struct SessionsGroup: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "replay",
             abstract: "Play a session back in the terminal with its timing: space pause, +/- speed, . step, n next command, q quit.")
-        @OptionGroup var common: HostOptions
+        @OptionGroup var common: ReviewOptions
         @Argument(help: "The session id (or its first characters).") var session: String
         @Option(help: "Playback speed.") var speed: Double = 1
         @Option(name: .customLong("idle-limit"), help: "Cut pauses longer than this (2s, 500ms).") var idleLimit: String?
@@ -172,7 +172,7 @@ struct SessionsGroup: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Write a session as asciicast v2 (asciinema play), rendered text, or JSON lines.")
         enum Format: String, ExpressibleByArgument, CaseIterable { case asciicast, text, json }
-        @OptionGroup var common: HostOptions
+        @OptionGroup var common: ReviewOptions
         @Argument(help: "The session id (or its first characters).") var session: String
         @Option(help: "asciicast, text or json.") var format: Format = .asciicast
         @Option(name: .shortAndLong, help: ArgumentHelp("Write to this file instead of standard output.", valueName: "file")) var output: String?
@@ -212,18 +212,20 @@ struct SessionsGroup: ParsableCommand {
     struct Verify: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Re-compute each recording's hash chain and check its signature; exit 1 on any failure.")
-        @OptionGroup var common: HostOptions
+        @OptionGroup var common: ReviewOptions
         @Argument(help: "The session id (or its first characters).") var session: String?
         @Flag(help: "Every session in the store.") var all = false
+        @Option(help: "With --all, only the sessions of these hosts (a glob: 'prod-*').") var host: String?
 
         func validate() throws {
             if (session == nil) == !all { throw ValidationError("give a session id or --all") }
+            if host != nil && !all { throw ValidationError("--host goes with --all") }
         }
 
         func run() throws {
             let ctx = try ReviewContext(common)
             let key = try ctx.publicKey
-            let ids = all ? try ctx.run { try ctx.store.allSessionIDs() } : [try ctx.sessionID(session!)]
+            let ids = all ? try ctx.run { try ctx.store.allSessionIDs(host: host) } : [try ctx.sessionID(session!)]
             var failed = 0
             for id in ids {
                 // A session whose pages cannot be read fails alone; the others are still checked.
@@ -247,8 +249,8 @@ struct SessionsGroup: ParsableCommand {
 
     struct Prune: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Remove recordings past retention, leaving a signed tombstone for each (root or admins).")
-        @OptionGroup var common: HostOptions
+            abstract: "Remove recordings past retention, leaving a signed tombstone for each (root or admins); on a fleet host, from its spool once shipped.")
+        @OptionGroup var common: ReviewOptions
         @Option(name: .customLong("older-than"), help: "Sessions started longer ago than this (180d).") var olderThan: String
         @Flag(name: .customLong("dry-run"), help: "Only list what would be pruned.") var dryRun = false
 
@@ -263,7 +265,10 @@ struct SessionsGroup: ParsableCommand {
                 throw ExitCode(ExitStatus.error)
             }
             let cutoff = (Clock.now - Int64(seconds)) * 1_000_000
-            let ids = try ctx.run { try ctx.store.prunable(before: cutoff) }
+            // A fleet host prunes its spool, and only what reached the central store whole.
+            let fleet = ctx.installation.configuration.isFleet
+            let store = try ctx.local()
+            let ids = try ctx.run { try store.prunable(before: cutoff, shippedOnly: fleet) }
             if dryRun {
                 for id in ids { Console.line("would prune \(id)") }
                 Console.line("\(ids.count) recordings would be pruned")
@@ -275,10 +280,10 @@ struct SessionsGroup: ParsableCommand {
                 throw ExitCode(ExitStatus.error)
             }
             for id in ids {
-                let t = try ctx.run { try ctx.store.prune(id, actor: ctx.requester.identity, key: key, now: Clock.now) }
+                let t = try ctx.run { try store.prune(id, actor: ctx.requester.identity, key: key, now: Clock.now) }
                 Console.line("pruned \(id): \(t.chunks) chunks, tombstone signed (key \(t.keyID))")
             }
-            Console.line("\(ids.count) recordings pruned")
+            Console.line("\(ids.count) recordings pruned\(fleet ? " from this host's spool; the central store keeps them" : "")")
         }
     }
 }

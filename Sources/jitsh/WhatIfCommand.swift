@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Policy
+import PostgresStore
 import Session
 import Store
 
@@ -23,7 +24,8 @@ extension PolicyGroup {
         var policyDirectory: String
         @Option(help: "Lines recorded since: 30d, \"2 weeks ago\", an ISO time.") var since = "30d"
         @Option(help: "Show at most this many changed lines.") var show = 50
-        @OptionGroup var common: HostOptions
+        @Option(help: "Only lines recorded on these hosts (a glob: 'prod-*').") var host: String?
+        @OptionGroup var common: ReviewOptions
         @OptionGroup var output: OutputOptions
 
         func run() throws {
@@ -37,10 +39,14 @@ extension PolicyGroup {
                 throw ExitCode(ExitStatus.error)
             }
             let from = try ReviewContext.time(since, option: "since") ?? 0
-            let host = ctx.installation.configuration.host
-            let recorded = try ctx.run { try ctx.store.decidedLines(since: from) }.map {
-                RecordedLine(line: $0.line, role: $0.role, host: $0.host == host.name ? host : HostInfo(name: $0.host), at: $0.at / 1_000_000,
-                             cwd: $0.cwd)
+            let here = ctx.installation.configuration.host
+            // Each line is re-decided on the host it ran on, with the tags that host reported.
+            let tags = try ctx.run { try (ctx.store as? PostgresStore)?.hostTags() ?? [:] }
+            let recorded = try ctx.run { try ctx.store.decidedLines(since: from) }.filter { line in
+                host.map { StoreGlob.matches($0, line.host) } ?? true
+            }.map {
+                RecordedLine(line: $0.line, role: $0.role, host: $0.host == here.name ? here : HostInfo(name: $0.host, tags: tags[$0.host] ?? [:]),
+                             at: $0.at / 1_000_000, cwd: $0.cwd)
             }
             let result = WhatIf(recorded, current: current, candidate: candidate, zones: SystemZones())
             if output.json {

@@ -4,7 +4,7 @@ import Store
 import Testing
 
 /// What every back end implements and the suite checks.
-typealias ConformingStore = Store & AuditLog & RecordingSink & RecordingSearch
+typealias ConformingStore = Store & ReviewStore
 
 enum Backend: String, CaseIterable, Sendable, CustomTestStringConvertible {
     case sqlite, memory, postgresql

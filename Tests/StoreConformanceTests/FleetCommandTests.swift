@@ -17,7 +17,7 @@ struct FleetCommandTests {
         let config: String
         let passwordFile: String
 
-        init(store: String, password: String, extra: String = "") throws {
+        init(store: String, password: String, name: String = "prod-1", extra: String = "") throws {
             root = "/tmp/jitsh-fleet-\(UUID().uuidString.prefix(8))"
             let fm = FileManager.default
             try fm.createDirectory(atPath: root + "/keys", withIntermediateDirectories: true)
@@ -34,7 +34,7 @@ struct FleetCommandTests {
                 policies: \(root)/policies
                 signing_key: \(root)/keys/signing.key
                 spool: \(root)/spool.db
-                host: {name: prod-1, tags: {env: production}}
+                host: {name: \(name), tags: {env: production}}
                 \(extra)
                 """.write(toFile: config, atomically: true, encoding: .utf8)
         }
@@ -57,9 +57,9 @@ struct FleetCommandTests {
 
         let created = try host.jitsh(["init"])
         #expect(created.status == 0, "\(created)")
-        #expect(created.output.contains("created the schema of store postgresql://\(PrivatePostgres.admin)@127.0.0.1:\(pg.port)/\(db), version 2"), "\(created)")
+        #expect(created.output.contains("created the schema of store postgresql://\(PrivatePostgres.admin)@127.0.0.1:\(pg.port)/\(db), version 3"), "\(created)")
         let again = try host.jitsh(["init"])
-        #expect(again.status == 0 && again.output.contains("has schema version 2"), "\(again)")
+        #expect(again.status == 0 && again.output.contains("has schema version 3"), "\(again)")
 
         let request = try host.jitsh(["grant", "request", "--as", "alice", "--role", "operator", "--reason", "INC-7 disk full"])
         #expect(request.status == 0, "\(request)")

@@ -313,4 +313,32 @@ struct FleetSyncTests {
         if let took { print("revocation reached the spool in \(String(format: "%.3f", took)) s") }
         if let ended { print("the revoked job ended \(String(format: "%.3f", ended)) s after the revocation reached the spool") }
     }
+
+    /// The spool does not grow without end: a shipped recording past spool_retention leaves
+    /// the spool (a signed tombstone stays), the central store keeps it whole, and one that was
+    /// not shipped stays, whatever a reviewer asks.
+    @Test func shippedRecordingsPastRetentionLeaveTheSpoolAndUnshippedOnesStay() async throws {
+        let host = try FleetHost(try PrivatePostgres.server(), extra: "spool_retention: 1s")
+        _ = try await host.setUp()
+        #expect(try await host.jitsh(["sync", "--once"]).status == 0)
+        #expect(try await host.session("seq 1 500").status == 0)
+        let shippedID = try #require(try host.spool().latestSessionID())
+        try await Task.sleep(for: .milliseconds(1200))
+        let sync = try await host.jitsh(["sync", "--once"])
+        #expect(sync.status == 0 && sync.output.contains("pruned 1 shipped recordings past spool_retention"), "\(sync)")
+        #expect(try host.spool().chunks(session: shippedID).isEmpty)
+        #expect(try host.count("SELECT count(*) FROM chunks WHERE session_id = '\(shippedID)'") > 0)
+        let key = try SigningKey.load(host.root + "/keys/signing.key").publicKey
+        let local = try host.spool().verify(shippedID, key: key)
+        #expect(local.ok && local.summary.contains("pruned"), "\(local)")
+        #expect(try host.central().verify(shippedID, key: key).ok)
+
+        // Recorded after the last sync: not shipped, so not pruned by sync nor by a reviewer.
+        #expect(try await host.session("seq 1 5").status == 0)
+        let waiting = try #require(try host.spool().latestSessionID())
+        try await Task.sleep(for: .milliseconds(1200))
+        let prune = try await host.jitsh(["sessions", "prune", "--older-than", "1s"])
+        #expect(prune.status == 0 && prune.output.contains("0 recordings pruned from this host's spool"), "\(prune)")
+        #expect(!(try host.spool().chunks(session: waiting).isEmpty))
+    }
 }

@@ -32,10 +32,8 @@ struct PostgresTests {
         let pg = try PrivatePostgres.server()
         let bed = try Bed(.postgresql)
         let db = try #require(bed.database)
-        let role = "host_" + db.suffix(8)
-        _ = try pg.psql("CREATE ROLE \(role) LOGIN PASSWORD 'host-pw' IN ROLE jitsh_hosts; GRANT CONNECT ON DATABASE \(db) TO \(role)",
-                        database: db)
-        let host = try PostgresStore(pg.settings(database: db, role: role, password: "host-pw"))
+        let host = try FleetReviewTests.enrol(pg, db, host: "prod-1", password: "host-pw")
+        let role = FleetReviewTests.role("prod-1", db)
         try Fixture.record(host, "h1", ["from a host\r\n"])
         let g = try host.insertGrant(Fixture.grant(), notifications: [Notification(event: "requested", text: "a", fields: [:])])
         _ = try host.changeGrant(g.id) { _ in ([GrantEvent(.approved, actor: "lead1", at: g.requestedAt + 1)], []) }
