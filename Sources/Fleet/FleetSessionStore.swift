@@ -50,6 +50,9 @@ public final class FleetSessionStore: SessionStore, @unchecked Sendable {
     public func grants(identity: String?) throws -> [Grant] { try spool.grants(identity: identity) }
     public func sessionLock(_ id: String) throws -> SessionLock? { try spool.sessionLock(id) }
     public func lockSession(_ lock: SessionLock) throws { try spool.lockSession(lock) }
+    public func addLock(_ lock: Lock) throws -> Lock { try spool.addLock(lock) }
+    public func removeLock(_ id: Int64, _ removal: Lock.Removal) throws -> Lock? { try spool.removeLock(id, removal) }
+    public func locks(holdingAt now: Int64?) throws -> [Lock] { try spool.locks(holdingAt: now) }
 
     public func appendAudit(_ events: [AuditEvent]) throws { try spool.appendAudit(events) }
     public func appendAudit(_ events: [AuditEvent], alert: StoreNotification?) throws { try spool.appendAudit(events, alert: alert) }

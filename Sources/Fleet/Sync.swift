@@ -89,7 +89,8 @@ public final class FleetSync: @unchecked Sendable {
     /// Mirrors the grants a session here may need, and the locks on this host's open sessions.
     public func refreshView(_ central: PostgresStore) throws {
         let view = try central.grantView(now: Self.now / 1_000_000, sessions: spool.openSessionIDs())
-        try spool.mirror(grants: view.grants, locks: view.locks, at: Self.now)
+        // Every lock, lifted ones too: the spool keeps what the central store has, append-only.
+        try spool.mirror(grants: view.grants, locks: view.locks, accessLocks: try central.locks(holdingAt: nil), at: Self.now)
     }
 
     /// Up to `attempts` steps with jittered backoff between them; throws the last failure.

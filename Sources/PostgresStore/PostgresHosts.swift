@@ -56,7 +56,7 @@ extension PostgresStore {
     public func excessPrivileges() throws -> [String] {
         try connections.with { link in
             var out: [String] = []
-            for table in Schema.appendOnly + ["host_keys", "host_tags"] {
+            for table in Schema.appendOnly + Schema.appendOnlySince1 {
                 let rows = try link.query("""
                     SELECT has_table_privilege(current_user, \(table), 'UPDATE'), has_table_privilege(current_user, \(table), 'DELETE'),
                            has_table_privilege(current_user, \(table), 'TRUNCATE')

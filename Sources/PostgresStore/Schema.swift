@@ -153,11 +153,7 @@ enum Schema {
             "CREATE INDEX host_tags_host ON host_tags (host, id)",
             // Review reads data as JSON: a row that is not cannot be shipped (it is quarantined).
             "ALTER TABLE audit_events ADD CONSTRAINT audit_events_data_json CHECK (data::jsonb IS NOT NULL)",
-        ] + ["host_keys", "host_tags"].flatMap { table in [
-            "CREATE TRIGGER \(table)_append_only BEFORE UPDATE OR DELETE ON \(table) FOR EACH ROW EXECUTE FUNCTION jitsh_append_only()",
-            "CREATE TRIGGER \(table)_no_truncate BEFORE TRUNCATE ON \(table) FOR EACH STATEMENT EXECUTE FUNCTION jitsh_append_only()",
-            "REVOKE UPDATE, DELETE, TRUNCATE ON \(table) FROM PUBLIC",
-        ] } + ownHostRows.flatMap { table, check in [
+        ] + ["host_keys", "host_tags"].flatMap(appendOnlyStatements) + ownHostRows.flatMap { table, check in [
             "ALTER TABLE \(table) ENABLE ROW LEVEL SECURITY",
             "CREATE POLICY \(table)_read ON \(table) FOR SELECT USING (true)",
             "CREATE POLICY \(table)_own_host ON \(table) FOR INSERT WITH CHECK (\(check))",
@@ -173,7 +169,43 @@ enum Schema {
             END $$
             """,
         ]),
+        // Locks on users, roles and hosts: made by admins on any host, announced like grants so
+        // every host's sync mirrors them at once; lifted by a removal row, never changed.
+        Version(number: 4, name: "locks on users, roles and hosts", statements: [
+            """
+            CREATE TABLE locks (
+                id bigserial PRIMARY KEY, kind text NOT NULL CHECK (kind IN ('user', 'role', 'host')), value text NOT NULL,
+                actor text NOT NULL, reason text NOT NULL, at bigint NOT NULL, until bigint)
+            """,
+            """
+            CREATE TABLE lock_removals (
+                lock_id bigint PRIMARY KEY REFERENCES locks (id), actor text NOT NULL, reason text NOT NULL, at bigint NOT NULL)
+            """,
+        ] + ["locks", "lock_removals"].flatMap { table in appendOnlyStatements(table) + [
+            "CREATE TRIGGER \(table)_notify AFTER INSERT ON \(table) FOR EACH STATEMENT EXECUTE FUNCTION jitsh_notify_grants()",
+        ] } + [
+            """
+            DO $$
+            BEGIN
+                IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'jitsh_hosts') THEN
+                    GRANT SELECT, INSERT ON locks, lock_removals TO jitsh_hosts;
+                    GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO jitsh_hosts;
+                END IF;
+            END $$
+            """,
+        ]),
     ]
+
+    /// The tables added after version 1 that no one may change either.
+    static let appendOnlySince1 = ["host_keys", "host_tags", "locks", "lock_removals"]
+
+    static func appendOnlyStatements(_ table: String) -> [String] {
+        [
+            "CREATE TRIGGER \(table)_append_only BEFORE UPDATE OR DELETE ON \(table) FOR EACH ROW EXECUTE FUNCTION jitsh_append_only()",
+            "CREATE TRIGGER \(table)_no_truncate BEFORE TRUNCATE ON \(table) FOR EACH STATEMENT EXECUTE FUNCTION jitsh_append_only()",
+            "REVOKE UPDATE, DELETE, TRUNCATE ON \(table) FROM PUBLIC",
+        ]
+    }
 
     /// The tables a host inserts only its own rows into, and the check that says so.
     static let ownHostRows: [(String, String)] = [

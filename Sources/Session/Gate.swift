@@ -45,6 +45,12 @@ public struct Gate {
     public var store: any GrantStore
     public var zones: TimeZoneResolver
     public static let verbs: Set<String> = ["grant", "rollback", "review"]
+
+    /// What a locked person is told; the reason is an admin's words, shown inert.
+    public static func lockedMessage(_ lock: Lock) -> String {
+        "\(Visible.text(lock.target.description)) is locked by \(Visible.text(lock.actor))"
+            + (lock.until.map { " until \(Timestamp.format($0))" } ?? "") + ": \(Visible.text(lock.reason)); nothing can run (ask an admin: jitsh lock list)"
+    }
     static let transferPrograms: Set<String> = ["scp", "rsync", "internal-sftp"]
 
     public init(host: HostInfo, store: any GrantStore, zones: TimeZoneResolver = SystemZones()) {
@@ -95,6 +101,13 @@ public struct Gate {
         }
         guard let role = loaded.role(grant.role) else {
             return .refused(message: "role \(grant.role) of grant \(grant.id) is no longer in the policy; ask an admin", audit: nil)
+        }
+        do {
+            if let lock = Lock.covering(try store.locks(holdingAt: now), identity: requester.identity, role: grant.role, host: host.name, now: now) {
+                return .refused(message: Gate.lockedMessage(lock), audit: "locked: \(lock.target) (lock \(lock.id)): \(lock.reason)")
+            }
+        } catch {
+            return .refused(message: "\(error)", audit: nil)
         }
         guard let line else {
             guard arrival.hasTerminal else {

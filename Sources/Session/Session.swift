@@ -124,7 +124,7 @@ public final class Session {
         signals = pipe
         setNonBlocking(pipe.read)
         setNonBlocking(pipe.write)
-        watchdog = Watchdog(grant: setup.grant, sessionID: id)
+        watchdog = Watchdog(grant: setup.grant, sessionID: id, host: setup.host.name)
         if setup.role.role.guardEnabled != false {
             if let why = Session.guardAvailability() {
                 throw Spawner.SpawnError(errno: EPERM, what: "guarded sessions (\(why)); role \(setup.role.name) needs the exec guard unless it says guard: off")

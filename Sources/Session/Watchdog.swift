@@ -6,11 +6,14 @@ import Store
 /// Keeps the grant live all session long: re-read before every line and every 2 s during a
 /// job (a local read; on a fleet host the sync keeps the spool's view within a second of the
 /// central store, so a revocation or lock anywhere ends a job here within 5 s); warns 5 and 1
-/// minute before the end; ends the session at expiry, revocation or a lock.
+/// minute before the end; ends the session at expiry, revocation, or a lock on it, its person,
+/// role or host.
 struct Watchdog {
     var grant: Grant
     /// The session watched: a lock on it ends it like a revocation.
     var sessionID: String? = nil
+    /// Where it runs: a lock on this host ends it.
+    var host: String = ""
     var lastCheck: Int64 = 0
     var warned: Set<Int64> = []
     let interval: Int64 = 2
@@ -38,6 +41,9 @@ struct Watchdog {
             grant = current
             if let sessionID, let lock = try store.sessionLock(sessionID) {
                 return .end(.locked, "jitsh: this session was ended by \(Visible.text(lock.actor)): \(Visible.text(lock.reason))")
+            }
+            if let lock = Lock.covering(try store.locks(holdingAt: now), identity: grant.identity, role: grant.role, host: host, now: now) {
+                return .end(.locked, "jitsh: \(Visible.text(lock.target.description)) was locked by \(Visible.text(lock.actor)): \(Visible.text(lock.reason)); the session ends")
             }
         } catch {
             return .end(.error, "the store cannot be read (\(error)); the session ends")

@@ -20,6 +20,8 @@ public enum AuditKind: String, Sendable, CaseIterable, Codable {
     /// Fleet mode: a session the shipper cannot send (a row that does not verify, or that the
     /// central store holds otherwise) is held in the spool; the others ship.
     case shipQuarantined = "ship-quarantined"
+    /// An admin locked a user, role or host, or lifted a lock (`jitsh lock`).
+    case lock, lockRemoved = "lock-removed"
 }
 
 /// How the line or action an audit event records was decided.

@@ -362,6 +362,7 @@ final class Database: Sendable {
         SQLiteStore.registerSessionLocks(&m)
         SQLiteStore.registerFullText(&m)
         SQLiteStore.registerSpool(&m)
+        SQLiteStore.registerLocks(&m)
         return m
     }
 }

@@ -57,6 +57,9 @@ public struct GrantService: Sendable {
     }
 
     public func request(_ r: Request, by who: Requester, now: Int64) throws -> Grant {
+        if let lock = Lock.covering(try store.locks(holdingAt: now), identity: who.identity, role: r.role, host: host.name, now: now) {
+            throw GrantRefusal("\(lock.target) is locked by \(lock.actor): \(lock.reason); no grant can be requested while it holds")
+        }
         let forRole = policy.contracts.filter { $0.role == r.role }
         guard policy.role(r.role) != nil, !forRole.isEmpty else {
             let offered = Set(requestable(by: who).map(\.role)).sorted()

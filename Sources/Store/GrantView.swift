@@ -9,7 +9,7 @@ extension SQLiteStore {
     /// the view. Grant events are append-only and ordered per grant, so the spool appends the
     /// ones past those it holds. A spool grant that is not the central grant of that id (a
     /// spool that was once a lone host's store) is refused: the view is then stale, never wrong.
-    public func mirror(grants: [Grant], locks: [SessionLock], at now: Int64) throws {
+    public func mirror(grants: [Grant], locks: [SessionLock], accessLocks: [Lock] = [], at now: Int64) throws {
         try database.write { db in
             for g in grants {
                 if let local = try Self.load(g.id, db) {
@@ -34,6 +34,7 @@ extension SQLiteStore {
                 try db.execute(sql: "INSERT OR IGNORE INTO session_locks (session_id, actor, reason, at) VALUES (?, ?, ?, ?)",
                                arguments: [l.sessionID, l.actor, l.reason, l.at])
             }
+            try Self.mirror(accessLocks, db)
             try db.execute(sql: "INSERT OR REPLACE INTO sync_state (key, value, text) VALUES ('view', ?, NULL)", arguments: [now])
         }
     }

@@ -12,6 +12,7 @@ public final class MemoryStore: Store, AuditLog, RecordingSink, RecordingSearch,
     private var chunkRows: [String: [Int64: Chunk]] = [:]
     private var audit: [AuditEvent] = []
     private var locks: [String: SessionLock] = [:]
+    private var lockRows: [Lock] = []
     private var outbox: [(item: OutboxItem, dueAt: Int64, deliveredAt: Int64?, lastError: String)] = []
     private var indexed: [String: [Int64: (at: Int64, text: String, tokens: [String])]] = [:]
     private var imageHeads: [String: (head: [UInt8], count: Int64)] = [:]
@@ -57,6 +58,27 @@ public final class MemoryStore: Store, AuditLog, RecordingSink, RecordingSearch,
     }
 
     public func sessionLock(_ id: String) throws -> SessionLock? { locked { locks[id] } }
+
+    public func addLock(_ lock: Lock) throws -> Lock {
+        locked {
+            var stored = lock
+            stored.id = Int64(lockRows.count + 1)
+            lockRows.append(stored)
+            return stored
+        }
+    }
+
+    public func removeLock(_ id: Int64, _ removal: Lock.Removal) throws -> Lock? {
+        locked {
+            guard let k = lockRows.firstIndex(where: { $0.id == id }) else { return nil }
+            if lockRows[k].removal == nil { lockRows[k].removal = removal }
+            return lockRows[k]
+        }
+    }
+
+    public func locks(holdingAt now: Int64?) throws -> [Lock] {
+        locked { lockRows.filter { now == nil || $0.holds(at: now!) } }
+    }
 
     public func lockSession(_ lock: SessionLock) throws {
         locked { if locks[lock.sessionID] == nil { locks[lock.sessionID] = lock } }

@@ -18,6 +18,12 @@ public protocol GrantStore: Sendable {
     func sessionLock(_ id: String) throws -> SessionLock?
     /// Locks the session; a second lock of the same session keeps the first.
     func lockSession(_ lock: SessionLock) throws
+    /// Locks a user, role or host (`jitsh lock`); the lock with its id.
+    func addLock(_ lock: Lock) throws -> Lock
+    /// Lifts lock `id` (a second removal keeps the first); nil when there is no such lock.
+    func removeLock(_ id: Int64, _ removal: Lock.Removal) throws -> Lock?
+    /// The locks that hold at `now` (seconds), or every lock with its removal (nil); oldest first.
+    func locks(holdingAt now: Int64?) throws -> [Lock]
 }
 
 /// Webhook notifications committed with the change they announce, delivered later.

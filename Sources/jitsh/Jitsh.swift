@@ -33,7 +33,7 @@ struct Jitsh: ParsableCommand {
               jitsh parse -- 'sudo find /var/log -name "*.gz" -exec rm {} +'
             """,
         version: JitshVersion.description,
-        subcommands: [Check.self, Doctor.self, FleetGroup.self, GrantGroup.self, Init.self, Parse.self, PolicyGroup.self, Rollback.self, SessionsGroup.self, AuditGroup.self, ReviewGroup.self, ServeCommand.self, SyncCommand.self]
+        subcommands: [Check.self, Doctor.self, FleetGroup.self, GrantGroup.self, Init.self, LockGroup.self, Parse.self, PolicyGroup.self, Rollback.self, SessionsGroup.self, AuditGroup.self, ReviewGroup.self, ServeCommand.self, SyncCommand.self]
     )
 }
 

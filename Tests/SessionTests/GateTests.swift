@@ -73,6 +73,35 @@ import Testing
         #expect(got.hasPrefix(c.expected), "\(c.command ?? "(login)") as \(c.who)")
     }
 
+    /// A lock that holds refuses alice's session whatever she asks, by her name, role or this host;
+    /// one lifted or expired, or on someone else, refuses nothing.
+    static let lockCases: [(lock: Lock, expected: String)] = [
+        (Lock(target: .user("alice"), actor: "root", reason: "laptop stolen", at: 1_500), "refused [audit locked: user alice (lock 1): laptop stolen]: user alice is locked by root: laptop stolen; nothing can run"),
+        (Lock(target: .role("ops"), actor: "root", reason: "INC-9", at: 1_500, until: 9_000), "refused [audit locked: role ops (lock 1): INC-9]: role ops is locked by root until "),
+        (Lock(target: .host("gate-host"), actor: "root", reason: "compromised\u{1b}[2J", at: 1_500), "refused [audit locked: host gate-host (lock 1): compromised\u{1b}[2J]: host gate-host is locked by root: compromised\\e[2J"),
+        (Lock(target: .user("bob"), actor: "root", reason: "x", at: 1_500), "exec ls"),
+        (Lock(target: .host("other-host"), actor: "root", reason: "x", at: 1_500), "exec ls"),
+        (Lock(target: .user("alice"), actor: "root", reason: "x", at: 1_500, until: 1_999), "exec ls"),
+        (Lock(target: .user("alice"), actor: "root", reason: "later", at: 2_500), "exec ls"),
+    ]
+
+    @Test(arguments: lockCases.indices) func locksRefuseWhatTheyCover(_ k: Int) throws {
+        let store = MemoryStore()
+        _ = try store.insertGrant(Grant(identity: "alice", role: "ops", contract: "ops-now", hostPattern: "*", reason: "r", requestedAt: 1_000,
+                                        startsAt: 1_000, duration: 3600, approvalsNeeded: 0, maxDuration: 7200, pendingTTL: 60,
+                                        breakGlass: true), notifications: [])
+        _ = try store.addLock(GateTests.lockCases[k].lock)
+        let gate = Gate(host: HostInfo(name: "gate-host"), store: store)
+        let got = GateTests.summary(gate.admit(Arrival(command: Array("ls".utf8), hasTerminal: false), requester: Requester(identity: "alice", groups: []),
+                                               home: "/home/alice", now: 2_000, policy: GateTests.policy) { _ in GateTests.policy })
+        #expect(got.hasPrefix(GateTests.lockCases[k].expected), "\(GateTests.lockCases[k].lock)")
+        // Lifted, it refuses nothing.
+        _ = try store.removeLock(1, Lock.Removal(actor: "root", reason: "found", at: 1_900))
+        let lifted = GateTests.summary(gate.admit(Arrival(command: Array("ls".utf8), hasTerminal: false), requester: Requester(identity: "alice", groups: []),
+                                                  home: "/home/alice", now: 2_000, policy: GateTests.policy) { _ in GateTests.policy })
+        #expect(lifted == "exec ls")
+    }
+
     @Test func theNoGrantRefusalSaysWhatMayBeRequestedAndHow() throws {
         let got = GateTests.summary(try GateTests.admit("bob", Array("ls".utf8), terminal: false))
         #expect(got.contains("ops (contract ops-now, up to 2h, needs 1 approval by group leads)"), "\(got)")

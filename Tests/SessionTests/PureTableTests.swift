@@ -156,6 +156,26 @@ import TestSupport
         #expect(got == row.expected, "at \(row.at)")
     }
 
+    /// A lock on the session's person, role or host ends it at the watchdog's next look; a lock
+    /// on someone else, or lifted, does not.
+    @Test(arguments: [(Lock.Target.user("alice"), true), (.role("operator"), true), (.host("prod-1"), true), (.user("bob"), false),
+                      (.host("prod-2"), false)])
+    func aLockEndsTheSessionsItCovers(_ target: Lock.Target, _ ends: Bool) throws {
+        let store = MemoryStore()
+        let g = try store.insertGrant(PureTableTests.grant(minutes: 10), notifications: [])
+        var w = Watchdog(grant: g, sessionID: "s1", host: "prod-1")
+        #expect(w.check(store, now: PureTableTests.start + 10) == .fine)
+        let lock = try store.addLock(Lock(target: target, actor: "root", reason: "INC-3\u{7}", at: PureTableTests.start + 11))
+        let outcome = w.check(store, now: PureTableTests.start + 12)
+        if ends {
+            #expect(outcome == .end(.locked, "jitsh: \(target) was locked by root: INC-3\\x07; the session ends"), "\(target)")
+        } else {
+            #expect(outcome == .fine, "\(target)")
+        }
+        _ = try store.removeLock(lock.id, Lock.Removal(actor: "root", reason: "ok", at: PureTableTests.start + 13))
+        #expect(w.check(store, now: PureTableTests.start + 14) == .fine)
+    }
+
     @Test func eachWarningIsGivenOnceAndTheFiveMinuteOneNotAfterTheOneMinuteOne() throws {
         let store = MemoryStore()
         let g = try store.insertGrant(PureTableTests.grant(minutes: 10), notifications: [])
