@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// The real jitsh binary against the private PostgreSQL, as an admin sets up a fleet host:
 /// jitsh.yaml names the database and a password file, `jitsh init` makes the schema, and the
