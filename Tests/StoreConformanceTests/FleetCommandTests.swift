@@ -114,26 +114,3 @@ struct FleetCommandTests {
                 + "TLS is required when the database is not on loopback; set store_ca_file: to the CA of its certificate\n", "\(refused)")
     }
 }
-
-/// The fleet beds' policy: alice on call, lead1 a lead, an `operator` role (`role`, its whole
-/// file) and the `fleet` contract for prod-* hosts, approved by one lead.
-enum FleetPolicy {
-    static func write(into root: String, role: String) throws {
-        for dir in ["policies/roles", "policies/contracts"] {
-            try FileManager.default.createDirectory(atPath: root + "/" + dir, withIntermediateDirectories: true)
-        }
-        try "people:\n  alice: [oncall]\n  lead1: [leads]\n".write(toFile: root + "/policies/policy.yaml", atomically: true, encoding: .utf8)
-        try role.write(toFile: root + "/policies/roles/operator.yaml", atomically: true, encoding: .utf8)
-        try """
-            contract: fleet
-            role: operator
-            requesters: {groups: [oncall]}
-            hosts: ["prod-*"]
-            default_duration: 1h
-            max_duration: 4h
-            reason: {required: true}
-            approval: {count: 1, groups: [leads]}
-            pending_ttl: 1h
-            """.write(toFile: root + "/policies/contracts/fleet.yaml", atomically: true, encoding: .utf8)
-    }
-}
