@@ -92,8 +92,9 @@ let package = Package(
         // libFuzzer entry point for the parser; `make fuzz` builds it with -sanitize=fuzzer.
         .executableTarget(name: "ShellSyntaxFuzz", dependencies: ["ShellSyntax"]),
         .executableTarget(name: "jitsh-bench", dependencies: ["ShellSyntax", "Policy", "Store", "Session", "Posix"]),
-        // What several test targets share: free loopback ports, a seeded generator.
-        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        // What several test targets share: free loopback ports, a seeded generator, the private
+        // PostgreSQL and the fleet beds' policy.
+        .target(name: "TestSupport", dependencies: ["Store", "PostgresStore"], path: "Tests/TestSupport"),
         .testTarget(name: "ShellSyntaxTests", dependencies: ["ShellSyntax", "TestSupport"], exclude: ["Corpus"]),
         .testTarget(name: "PolicyTests", dependencies: ["Policy"]),
         .testTarget(name: "StoreTests", dependencies: ["Store", "Session", "TestSupport"]),
@@ -103,7 +104,7 @@ let package = Package(
         // jitsh doctor's rules over values, and the command on a broken setup (needs .build/debug/jitsh).
         .testTarget(name: "DoctorTests", dependencies: ["Session"]),
         .systemLibrary(name: "CLibssh", pkgConfig: "libssh", providers: [.apt(["libssh-dev"])]),
-        .testTarget(name: "EndToEndTests", dependencies: ["CLibssh", "Store", "TestSupport"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["CLibssh", "Store", "PostgresStore", "TestSupport"]),
         // A real `jitsh serve` on loopback over a store filled through the recorder's APIs, and Chromium.
         .testTarget(name: "ServeTests", dependencies: ["Store", "Serve", "TestSupport"]),
     ]

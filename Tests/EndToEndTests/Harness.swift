@@ -44,13 +44,9 @@ final class Harness: @unchecked Sendable {
         try? fm.removeItem(at: root)
         for dir in ["bin", "store", "keys", "policies"] { try fm.createDirectory(at: root.appendingPathComponent(dir), withIntermediateDirectories: true) }
         chmod(root.path, 0o755)
-        let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        let built = ProcessInfo.processInfo.environment["JITSH_BINARY"] ?? repository.appendingPathComponent(".build/debug/jitsh").path
-        binary = root.appendingPathComponent("bin/jitsh").path
-        try fm.copyItem(atPath: built, toPath: binary)
+        let repository = Harness.repository
+        binary = try Harness.install(into: root.appendingPathComponent("bin"))
         let jitshGroup = getgrnam("jitsh").pointee.gr_gid
-        chown(binary, 0, jitshGroup)
-        chmod(binary, 0o2755)
         let store = root.appendingPathComponent("store")
         chown(store.path, 0, jitshGroup)
         chmod(store.path, 0o770)
@@ -177,59 +173,50 @@ final class Harness: @unchecked Sendable {
         try Harness.run(binary, ["init", "--config", config])
 
         let keys = root.appendingPathComponent("keys")
-        try Harness.run("/usr/bin/ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", keys.appendingPathComponent("host").path])
-        try Harness.run("/usr/bin/ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", keys.appendingPathComponent("client").path])
+        _ = try SSHDaemon.keyPair(keys.appendingPathComponent("host").path)
         clientKey = keys.appendingPathComponent("client").path
-        let publicKey = try String(contentsOfFile: clientKey + ".pub", encoding: .utf8)
+        let publicKey = try SSHDaemon.keyPair(clientKey)
         try fm.createDirectory(at: keys.appendingPathComponent("authorized"), withIntermediateDirectories: true)
         // The second key logs in as the shared account with an identity of its own (--as).
-        try Harness.run("/usr/bin/ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", keys.appendingPathComponent("shared").path])
-        let sharedKey = try String(contentsOfFile: keys.appendingPathComponent("shared.pub").path, encoding: .utf8)
+        let sharedKey = try SSHDaemon.keyPair(keys.appendingPathComponent("shared").path)
         // Keys name the forced command (as a root-owned authorized_keys does for shared accounts).
         try ("restrict,pty,command=\"\(binary) --config \(config)\" \(publicKey)"
              + "restrict,pty,command=\"\(binary) --config \(config) --as alice\" \(sharedKey)")
             .write(to: keys.appendingPathComponent("authorized/\(Harness.user)"), atomically: true, encoding: .utf8)
 
-        port = try Loopback.freePort()
-        let sshdConfig = root.appendingPathComponent("sshd_config").path
-        try """
-            Port \(port)
-            ListenAddress 127.0.0.1
-            HostKey \(keys.appendingPathComponent("host").path)
-            PidFile \(root.appendingPathComponent("sshd.pid").path)
-            AuthorizedKeysFile \(keys.appendingPathComponent("authorized").path)/%u
-            PasswordAuthentication no
-            KbdInteractiveAuthentication no
-            PubkeyAuthentication yes
-            UsePAM no
-            StrictModes no
-            PermitUserEnvironment no
-            PermitUserRC no
-            DisableForwarding yes
-            PermitTunnel no
-            AcceptEnv LANG
-            MaxStartups 200
-            Subsystem sftp internal-sftp
-            """.write(toFile: sshdConfig, atomically: true, encoding: .utf8)
-        try fm.createDirectory(atPath: "/run/sshd", withIntermediateDirectories: true)
-        try Harness.run("/usr/sbin/sshd", ["-f", sshdConfig, "-E", root.appendingPathComponent("sshd.log").path])
-        for _ in 0..<100 {
-            if Loopback.accepts(port) {
-                sshdPIDFile = root.appendingPathComponent("sshd.pid").path
-                atexit {
-                    // The daemon and the test bed go with the test process.
-                    if let file = sshdPIDFile, let text = try? String(contentsOfFile: file, encoding: .utf8),
-                       let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)) {
-                        kill(pid, SIGKILL)
-                        try? FileManager.default.removeItem(atPath: (file as NSString).deletingLastPathComponent)
-                        if let config = configPath { unlink(config) }
-                    }
-                }
-                return
+        let daemon = try SSHDaemon.start(in: root, hostKey: keys.appendingPathComponent("host").path,
+                                         authorizedKeys: keys.appendingPathComponent("authorized").path)
+        port = daemon.port
+        sshdPIDFile = daemon.pidFile
+        atexit {
+            // The daemon and the test bed go with the test process.
+            if let file = sshdPIDFile {
+                SSHDaemon.stop(file)
+                try? FileManager.default.removeItem(atPath: (file as NSString).deletingLastPathComponent)
+                if let config = configPath { unlink(config) }
             }
-            usleep(50_000)
         }
-        throw Failure(description: "sshd did not start; see \(root.path)/sshd.log")
+    }
+
+    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    /// Copies the built `programs` into `bin` as `make install` lays them out: jitsh root, group
+    /// jitsh, setgid, so the store is reachable only through it; its helpers (jitsh-sync) beside
+    /// it, root's. The path of the first.
+    static func install(into bin: URL, programs: [String] = ["jitsh"]) throws -> String {
+        // JITSH_BINARY names another jitsh to test; its helpers are beside it, as installed.
+        let jitsh = ProcessInfo.processInfo.environment["JITSH_BINARY"] ?? repository.appendingPathComponent(".build/debug/jitsh").path
+        guard let group = getgrnam("jitsh")?.pointee.gr_gid else { throw Failure(description: "no group jitsh: run scripts/prerequisites.sh") }
+        try FileManager.default.createDirectory(at: bin, withIntermediateDirectories: true)
+        for program in programs {
+            let installed = bin.appendingPathComponent(program).path
+            let built = program == "jitsh" ? jitsh : (jitsh as NSString).deletingLastPathComponent + "/" + program
+            try FileManager.default.copyItem(atPath: built, toPath: installed)
+            // Only jitsh is setgid; its servers run as root or as an account in the group.
+            chown(installed, 0, program == "jitsh" ? group : 0)
+            chmod(installed, program == "jitsh" ? 0o2755 : 0o755)
+        }
+        return bin.appendingPathComponent(programs[0]).path
     }
 
     /// sshd daemons and directories of earlier runs whose test process is gone.

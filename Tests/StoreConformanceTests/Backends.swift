@@ -2,6 +2,7 @@ import Foundation
 import PostgresStore
 import Store
 import Testing
+import TestSupport
 
 /// What every back end implements and the suite checks.
 typealias ConformingStore = Store & ReviewStore

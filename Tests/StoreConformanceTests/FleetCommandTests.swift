@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// The real jitsh binary against the private PostgreSQL, as an admin sets up a fleet host:
 /// jitsh.yaml names the database and a password file, `jitsh init` makes the schema, and the
@@ -111,28 +112,5 @@ struct FleetCommandTests {
         #expect(refused.status == 3)
         #expect(refused.output == "jitsh: the configuration does not load:\n\(host.config):1:8: error: store postgresql://jitsh_prod_1@db1.example.net:5432/jitsh: "
                 + "TLS is required when the database is not on loopback; set store_ca_file: to the CA of its certificate\n", "\(refused)")
-    }
-}
-
-/// The fleet beds' policy: alice on call, lead1 a lead, an `operator` role (`role`, its whole
-/// file) and the `fleet` contract for prod-* hosts, approved by one lead.
-enum FleetPolicy {
-    static func write(into root: String, role: String) throws {
-        for dir in ["policies/roles", "policies/contracts"] {
-            try FileManager.default.createDirectory(atPath: root + "/" + dir, withIntermediateDirectories: true)
-        }
-        try "people:\n  alice: [oncall]\n  lead1: [leads]\n".write(toFile: root + "/policies/policy.yaml", atomically: true, encoding: .utf8)
-        try role.write(toFile: root + "/policies/roles/operator.yaml", atomically: true, encoding: .utf8)
-        try """
-            contract: fleet
-            role: operator
-            requesters: {groups: [oncall]}
-            hosts: ["prod-*"]
-            default_duration: 1h
-            max_duration: 4h
-            reason: {required: true}
-            approval: {count: 1, groups: [leads]}
-            pending_ttl: 1h
-            """.write(toFile: root + "/policies/contracts/fleet.yaml", atomically: true, encoding: .utf8)
     }
 }

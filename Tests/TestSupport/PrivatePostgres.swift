@@ -2,27 +2,27 @@ import Foundation
 import Synchronization
 import PostgresStore
 import Store
-import TestSupport
 
 /// A private PostgreSQL 15 for this test process: Debian's server binaries, a cluster made by
 /// initdb in a temporary directory owned by `nobody` (the server refuses to run as root), a free
 /// loopback port, password authentication over TCP. Started once, on first use; stopped and
 /// removed when the process exits, failed tests or not. Each test gets a database of its own.
-final class PrivatePostgres: Sendable {
-    static let bin = "/usr/lib/postgresql/15/bin"
-    static let user = "nobody"
+public final class PrivatePostgres: Sendable {
+    public static let bin = "/usr/lib/postgresql/15/bin"
+    public static let user = "nobody"
     /// The cluster's superuser, who creates each test's database.
-    static let admin = "jitsh_admin"
-    let dir: String
-    let port: Int
-    let password: String
+    public static let admin = "jitsh_admin"
+    public let dir: String
+    public let port: Int
+    public let password: String
 
-    struct Failure: Error, CustomStringConvertible {
-        var description: String
+    public struct Failure: Error, CustomStringConvertible {
+        public var description: String
+        public init(description: String) { self.description = description }
     }
 
     /// One server for every test of the process (a cluster takes ~2 s to make).
-    static let shared: Result<PrivatePostgres, Failure> = {
+    public static let shared: Result<PrivatePostgres, Failure> = {
         do {
             let pg = try PrivatePostgres()
             atexit { if case .success(let pg) = PrivatePostgres.shared { pg.stop() } }
@@ -34,11 +34,11 @@ final class PrivatePostgres: Sendable {
         }
     }()
 
-    static func server() throws -> PrivatePostgres { try shared.get() }
+    public static func server() throws -> PrivatePostgres { try shared.get() }
 
     /// A server of the caller's own, for a test that stops and restarts it (the shared one
     /// serves other tests at the same time). Stopped and removed at exit.
-    static func dedicated() throws -> PrivatePostgres {
+    public static func dedicated() throws -> PrivatePostgres {
         let pg = try PrivatePostgres()
         Self.dedicatedServers.withLock { $0.append(pg) }
         atexit { PrivatePostgres.dedicatedServers.withLock { $0.forEach { $0.stop() } } }
@@ -48,12 +48,12 @@ final class PrivatePostgres: Sendable {
     static let dedicatedServers = Mutex<[PrivatePostgres]>([])
 
     /// Stops the server (fast shutdown: connections are cut), keeping its data.
-    func halt() throws {
+    public func halt() throws {
         try Self.asUser(Self.bin + "/pg_ctl", ["-D", dir + "/data", "-m", "fast", "-w", "-t", "20", "stop"], timeout: 30)
     }
 
     /// Starts a halted server again on its port.
-    func restart() throws {
+    public func restart() throws {
         try Self.asUser(Self.bin + "/pg_ctl", ["-D", dir + "/data", "-l", dir + "/log", "-w", "-t", "30", "-o",
                                                "-k \(dir) -p \(port) -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=120",
                                                "start"], timeout: 40)
@@ -87,13 +87,13 @@ final class PrivatePostgres: Sendable {
         }
     }
 
-    func settings(database: String, role: String = PrivatePostgres.admin, password: String? = nil) -> PostgresSettings {
+    public func settings(database: String, role: String = PrivatePostgres.admin, password: String? = nil) -> PostgresSettings {
         PostgresSettings(location: PostgresLocation(role: role, host: "127.0.0.1", port: port, database: database),
                          password: password ?? self.password, timeout: 20)
     }
 
     /// A new, empty database.
-    func database() throws -> String {
+    public func database() throws -> String {
         let name = "t_" + UUID().uuidString.prefix(12).lowercased().replacingOccurrences(of: "-", with: "")
         _ = try psql("CREATE DATABASE \(name)", database: "postgres")
         return name
@@ -101,22 +101,22 @@ final class PrivatePostgres: Sendable {
 
     /// SQL run by the cluster's superuser, outside jitsh: what the tests check with. The exit
     /// status and the output (errors included).
-    func run(_ sql: String, database: String, role: String = PrivatePostgres.admin) throws -> (status: Int32, output: String) {
+    public func run(_ sql: String, database: String, role: String = PrivatePostgres.admin) throws -> (status: Int32, output: String) {
         try Self.execute(Self.bin + "/psql", ["-h", dir, "-p", String(port), "-U", role, "-d", database, "-X", "-v", "ON_ERROR_STOP=1",
                                               "-tAc", sql], timeout: 30)
     }
 
-    func psql(_ sql: String, database: String) throws -> String {
+    public func psql(_ sql: String, database: String) throws -> String {
         let (status, output) = try run(sql, database: database)
         guard status == 0 else { throw Failure(description: "psql \(sql): \(output)") }
         return output.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
-    static let prefix = "/tmp/jitsh-conformance-pg-"
+    public static let prefix = "/tmp/jitsh-conformance-pg-"
 
     /// A test process that crashed skips its atexit: the servers of test processes that are
     /// gone are stopped and removed before a new one starts.
-    static func stopAbandoned() {
+    public static func stopAbandoned() {
         let dirs = (try? FileManager.default.contentsOfDirectory(atPath: "/tmp")) ?? []
         for name in dirs where ("/tmp/" + name).hasPrefix(prefix) {
             let dir = "/tmp/" + name
@@ -127,7 +127,7 @@ final class PrivatePostgres: Sendable {
         }
     }
 
-    func stop() {
+    public func stop() {
         _ = try? Self.asUser(Self.bin + "/pg_ctl", ["-D", dir + "/data", "-m", "immediate", "-w", "-t", "20", "stop"], timeout: 30)
         try? FileManager.default.removeItem(atPath: dir)
     }
@@ -135,7 +135,7 @@ final class PrivatePostgres: Sendable {
     /// Runs a server program as `nobody`; its output goes nowhere, because the server it starts
     /// would hold a pipe open past the program's end. posix_spawn and waitpid: Foundation's
     /// Process does not see the end of a runuser whose grandchild stays. Killed at `timeout`.
-    static func asUser(_ path: String, _ arguments: [String], timeout: TimeInterval) throws {
+    public static func asUser(_ path: String, _ arguments: [String], timeout: TimeInterval) throws {
         let quoted = ([path] + arguments).map { "'" + $0.replacingOccurrences(of: "'", with: "'\\''") + "'" }.joined(separator: " ")
         let argv = ["/usr/sbin/runuser", "-u", user, "--", "/bin/sh", "-c", quoted + " >/dev/null 2>&1 </dev/null"]
         var cArgs: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
@@ -168,7 +168,7 @@ final class PrivatePostgres: Sendable {
 
     /// Runs a program to its end or kills it at `timeout`: its status and its output and errors
     /// (through a file, so a program that leaves a child behind cannot hold the test on a pipe).
-    static func execute(_ path: String, _ arguments: [String], timeout: TimeInterval, capture: Bool = true,
+    public static func execute(_ path: String, _ arguments: [String], timeout: TimeInterval, capture: Bool = true,
                         environment: [String: String]? = nil) throws -> (status: Int32, output: String) {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: path)
