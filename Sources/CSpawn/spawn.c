@@ -275,11 +275,19 @@ pid_t jitsh_guard_poll(int *status) {
     return r;
 }
 
-int jitsh_signals_quiet_stops(void) {
+int jitsh_signals_child(int wake) {
     struct sigaction sa;
-    if (sigaction(SIGCHLD, NULL, &sa) != 0) return -1;
-    sa.sa_flags |= SA_NOCLDSTOP;
-    return sigaction(SIGCHLD, &sa, NULL);
+    memset(&sa, 0, sizeof sa);
+    sigemptyset(&sa.sa_mask);
+    if (!wake) {
+        sa.sa_handler = SIG_DFL;
+        return sigaction(SIGCHLD, &sa, NULL);
+    }
+    sa.sa_handler = on_signal;
+    sa.sa_flags = SA_RESTART | SA_NOCLDSTOP;
+    if (sigaction(SIGCHLD, &sa, NULL) != 0) return -1;
+    on_signal(SIGCHLD);
+    return 0;
 }
 
 /* ---- Landlock: a ruleset that allows writes only beneath the given paths. ---- */

@@ -180,8 +180,8 @@ public final class Session {
         recorder = Recorder(store: setup.store, sessionID: id, startedAt: startedAt, clock: clock)
         if terminal.isTerminal { recorder.resize(rows: size.rows, cols: size.cols) }
         _ = jitsh_signals_install(signals.write)
-        // The guard thread sees every stop of a traced job and tells the loop itself.
-        if guardian != nil { _ = jitsh_signals_quiet_stops() }
+        // The guard thread sees every stop and exit of a traced job and tells the loop itself.
+        if guardian != nil { _ = jitsh_signals_child(1) }
     }
 
     /// Ends the record: flush, sign, last audit event.

@@ -71,10 +71,13 @@ int jitsh_guard_kick(pid_t thread);
 pid_t jitsh_guard_wait(int *status);
 /// The same without blocking (0: nothing pending), retried on EINTR.
 pid_t jitsh_guard_poll(int *status);
-/// SIGCHLD only for children that exit, not for stops (SA_NOCLDSTOP): in a guarded session the
-/// guard thread sees every stop of a job and says so itself, and a traced job stops three times
-/// per fork and exec, each a wake of the session's loop for nothing.
-int jitsh_signals_quiet_stops(void);
+/// SIGCHLD in a guarded session. `wake` 1: the self-pipe hears of children that exit, not of
+/// stops (SA_NOCLDSTOP; the guard thread sees every stop of a job and says so itself), and a
+/// SIGCHLD is written to it at once, for what exited while it was quiet. 0, while traced jobs
+/// live: not at all (the default action), since each of their exits (one per fork and exec)
+/// would wake the session's loop for nothing: the guard thread reaps them and tells the loop
+/// of what it needs.
+int jitsh_signals_child(int wake);
 
 /// A ruleset that handles every write access and allows it beneath `paths` only (close-on-exec).
 int jitsh_landlock_ruleset(const char *const *paths, int count, int *failed_index);

@@ -60,8 +60,14 @@ final class ExecGuard: @unchecked Sendable {
     private var shellExec: Set<pid_t> = []
     /// When each job was last continued by `fg`.
     private var resumedAt: [pid_t: Double] = [:]
+    /// Jobs where a clone event was seen (a thread, most likely): only there can an exec come
+    /// from a thread other than the leader, whose old id the exec event's message names. Other
+    /// jobs' execs skip that request (one ptrace call fewer per exec).
+    private var threaded: Set<pid_t> = []
     /// What each job's execs are decided by (its leader's line: role, confirmations, cwd).
     private var rules: [pid_t: ExecRules] = [:]
+    /// Whether SIGCHLD is left to its default action (no wake of the session) while traced jobs live.
+    private var childSignalsQuiet = false
     /// Execs (and escapes) held stopped for the session to settle, in the order they stopped.
     private var unsettled: [(pid: pid_t, verdict: ExecVerdict)] = []
 
@@ -190,7 +196,9 @@ final class ExecGuard: @unchecked Sendable {
             self.leaders[leader] = nil
             self.resumedAt[leader] = nil
             self.rules[leader] = nil
+            self.threaded.remove(leader)
             self.drain()
+            self.quietChildSignals()
         }
     }
 
@@ -247,9 +255,10 @@ final class ExecGuard: @unchecked Sendable {
             let pid = jitsh_guard_wait(&status)
             let failure = errno
             lock.lock()
+            // One stop at a time: a blocking wait returns at once when another is pending, and
+            // a non-blocking one after each would only cost a wait4 that finds nothing.
             if pid > 0 {
                 handle(pid, status)
-                drain()
             } else if failure == ECHILD {
                 lost()
             }
@@ -274,6 +283,7 @@ final class ExecGuard: @unchecked Sendable {
         leaders[pid] = .running
         shellExec.insert(pid)
         self.rules[pid] = rules
+        quietChildSignals()
         _ = jitsh_trace_cont(pid, 0)
         // EOF: the exec happened (the report pipe closes on exec); four bytes: it failed.
         if let e = childError(report) {
@@ -281,6 +291,7 @@ final class ExecGuard: @unchecked Sendable {
             forget(pid)
             leaders[pid] = nil
             self.rules[pid] = nil
+            quietChildSignals()
             throw AttachError(errno: e)
         }
     }
@@ -334,12 +345,15 @@ final class ExecGuard: @unchecked Sendable {
                 if child > 0 {
                     tasks.insert(child)
                     owner[child] = owner[pid] ?? pid
+                    if event == ExecGuard.eventClone { threaded.insert(owner[pid] ?? pid) }
                     if early.remove(child) != nil { _ = jitsh_trace_cont(child, 0) } else { fresh.insert(child) }
                 }
             case ExecGuard.eventExec:
                 // A thread that exec'd took over the thread group's id; its old id is gone.
-                let former = pid_t(truncatingIfNeeded: jitsh_trace_eventmsg(pid))
-                if former > 0 && former != pid { forget(former) }
+                if threaded.contains(owner[pid] ?? pid) {
+                    let former = pid_t(truncatingIfNeeded: jitsh_trace_eventmsg(pid))
+                    if former > 0 && former != pid { forget(former) }
+                }
                 if shellExec.remove(pid) == nil {
                     let verdict: ExecVerdict = rules[owner[pid] ?? pid].map { judge.verdict(pid, $0) }
                         ?? .block(program: "process \(pid)", parent: "?", reason: "the line it belongs to is over", rule: "")
@@ -384,6 +398,15 @@ final class ExecGuard: @unchecked Sendable {
             return
         }
         _ = jitsh_trace_cont(pid, signal)
+    }
+
+    /// SIGCHLD wakes the session only while no traced job lives (stopped ones count): its
+    /// children then are others (a transfer, a webhook), and theirs it must hear of.
+    private func quietChildSignals() {
+        let quiet = !leaders.isEmpty
+        guard quiet != childSignalsQuiet else { return }
+        childSignalsQuiet = quiet
+        _ = jitsh_signals_child(quiet ? 0 : 1)
     }
 
     /// The task stays stopped until the session settled it.
