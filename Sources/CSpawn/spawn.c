@@ -231,20 +231,63 @@ int jitsh_trace_is_group_stop(pid_t pid) {
     return errno == EINVAL;
 }
 
-pid_t jitsh_wait_any(int *status) {
+pid_t jitsh_wait_pid(pid_t pid, int *status) {
     pid_t r;
     do {
-        r = waitpid(-1, status, __WALL | WNOHANG);
+        r = waitpid(pid, status, __WALL | __WNOTHREAD);
     } while (r < 0 && errno == EINTR);
     return r;
 }
 
-pid_t jitsh_wait_pid(pid_t pid, int *status) {
+/* A real-time signal nothing else uses: only tgkill sends it, to the guard thread alone. */
+#define GUARD_KICK (SIGRTMIN + 7)
+
+static void on_kick(int sig) { (void)sig; }
+
+pid_t jitsh_guard_thread_enter(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_kick;
+    sigemptyset(&sa.sa_mask);
+    /* No SA_RESTART: the kick must end the wait it interrupts. */
+    sa.sa_flags = 0;
+    sigaction(GUARD_KICK, &sa, NULL);
+    sigset_t mask;
+    sigfillset(&mask);
+    sigdelset(&mask, GUARD_KICK);
+    pthread_sigmask(SIG_SETMASK, &mask, NULL);
+    return (pid_t)syscall(SYS_gettid);
+}
+
+int jitsh_guard_kick(pid_t thread) {
+    return (int)syscall(SYS_tgkill, getpid(), thread, GUARD_KICK);
+}
+
+pid_t jitsh_guard_wait(int *status) {
+    return waitpid(-1, status, __WALL | __WNOTHREAD);
+}
+
+pid_t jitsh_guard_poll(int *status) {
     pid_t r;
     do {
-        r = waitpid(pid, status, __WALL);
+        r = waitpid(-1, status, __WALL | __WNOTHREAD | WNOHANG);
     } while (r < 0 && errno == EINTR);
     return r;
+}
+
+int jitsh_signals_child(int wake) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sigemptyset(&sa.sa_mask);
+    if (!wake) {
+        sa.sa_handler = SIG_DFL;
+        return sigaction(SIGCHLD, &sa, NULL);
+    }
+    sa.sa_handler = on_signal;
+    sa.sa_flags = SA_RESTART | SA_NOCLDSTOP;
+    if (sigaction(SIGCHLD, &sa, NULL) != 0) return -1;
+    on_signal(SIGCHLD);
+    return 0;
 }
 
 /* ---- Landlock: a ruleset that allows writes only beneath the given paths. ---- */

@@ -274,20 +274,17 @@ extension Session {
     /// The job's exit status (128+signal when killed), -1 when it stopped, nil while it runs.
     func reap(_ pid: pid_t) -> Int32? {
         if let guardian {
-            // Waits only when a child changed state (or now and then): not on every pass of the relay.
-            let t = loop.now
-            if childSignalled || t - lastPump > 100_000 {
-                childSignalled = false
-                lastPump = t
-                guardian.pump()
-            }
+            // The guard thread waits for its jobs and tells the loop when a leader stops or exits.
             switch guardian.state(of: pid) {
             case .running: return nil
-            case .stopped: return -1
-            case .exited(let s): return s
+            case .stopped, .exited:
+                // What it held for the session is said first, as it happened before.
+                guardian.settle()
+                if case .exited(let s) = guardian.state(of: pid) { return s }
+                return -1
             case nil:
-                // Not a traced job (a transfer, a dry run's helper): its own wait, unless the guard's took it.
-                if let s = guardian.takeUntraced(pid) { return s }
+                // Not a traced job (a transfer, a dry run's helper): this thread's own child.
+                break
             }
         }
         var status: Int32 = 0

@@ -78,8 +78,6 @@ public final class Session {
     public var runVerb: (([String]) -> (status: Int32, output: String))?
     /// Traces jobs so every exec is decided (nil when the role says `guard: off`).
     var guardian: ExecGuard?
-    /// Links in trusted directories by the file they lead to, for exec decisions.
-    var aliases: [String: [String]]?
     /// The commands of the line the user just confirmed: they may run at exec level too.
     var confirmed: [ConfirmedCommand] = []
     /// Why the last audit event could not be stored.
@@ -88,9 +86,6 @@ public final class Session {
     static let pasteLimit = 1 << 20
     /// Type-ahead of the last job ended inside a line: the rest of that line is not a line.
     var typeAheadMidLine = false
-    /// A SIGCHLD arrived since the guard last looked at its tasks.
-    var childSignalled = true
-    var lastPump: Int64 = 0
     /// The role's watched files, while it has `snapshot:`.
     var snapshots: SnapshotKeeper?
     /// How many lines the audit log holds for this session: a line's number, as `sessions show` counts.
@@ -132,7 +127,9 @@ public final class Session {
         }
         state = ShellState(cwd: cwd, base: base.merging(["JITSH_SESSION": id]) { $1 }, envDeny: setup.policy.global.envDenyGlobs)
         if setup.role.role.guardEnabled != false {
-            guardian = ExecGuard(delegate: self)
+            do { guardian = try ExecGuard(delegate: self, judge: ExecJudge(trustedPaths: setup.policy.global.trustedPaths)) } catch {
+                throw Spawner.SpawnError(errno: error.errno, what: "the exec guard's thread")
+            }
         }
         installLoop()
     }
@@ -183,6 +180,8 @@ public final class Session {
         recorder = Recorder(store: setup.store, sessionID: id, startedAt: startedAt, clock: clock)
         if terminal.isTerminal { recorder.resize(rows: size.rows, cols: size.cols) }
         _ = jitsh_signals_install(signals.write)
+        // The guard thread sees every stop and exit of a traced job and tells the loop itself.
+        if guardian != nil { _ = jitsh_signals_child(1) }
     }
 
     /// Ends the record: flush, sign, last audit event.
@@ -209,7 +208,7 @@ public final class Session {
     func endOrphans() {
         var keep = Set(suspended.map(\.pid))
         if let guardian { for job in suspended { keep.formUnion(guardian.members(of: job.pid)) } }
-        let killed = Family.end(keeping: keep) { guardian?.pump() }
+        let killed = Family.end(keeping: keep)
         if killed > 0 {
             recorder?.marker(["event": "orphans-ended", "count": .int(killed)])
         }
@@ -350,7 +349,6 @@ public final class Session {
     /// Reads pending signal numbers from the self-pipe.
     func pendingSignals() -> [Int32] {
         guard let bytes = readSome(signals.read, max: 64) else { return [] }
-        if bytes.contains(UInt8(SIGCHLD)) { childSignalled = true }
         return bytes.map { Int32($0) }
     }
 }

@@ -136,6 +136,28 @@ extension SessionTests {
         t.drain(timeout: 5)
     }
 
+    /// The guard thread answers every stop and hands the line's end to the session: a line of
+    /// hundreds of fork+execs ends with its own status (exit or signal), on a terminal too, and a
+    /// block among allowed execs is said while the rest of the line goes on.
+    @Test func aLineOfManyExecsEndsWithItsOwnStatusUnderTheGuard() throws {
+        try h.grant(role: "e2e-escapes")
+        let many = try h.connect().exec("for k in $(seq 300); do /bin/true; done; echo ran; perl -e 'exit 7'", timeout: 60)
+        #expect(many.exitStatus == 7, "\(many.errorText)")
+        #expect(many.text == "ran\n", "\(many.text)")
+        let killed = try h.connect().exec("/bin/true; perl -e 'kill 9, $$'")
+        #expect(killed.exitStatus == 137, "\(killed.errorText)")
+        let mixed = try h.connect().exec("for k in 1 2 3; do /bin/true; done; perl -e 'system(\"id -u; true\")'; for k in 1 2 3; do /bin/true; done; echo after")
+        #expect(mixed.errorText.contains("blocked /usr/bin/dash launched by perl"), "\(mixed.errorText)")
+        #expect(mixed.text == "after\n", "\(mixed.text)")
+        let (client, t) = try shell()
+        _ = client
+        let from = t.output.count
+        t.write("for k in $(seq 100); do /bin/true; done; perl -e 'exit 3'\r")
+        #expect(t.wait(for: "[3] ", from: from, timeout: 20), "\(t.text.suffix(300))")
+        t.write("exit\r")
+        t.drain(timeout: 5)
+    }
+
     @Test func aSetuidProgramIsSaidToRunWithoutItsPrivilege() throws {
         try h.grant(role: "e2e-escapes")
         let c = try h.connect().exec("mount > /dev/null")

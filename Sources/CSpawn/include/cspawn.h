@@ -56,10 +56,28 @@ int jitsh_trace_setoptions(pid_t pid);
 int jitsh_trace_cont(pid_t pid, int sig);
 long jitsh_trace_eventmsg(pid_t pid);
 int jitsh_trace_is_group_stop(pid_t pid);
-/// waitpid(-1, __WALL | WNOHANG), retried on EINTR.
-pid_t jitsh_wait_any(int *status);
-/// waitpid(pid, __WALL), retried on EINTR.
+/// waitpid(pid, __WALL | __WNOTHREAD), retried on EINTR.
 pid_t jitsh_wait_pid(pid_t pid, int *status);
+
+/// The guard thread: it alone traces the jobs (ptrace requests must come from the tracer
+/// thread), so it spawns them and waits for their stops. Called once on that thread: blocks
+/// every signal in it but the kick (the session's thread keeps SIGCHLD, SIGHUP …) and
+/// installs the kick's handler, which does nothing but interrupt a wait. Returns its thread id.
+pid_t jitsh_guard_thread_enter(void);
+/// Interrupts the guard thread's wait (tgkill with the kick signal).
+int jitsh_guard_kick(pid_t thread);
+/// waitpid(-1, __WALL | __WNOTHREAD): the stops and exits of this thread's tracees and children
+/// only (the session's thread reaps its own). Blocks; -1 with EINTR when kicked.
+pid_t jitsh_guard_wait(int *status);
+/// The same without blocking (0: nothing pending), retried on EINTR.
+pid_t jitsh_guard_poll(int *status);
+/// SIGCHLD in a guarded session. `wake` 1: the self-pipe hears of children that exit, not of
+/// stops (SA_NOCLDSTOP; the guard thread sees every stop of a job and says so itself), and a
+/// SIGCHLD is written to it at once, for what exited while it was quiet. 0, while traced jobs
+/// live: not at all (the default action), since each of their exits (one per fork and exec)
+/// would wake the session's loop for nothing: the guard thread reaps them and tells the loop
+/// of what it needs.
+int jitsh_signals_child(int wake);
 
 /// A ruleset that handles every write access and allows it beneath `paths` only (close-on-exec).
 int jitsh_landlock_ruleset(const char *const *paths, int count, int *failed_index);

@@ -172,11 +172,33 @@ enum PathTrust {
     }
 }
 
-extension Session: ExecGuardDelegate {
-    func refuseEscape(_ pid: pid_t, _ attempt: ExecGuard.Escape) {
-        let program = ExecImage.read(pid)?.executable ?? "process \(pid)"
-        _ = blockExec(program: program, parent: ExecImage.parentName(pid), reason: attempt.reason, rule: "")
-    }
+/// What decides a job's execs: the line's role, context and confirmations, taken when the
+/// job starts (they change only between lines), and the clock, read at each exec.
+struct ExecRules: Sendable {
+    var decider: Decider
+    var role: String
+    var context: DecisionContext
+    var confirmed: [ConfirmedCommand]
+    /// Wall-clock seconds now, as grants count.
+    var now: @Sendable () -> Int64
+}
+
+/// The exec guard's decision on an exec, before anything is said or recorded about it.
+enum ExecVerdict: Equatable, Sendable {
+    case allow
+    /// Allowed, with a note the person reads before the program runs (it is setuid).
+    case allowSaying(String)
+    case block(program: String, parent: String, reason: String, rule: String)
+}
+
+/// Decides execs on the guard thread: the role's rules on the program really loaded. It says and
+/// records nothing itself (the session does that with the verdict).
+final class ExecJudge: @unchecked Sendable {
+    private let trustedPaths: [String]
+    /// Links in the trusted directories by the file they lead to, found once, on the guard thread.
+    private var aliases: [String: [String]]?
+
+    init(trustedPaths: [String]) { self.trustedPaths = trustedPaths }
 
     /// Why an image may never run whatever the policy says, or nil.
     static func forbiddenImage(_ exe: String) -> String? {
@@ -189,42 +211,45 @@ extension Session: ExecGuardDelegate {
         return nil
     }
 
-    /// The exec guard's decision for `pid`: the role's rules on the program really loaded.
-    func judgeExec(_ pid: pid_t) -> Bool {
+    /// The verdict on the program `pid` has just loaded (stopped at its exec event).
+    func verdict(_ pid: pid_t, _ rules: ExecRules) -> ExecVerdict {
         guard let image = ExecImage.read(pid) else {
-            return blockExec(program: "process \(pid)", parent: "?", reason: "what it runs cannot be read", rule: "")
+            return .block(program: "process \(pid)", parent: "?", reason: "what it runs cannot be read", rule: "")
         }
         let exe = image.executable
-        if let why = Session.forbiddenImage(exe) {
-            return blockExec(program: exe, parent: image.parent, reason: why, rule: "")
+        if let why = ExecJudge.forbiddenImage(exe) {
+            return .block(program: exe, parent: image.parent, reason: why, rule: "")
         }
         let rest = Array(image.argv.dropFirst())
+        let decider = rules.decider, role = rules.role
         func decide(_ context: DecisionContext) -> CommandDecision {
-            var decision = decider.decideExec(argv: [exe] + rest, role: setup.role.name, context: context)
+            var decision = decider.decideExec(argv: [exe] + rest, role: role, context: context)
             if decision.judgement.verdict != .allow, let script = image.script, script.fixed {
                 // A script is allowed by a rule naming it (by the path run or the file it leads to);
                 // its interpreter then runs only it.
                 for path in Set([script.path, script.realPath]) {
-                    let d = decider.decideExec(argv: [path] + script.arguments, role: setup.role.name, context: context)
+                    let d = decider.decideExec(argv: [path] + script.arguments, role: role, context: context)
                     if d.judgement.verdict < decision.judgement.verdict { decision = d }
                 }
             }
             if decision.judgement.verdict != .allow {
                 // Reached through a link in a trusted directory (vi → vim.basic): the link's name counts too.
                 for alias in execAliases(of: exe) {
-                    let d = decider.decideExec(argv: [alias] + rest, role: setup.role.name, context: context)
+                    let d = decider.decideExec(argv: [alias] + rest, role: role, context: context)
                     if d.judgement.verdict < decision.judgement.verdict { decision = d }
                 }
             }
             return decision
         }
-        var decision = decide(decisionContext)
+        var context = rules.context
+        context.epochSeconds = rules.now()
+        var decision = decide(context)
         if decision.judgement.verdict == .deny, decision.judgement.rule == nil {
             // No rule allows it: it may be a helper of an allowed program it descends from (man → tbl).
-            var context = decisionContext
-            context.callers = ExecImage.callers(of: pid, below: getpid())
-            if !context.callers.isEmpty {
-                let d = decide(context)
+            var helped = context
+            helped.callers = ExecImage.callers(of: pid, below: getpid())
+            if !helped.callers.isEmpty {
+                let d = decide(helped)
                 if d.judgement.verdict < decision.judgement.verdict { decision = d }
             }
         }
@@ -238,24 +263,68 @@ extension Session: ExecGuardDelegate {
             // name too, with the arguments it was given after it.
             let names = [name] + execAliases(of: exe).map(PathName.base) + (image.argv.first.map { [PathName.base($0)] } ?? [])
             let asScript = image.script.map { s in
-                confirmed.contains { $0.admits(names: [PathName.base(s.path), PathName.base(s.realPath)], arguments: s.arguments) }
+                rules.confirmed.contains { $0.admits(names: [PathName.base(s.path), PathName.base(s.realPath)], arguments: s.arguments) }
             } ?? false
-            guard asScript || confirmed.contains(where: { $0.admits(names: names, arguments: rest) }) else {
-                return blockExec(program: program, parent: image.parent, reason: "\(name) needs confirmation: run it as a line of its own",
-                                 rule: decision.judgement.rule?.description ?? "")
+            guard asScript || rules.confirmed.contains(where: { $0.admits(names: names, arguments: rest) }) else {
+                return .block(program: program, parent: image.parent, reason: "\(name) needs confirmation: run it as a line of its own",
+                              rule: decision.judgement.rule?.description ?? "")
             }
         case .deny:
-            return blockExec(program: program, parent: image.parent, reason: decision.judgement.reason,
-                             rule: decision.judgement.rule?.description ?? "")
+            return .block(program: program, parent: image.parent, reason: decision.judgement.reason,
+                          rule: decision.judgement.rule?.description ?? "")
         }
         var st = stat()
         if stat(exe, &st) == 0, st.st_mode & (S_ISUID | S_ISGID) != 0 {
-            let message = name == "sudo"
-                ? "sudo does not work in a guarded session; ask for a role that grants what you need"
-                : "\(name) is setuid: in a guarded session it runs without its privilege"
-            guardSay("jitsh: \(message)")
+            return .allowSaying(name == "sudo"
+                ? "jitsh: sudo does not work in a guarded session; ask for a role that grants what you need"
+                : "jitsh: \(name) is setuid: in a guarded session it runs without its privilege")
         }
-        return true
+        return .allow
+    }
+
+    /// Links in the trusted directories that lead to `exe`.
+    func execAliases(of exe: String) -> [String] {
+        if aliases == nil {
+            var map: [String: [String]] = [:]
+            for dir in trustedPaths {
+                for name in (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? [] {
+                    let path = dir + "/" + name
+                    guard (try? FileManager.default.destinationOfSymbolicLink(atPath: path)) != nil,
+                          let real = realpath(path, nil) else { continue }
+                    map[String(cString: real), default: []].append(path)
+                    free(real)
+                }
+            }
+            aliases = map
+        }
+        return aliases?[exe] ?? []
+    }
+}
+
+extension Session: ExecGuardDelegate {
+    func settle(_ pid: pid_t, _ verdict: ExecVerdict) -> Bool {
+        switch verdict {
+        case .allow:
+            return true
+        case .allowSaying(let note):
+            guardSay(note)
+            return true
+        case .block(let program, let parent, let reason, let rule):
+            return blockExec(program: program, parent: parent, reason: reason, rule: rule)
+        }
+    }
+
+    /// What decides the execs of a job started now.
+    var execRules: ExecRules {
+        let wall: @Sendable () -> Int64
+        if let system = clock as? SystemClock {
+            wall = { system.wallSeconds }
+        } else {
+            // A test's manual clock moves only on the session's thread: its time at the start.
+            let fixed = now
+            wall = { fixed }
+        }
+        return ExecRules(decider: decider, role: setup.role.name, context: decisionContext, confirmed: confirmed, now: wall)
     }
 
     func blockExec(program: String, parent: String, reason: String, rule: String) -> Bool {
@@ -271,24 +340,6 @@ extension Session: ExecGuardDelegate {
     func guardSay(_ message: String) {
         let text = Visible.text(message)
         if terminal.isTerminal { say("\r\n\(text)\r\n") } else { say("\(text)\n", stream: .stderr) }
-    }
-
-    /// Links in the trusted directories that lead to `exe`, found once per session.
-    func execAliases(of exe: String) -> [String] {
-        if aliases == nil {
-            var map: [String: [String]] = [:]
-            for dir in setup.policy.global.trustedPaths {
-                for name in (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? [] {
-                    let path = dir + "/" + name
-                    guard (try? FileManager.default.destinationOfSymbolicLink(atPath: path)) != nil,
-                          let real = realpath(path, nil) else { continue }
-                    map[String(cString: real), default: []].append(path)
-                    free(real)
-                }
-            }
-            aliases = map
-        }
-        return aliases?[exe] ?? []
     }
 
     // MARK: Setting up a job
@@ -337,12 +388,9 @@ extension Session: ExecGuardDelegate {
         spec.trace = guardian != nil
         spec.landlock = try landlockRuleset()
         defer { if spec.landlock >= 0 { close(spec.landlock) } }
-        let (pid, report) = try Spawner.spawn(spec)
-        if let guardian {
-            do { try guardian.attach(pid, report: report) } catch {
-                throw Spawner.SpawnError(errno: error.errno, what: "\(spec.arguments.first ?? spec.path) under the exec guard")
-            }
+        guard let guardian else { return try Spawner.spawn(spec).pid }
+        do { return try guardian.spawn(spec, rules: execRules) } catch let error as ExecGuard.AttachError {
+            throw Spawner.SpawnError(errno: error.errno, what: "\(spec.arguments.first ?? spec.path) under the exec guard")
         }
-        return pid
     }
 }

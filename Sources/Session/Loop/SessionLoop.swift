@@ -4,7 +4,7 @@ import Glibc
 
 extension Session {
     /// The session's own sources, waited for under every activity: the signal self-pipe, the
-    /// grant's watchdog, the recorder's chunk deadline and the exec guard.
+    /// grant's watchdog, the recorder's chunk deadline and the exec guard's news.
     func installLoop() {
         let base = loop.base
         base.watch(signals.read) { [unowned self] in
@@ -15,6 +15,9 @@ extension Session {
             guard let handler = self.loop.watchdogHandler else { return }
             let outcome = self.watchdog.check(self.setup.store, now: self.now)
             if outcome != .fine { handler(outcome) }
+        }
+        if let guardian {
+            base.watch(guardian.news) { guardian.settle() }
         }
         // A job held stopped by the guard (a SIGCONT to deliver) is looked at again soon.
         let held = base.timer()

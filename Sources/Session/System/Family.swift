@@ -41,11 +41,11 @@ enum Family {
     }
 
     /// Kills every descendant outside `keep` (and outside their subtrees) and reaps those that are
-    /// jitsh's own children, until none is left; `reap` waits for traced ones (the guard's waits
-    /// take every child). Bounded: a fork bomb racing the kills is given up on after ~2 s, and
-    /// the session's end (or the kernel's parent-death signal) finishes it.
+    /// jitsh's own children, until none is left; the guard thread reaps the traced ones as they
+    /// die. Bounded: a fork bomb racing the kills is given up on after ~2 s, and the session's
+    /// end (or the kernel's parent-death signal) finishes it.
     @discardableResult
-    static func end(keeping keep: Set<pid_t>, reap: () -> Void) -> Int {
+    static func end(keeping keep: Set<pid_t>) -> Int {
         var killed = 0
         let me = getpid()
         for round in 0..<200 {
@@ -56,7 +56,6 @@ enum Family {
             for m in doomed {
                 if kill(m.pid, SIGKILL) == 0 { killed += 1 }
             }
-            reap()
             for m in doomed where m.parent == me {
                 var status: Int32 = 0
                 _ = waitpid(m.pid, &status, WNOHANG | __WALL)
