@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Policy
+import PostgresStore
 import Session
 import Store
 
@@ -222,6 +223,11 @@ extension GrantGroup {
             Console.line("grant \(g.id): \(g.identity.visible) as \(g.role.visible) on \(g.hostPattern.visible) — \(GrantText.status(g, now: now))")
             Console.line("  contract \(g.contract.visible)\(g.breakGlass ? " (BREAK-GLASS)" : ""), reason: \(g.reason.visible)")
             Console.line("  requested \(GrantText.time(g.requestedAt)), starts \(GrantText.time(g.startsAt)), ends \(GrantText.time(g.endsAt))")
+            // In a fleet: the hosts it covers today, of those that reported to the central store.
+            if let central = ctx.service.store as? PostgresStore {
+                let hosts = try ctx.perform { try central.fleetHosts() }.filter { g.covers(HostInfo(name: $0.name, tags: $0.tags)) }.map(\.name)
+                Console.line("  covers today: " + (hosts.isEmpty ? "no host that reported to the central store" : hosts.map(\.visible).joined(separator: ", ")))
+            }
             for e in g.events {
                 let extra = e.seconds > 0 ? " +\(Duration.describe(Int(e.seconds)))" : ""
                 Console.line("  \(GrantText.time(e.at))  \(e.kind.rawValue)\(extra) by \(e.actor.visible)\(e.comment.isEmpty ? "" : ": \(e.comment.visible)")")

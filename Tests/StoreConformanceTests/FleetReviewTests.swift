@@ -138,7 +138,7 @@ struct FleetReviewTests {
 
         // A session on prod-2 under a grant approved centrally, shipped by its sync.
         let (prod2, prod3) = (hosts[0], hosts[1])
-        let request = try prod2.jitsh(["grant", "request", "--as", "alice", "--role", "operator", "--reason", "INC-20 review"])
+        let request = try prod2.jitsh(["grant", "request", "--as", "alice", "--role", "operator", "--host", "prod-*", "--reason", "INC-20 review"])
         let id = try #require(request.output.firstMatch(of: /grant (\d+):/).map { String($0.1) }, "\(request)")
         #expect(try prod3.jitsh(["grant", "approve", "--as", "lead1", id]).status == 0)
         #expect(try prod2.jitsh(["sync", "--once"]).status == 0)
@@ -164,6 +164,9 @@ struct FleetReviewTests {
         // prod-3's own spool has none of it: --spool reads only what this host recorded.
         let spool = try prod3.jitsh(["sessions", "list", "--spool"])
         #expect(spool.status == 0 && !spool.output.contains(String(sessionID.prefix(8))), "\(spool)")
+        // The grant for prod-* covers every host that reported (the owner's init registered prod-1).
+        let grantShown = try prod3.jitsh(["grant", "show", id])
+        #expect(grantShown.output.contains("  covers today: prod-1, prod-2, prod-3"), "\(grantShown)")
         let fleet = try prod3.jitsh(["fleet", "hosts"])
         #expect(fleet.output.contains("prod-2  role \(Self.role("prod-2", db))  key ") && fleet.output.contains("env=production"), "\(fleet)")
     }
