@@ -39,6 +39,25 @@ extension SessionTests {
         #expect(typed >= 160 * (64 << 10), "the recording holds \(typed) bytes of input")
     }
 
+    /// 340 KB of output, then `exit` at the next prompt: the line is echoed and the session ends
+    /// at once, its end and every line of the output recorded.
+    @Test func exitRightAfterAFloodOfOutputEndsTheSession() throws {
+        _ = try #require(try h.grant(role: "e2e-escapes", seconds: 120))
+        let (client, c) = try shell()
+        _ = client
+        let out = type(c, "seq 1 60000", expect: "] ~$ ", timeout: 30)
+        #expect(out.contains("59999\r\n60000"), "\(out.suffix(200))")
+        let from = c.output.count
+        c.write("exit\r")
+        c.drain(timeout: 10)
+        #expect(c.isClosed, "after exit: \(String(decoding: c.output.dropFirst(from), as: UTF8.self).debugDescription)")
+        #expect(String(decoding: c.output.dropFirst(from), as: UTF8.self).hasPrefix("exit\r\n"))
+        let s = try h.lastSession()
+        #expect(s.end?.exitReason == "exit")
+        let shown = String(decoding: s.frames.filter { $0.kind == .output }.flatMap(\.data), as: UTF8.self)
+        #expect(shown.contains("59999\r\n60000\r\n"))
+    }
+
     @Test func execModeEndsAJobIgnoringSIGHUPAtRevocationAfterWarning() throws {
         let id = try #require(try h.grant(role: "e2e-escapes", seconds: 61))
         let dir = try fixture([])
