@@ -56,7 +56,9 @@ public struct Lock: Sendable, Equatable {
         (self.target, self.actor, self.reason, self.at, self.until) = (target, actor, reason, at, until)
     }
 
-    public func holds(at now: Int64) -> Bool { removal == nil && at <= now && (until.map { now < $0 } ?? true) }
+    /// From the moment it is made, whatever the reading host's clock says of `at` (a fleet's
+    /// clocks differ by seconds, and a lock must not wait for the slowest); until removed or over.
+    public func holds(at now: Int64) -> Bool { removal == nil && (until.map { now < $0 } ?? true) }
 
     /// Whether it covers a session or request of `identity` as `role` on `host`.
     public func covers(identity: String, role: String?, host: String) -> Bool {

@@ -15,7 +15,7 @@ struct LockConformanceTests {
         let host = try bed.store.addLock(Lock(target: .host("prod-3"), actor: "admin1", reason: "INC-88", at: Self.t, until: Self.t + 3600))
         let role = try bed.store.addLock(Lock(target: .role("dba"), actor: "root", reason: "audit", at: Self.t + 10))
         #expect([user.id, host.id, role.id] == [1, 2, 3])
-        #expect(try bed.store.locks(holdingAt: Self.t + 5).map(\.id) == [1, 2], "the role lock starts later")
+        #expect(try bed.store.locks(holdingAt: Self.t - 5).map(\.id) == [1, 2, 3], "a lock holds once made, whatever the reader's clock says")
         #expect(try bed.store.locks(holdingAt: Self.t + 3600).map(\.id) == [1, 3], "the host lock is over at its end")
 
         let lifted = try #require(try bed.store.removeLock(1, Lock.Removal(actor: "admin1", reason: "found it", at: Self.t + 20)))
