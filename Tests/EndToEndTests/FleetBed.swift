@@ -202,16 +202,7 @@ final class FleetBed: @unchecked Sendable {
     /// The `jitsh sync` service of `host`, started as its systemd unit does (root, no flag);
     /// its log beside the host's files.
     func startService(_ host: Host, prefix: [String] = []) throws -> Process {
-        let p = Process()
-        let argv = prefix + [binary, "sync", "--config", host.config]
-        p.executableURL = URL(fileURLWithPath: argv[0])
-        p.arguments = Array(argv.dropFirst())
-        let log = host.directory + "/sync.log"
-        FileManager.default.createFile(atPath: log, contents: nil)
-        p.standardOutput = FileHandle(forWritingAtPath: log)
-        p.standardError = FileHandle(forWritingAtPath: log)
-        p.standardInput = FileHandle.nullDevice
-        try p.run()
+        let p = try LoggedProcess.start(prefix + [binary, "sync", "--config", host.config], log: host.directory + "/sync.log")
         note(String(p.processIdentifier), in: "pids")
         return p
     }
@@ -304,15 +295,8 @@ final class FleetBed: @unchecked Sendable {
         for (side, argv) in [("outside", [Self.relayInterpreter, script, outsideAddress, port, "127.0.0.1", port]),
                              ("inside", link.inside([Self.relayInterpreter, script, "127.0.0.1", port, outsideAddress, port]))] {
             let ready = root + "/relay-\(side).ready"
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: argv[0])
-            p.arguments = Array(argv.dropFirst()) + [ready]
             let log = root + "/relay-\(side).log"
-            FileManager.default.createFile(atPath: log, contents: nil)
-            p.standardOutput = FileHandle(forWritingAtPath: log)
-            p.standardError = FileHandle(forWritingAtPath: log)
-            p.standardInput = FileHandle.nullDevice
-            try p.run()
+            let p = try LoggedProcess.start(argv + [ready], log: log)
             note(String(p.processIdentifier), in: "pids")
             var waited = 0
             while !FileManager.default.fileExists(atPath: ready) {

@@ -11,16 +11,8 @@ import TestSupport
 struct FleetLockTests {
     /// A process of the real jitsh with its output in a file of the host's directory.
     static func start(_ host: FleetSyncTests.FleetHost, _ arguments: [String], environment: [String: String]? = nil, log name: String) throws -> (Process, String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: FleetCommandTests.jitsh)
-        p.arguments = arguments + ["--config", host.config]
-        if let environment { p.environment = environment }
         let log = host.root + "/" + name
-        FileManager.default.createFile(atPath: log, contents: nil)
-        p.standardOutput = FileHandle(forWritingAtPath: log)
-        p.standardError = FileHandle(forWritingAtPath: log)
-        try p.run()
-        return (p, log)
+        return (try LoggedProcess.start([FleetCommandTests.jitsh] + arguments + ["--config", host.config], log: log, environment: environment), log)
     }
 
     static func waitFor(_ seconds: Double, _ condition: () throws -> Bool) async rethrows -> Double? {
