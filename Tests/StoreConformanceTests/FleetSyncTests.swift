@@ -180,7 +180,8 @@ struct FleetSyncTests {
             delay += step
         }
         #expect(partial, "no kill landed mid-way")
-        #expect(try await host.jitsh(["sync", "--once"]).status == 0)
+        // Up to 40 MB of recordings after the retries: more than 30 s under make test's load.
+        #expect(try await host.jitsh(["sync", "--once"], timeout: 180).status == 0)
         try Self.expectShipped(host, sessions: ids)
         #expect(try host.count("SELECT count(*) FROM (SELECT origin_id FROM audit_events GROUP BY origin_host, origin_id HAVING count(*) > 1) d") == 0)
     }
