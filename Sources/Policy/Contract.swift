@@ -26,10 +26,30 @@ public struct Contract: Sendable {
     /// grants, in place of the role's.
     public var snapshot: SnapshotSettings? = nil
 
-    public enum Approval: Sendable, Equatable {
-        case automatic
-        /// `count` distinct approvers from these groups or people, never the requester.
-        case approvers(count: Int, groups: [String], people: [String])
+    /// How requests under the contract are approved.
+    public struct Approval: Sendable, Equatable {
+        /// Who must approve; nil: the contract approves at once (`auto: true`).
+        public var rule: ApprovalRule?
+        /// A plug-in asked first (`auto_if:`); when it says no, the rule decides.
+        public var onCall: OnCallCheck?
+
+        public init(rule: ApprovalRule?, onCall: OnCallCheck? = nil) {
+            self.rule = rule
+            self.onCall = onCall
+        }
+
+        public static let automatic = Approval(rule: nil)
+
+        /// `count` distinct approvers from these groups or people.
+        public static func approvers(count: Int, groups: [String], people: [String]) -> Approval {
+            Approval(rule: .approvers(count: count, groups: groups, people: people))
+        }
+
+        public var description: String {
+            guard let rule else { return "approved at once" }
+            let needs = "needs approval by \(rule.description)"
+            return onCall == nil ? needs : "approved at once if on call, else \(needs)"
+        }
     }
 
     public func covers(_ host: HostInfo) -> Bool {
@@ -43,11 +63,6 @@ public struct Contract: Sendable {
     }
 
     public func mayApprove(identity: String, groups: Set<String>) -> Bool {
-        switch approval {
-        case .automatic:
-            return false
-        case .approvers(_, let approverGroups, let people):
-            return people.contains(identity) || approverGroups.contains(where: groups.contains)
-        }
+        approval.rule?.admits(identity: identity, groups: groups) ?? false
     }
 }

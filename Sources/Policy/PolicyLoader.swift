@@ -422,24 +422,7 @@ public enum PolicyLoader {
                 }
             case "approval":
                 approvalGiven = true
-                guard let m = r.mapping(value, "approval", allowed: ["auto", "count", "groups", "people"]) else { continue }
-                var auto = false, count = 1
-                var groups: [String] = [], people: [String] = []
-                for (k, _, v) in m {
-                    switch k {
-                    case "auto": auto = r.bool(v, "auto") ?? false
-                    case "count": count = r.int(v, "count") ?? 1
-                    case "groups": groups = r.strings(v, "groups") ?? []
-                    default: people = r.strings(v, "people") ?? []
-                    }
-                }
-                if auto {
-                    c.approval = .automatic
-                } else {
-                    if groups.isEmpty && people.isEmpty { r.error(value, "approval names no approvers: give `groups`, `people`, or `auto: true`") }
-                    if count < 1 { r.error(value, "approval count must be at least 1") }
-                    c.approval = .approvers(count: count, groups: groups, people: people)
-                }
+                if let approval = parseApproval(value, &r) { c.approval = approval }
             case "windows":
                 guard let m = r.mapping(value, "windows", allowed: ["deny"]) else { continue }
                 for (_, _, v) in m {

@@ -51,7 +51,8 @@ public enum ChildProcess {
         }
         close(outRead)
         close(errRead)
-        if timedOut { kill(pid, SIGKILL) }
+        // The whole group: a plug-in that is a script leaves no child holding on after it.
+        if timedOut { kill(-pid, SIGKILL); kill(pid, SIGKILL) }
         var raw: Int32 = 0
         while waitpid(pid, &raw, 0) < 0 && errno == EINTR {}
         let status = WaitStatus.code(raw)

@@ -1,4 +1,5 @@
 import NIOCore
+import Policy
 import PostgresNIO
 import Store
 
@@ -43,10 +44,10 @@ public final class PostgresStore: Store, AuditLog, RecordingSink, RecordingSearc
         try connections.transaction { link in
             let rows = try link.query("""
                 INSERT INTO grants (identity, role, contract, host_pattern, reason, requested_at, starts_at, duration,
-                                    approvals_needed, max_duration, pending_ttl, break_glass)
+                                    approvals_needed, max_duration, pending_ttl, break_glass, approval)
                 VALUES (\(grant.identity), \(grant.role), \(grant.contract), \(grant.hostPattern), \(grant.reason), \(grant.requestedAt),
                         \(grant.startsAt), \(grant.duration), \(Int64(grant.approvalsNeeded)), \(grant.maxDuration), \(grant.pendingTTL),
-                        \(grant.breakGlass))
+                        \(grant.breakGlass), \(grant.approval?.stored ?? ""))
                 RETURNING id
                 """)
             var stored = grant
@@ -94,7 +95,7 @@ public final class PostgresStore: Store, AuditLog, RecordingSink, RecordingSearc
 
     static let grantColumns = """
         id, identity, role, contract, host_pattern, reason, requested_at, starts_at, duration, approvals_needed, max_duration,
-        pending_ttl, break_glass
+        pending_ttl, break_glass, approval
         """
 
     func load(_ id: Int64, _ link: Link) throws -> Grant? {
@@ -110,28 +111,29 @@ public final class PostgresStore: Store, AuditLog, RecordingSink, RecordingSearc
                   contract: r[3].decode(String.self), hostPattern: r[4].decode(String.self), reason: r[5].decode(String.self),
                   requestedAt: r[6].decode(Int64.self), startsAt: r[7].decode(Int64.self), duration: r[8].decode(Int64.self),
                   approvalsNeeded: Int(r[9].decode(Int64.self)), maxDuration: r[10].decode(Int64.self),
-                  pendingTTL: r[11].decode(Int64.self), breakGlass: r[12].decode(Bool.self))
+                  pendingTTL: r[11].decode(Int64.self), breakGlass: r[12].decode(Bool.self),
+                  approval: ApprovalRule.stored(r[13].decode(String.self)))
     }
 
     func events(_ link: Link, grants ids: [Int64]) throws -> [Int64: [GrantEvent]] {
         guard !ids.isEmpty else { return [:] }
         let rows = try link.query("""
-            SELECT grant_id, kind, actor, at, comment, seconds FROM grant_events WHERE grant_id = ANY(\(ids)) ORDER BY id
+            SELECT grant_id, kind, actor, at, comment, seconds, groups FROM grant_events WHERE grant_id = ANY(\(ids)) ORDER BY id
             """)
         var out: [Int64: [GrantEvent]] = [:]
         for r in rows {
             let kind = GrantEvent.Kind(rawValue: try r[1].decode(String.self)) ?? .requested
             out[try r[0].decode(Int64.self), default: []].append(
                 GrantEvent(kind, actor: try r[2].decode(String.self), at: try r[3].decode(Int64.self), comment: try r[4].decode(String.self),
-                           seconds: try r[5].decode(Int64.self)))
+                           seconds: try r[5].decode(Int64.self), groups: GrantEvent.groups(try r[6].decode(String.self))))
         }
         return out
     }
 
     func insert(_ e: GrantEvent, grant id: Int64, _ link: Link) throws {
         try link.query("""
-            INSERT INTO grant_events (grant_id, kind, actor, at, comment, seconds)
-            VALUES (\(id), \(e.kind.rawValue), \(e.actor), \(e.at), \(e.comment), \(e.seconds))
+            INSERT INTO grant_events (grant_id, kind, actor, at, comment, seconds, groups)
+            VALUES (\(id), \(e.kind.rawValue), \(e.actor), \(e.at), \(e.comment), \(e.seconds), \(e.storedGroups))
             """)
     }
 
@@ -158,8 +160,7 @@ public final class PostgresStore: Store, AuditLog, RecordingSink, RecordingSearc
     // MARK: Outbox
 
     func enqueue(_ n: Notification, grant: Int64?, at: Int64, _ link: Link) throws {
-        var n = n
-        if let grant { n.fields["grant"] = String(grant) }
+        let n = n.addressed(to: grant)
         try link.query("INSERT INTO outbox (created_at, event, payload, next_attempt_at) VALUES (\(at), \(n.event), \(n.payload), \(at))")
     }
 

@@ -194,6 +194,11 @@ enum Schema {
             END $$
             """,
         ]),
+        // Columns added to append-only tables: existing rows keep '' (a count of approvers, as before).
+        Version(number: 5, name: "approval rules and approvers' groups", statements: [
+            "ALTER TABLE grants ADD COLUMN approval text NOT NULL DEFAULT ''",
+            "ALTER TABLE grant_events ADD COLUMN groups text NOT NULL DEFAULT ''",
+        ]),
     ]
 
     /// The tables added after version 1 that no one may change either.

@@ -108,7 +108,7 @@ enum GrantPages {
         switch g.state(at: now) {
         case .active: return "active, \(Duration.describe(Int(g.endsAt - now))) left"
         case .scheduled: return "approved, starts \(Page.time(g.startsAt * 1_000_000))"
-        case .pending: return "pending: \(g.approvers(since: nil).count) of \(g.approvalsNeeded) approvals"
+        case .pending: return "pending: \(g.approvers(since: nil).count) approvals, needs \(g.outstanding(since: nil))"
         case let s: return s.description
         }
     }

@@ -97,7 +97,7 @@ public struct Gate {
         }
         guard let grant = live.first else {
             let service = GrantService(store: store, policy: loaded, host: host, zones: zones)
-            return .refused(message: Gate.noGrantMessage(requester, service: service, host: host), audit: "no live grant")
+            return .refused(message: Gate.noGrantMessage(requester, service: service, host: host, now: now), audit: "no live grant")
         }
         guard let role = loaded.role(grant.role) else {
             return .refused(message: "role \(grant.role) of grant \(grant.id) is no longer in the policy; ask an admin", audit: nil)
@@ -157,20 +157,23 @@ public struct Gate {
         return argv.map(\.text)
     }
 
-    public static func noGrantMessage(_ r: Requester, service: GrantService, host: HostInfo) -> String {
+    public static func noGrantMessage(_ r: Requester, service: GrantService, host: HostInfo, now: Int64? = nil) -> String {
         var text = "\(r.identity) has no live grant for \(host.name), so nothing can run.\n"
+        // A grant for other hosts is the usual surprise in a fleet: say which it was and why not here.
+        if let now, let elsewhere = try? service.store.grants(identity: r.identity).filter({ $0.state(at: now) == .active && !$0.covers(host) }),
+           !elsewhere.isEmpty {
+            let tags = host.tags.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
+            for g in elsewhere.suffix(3) {
+                text += "Your grant \(g.id) (\(g.role) on \(g.hostPattern)) does not cover \(host.name)\(tags.isEmpty ? "" : " (\(tags))").\n"
+            }
+        }
         let contracts = service.requestable(by: r)
         guard let first = contracts.first else {
             return text + "You may not request any role on this host; ask an admin which access contract covers you."
         }
         text += "You may request:\n"
         for c in contracts {
-            let approval: String
-            switch c.approval {
-            case .automatic: approval = "approved at once"
-            case .approvers(let count, let groups, let people):
-                approval = "needs \(count) approval\(count == 1 ? "" : "s") by \((groups.map { "group \($0)" } + people).joined(separator: ", "))"
-            }
+            let approval = c.approval.description
             text += "  \(c.role) (contract \(c.name), up to \(Duration.describe(c.maxDuration)), \(approval))\n"
         }
         return text + "Request one with:\n  ssh \(host.shortName) grant request --role \(first.role) --duration \(Duration.describe(first.defaultDuration))"

@@ -22,6 +22,8 @@ public enum AuditKind: String, Sendable, CaseIterable, Codable {
     case shipQuarantined = "ship-quarantined"
     /// An admin locked a user, role or host, or lifted a lock (`jitsh lock`).
     case lock, lockRemoved = "lock-removed"
+    /// A contract's on-call plug-in was asked about a request (`approval: {auto_if: …}`).
+    case approvalCheck = "approval-check"
 }
 
 /// How the line or action an audit event records was decided.

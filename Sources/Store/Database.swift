@@ -363,6 +363,7 @@ final class Database: Sendable {
         SQLiteStore.registerFullText(&m)
         SQLiteStore.registerSpool(&m)
         SQLiteStore.registerLocks(&m)
+        SQLiteStore.registerApprovalRules(&m)
         return m
     }
 }

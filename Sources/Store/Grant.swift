@@ -15,6 +15,9 @@ public struct Grant: Sendable, Equatable {
     public var duration: Int64
     /// Distinct approvers needed, copied from the contract when requested (0: approved by the contract).
     public var approvalsNeeded: Int
+    /// The contract's approval rule as it was when requested; nil for grants from before rules,
+    /// which count `approvalsNeeded` approvers of the contract.
+    public var approval: ApprovalRule?
     public var maxDuration: Int64
     public var pendingTTL: Int64
     public var breakGlass: Bool
@@ -22,7 +25,7 @@ public struct Grant: Sendable, Equatable {
 
     public init(id: Int64 = 0, identity: String, role: String, contract: String, hostPattern: String, reason: String,
                 requestedAt: Int64, startsAt: Int64, duration: Int64, approvalsNeeded: Int, maxDuration: Int64,
-                pendingTTL: Int64, breakGlass: Bool = false, events: [GrantEvent] = []) {
+                pendingTTL: Int64, breakGlass: Bool = false, approval: ApprovalRule? = nil, events: [GrantEvent] = []) {
         self.id = id
         self.identity = identity
         self.role = role
@@ -36,6 +39,7 @@ public struct Grant: Sendable, Equatable {
         self.maxDuration = maxDuration
         self.pendingTTL = pendingTTL
         self.breakGlass = breakGlass
+        self.approval = approval
         self.events = events
     }
 }
@@ -46,6 +50,10 @@ public struct GrantEvent: Sendable, Equatable {
         case extensionRequested = "extension-requested"
         case extensionDenied = "extension-denied"
         case extended
+        /// Approved at once by the contract's on-call plug-in.
+        case autoApproved = "auto-approved"
+        /// A person looked at a break-glass grant after the fact.
+        case reviewed
     }
 
     public var kind: Kind
@@ -54,13 +62,17 @@ public struct GrantEvent: Sendable, Equatable {
     public var comment: String
     /// For extensions: how much longer.
     public var seconds: Int64
+    /// For approvals: the groups of the approval rule the approver held, so the rule is judged by
+    /// what was true when they approved.
+    public var groups: [String]
 
-    public init(_ kind: Kind, actor: String, at: Int64, comment: String = "", seconds: Int64 = 0) {
+    public init(_ kind: Kind, actor: String, at: Int64, comment: String = "", seconds: Int64 = 0, groups: [String] = []) {
         self.kind = kind
         self.actor = actor
         self.at = at
         self.comment = comment
         self.seconds = seconds
+        self.groups = groups
     }
 }
 
@@ -100,22 +112,53 @@ extension Grant {
         return now < endsAt ? .active : .expired
     }
 
-    /// Approved once by the contract, a break-glass creation, or enough distinct approvers.
+    /// Approved once by the contract or its on-call plug-in, a break-glass creation, or
+    /// approvers who satisfy the rule.
     public var isApproved: Bool {
         if breakGlass || events.contains(where: { $0.kind == .created }) { return true }
-        return approvers(since: nil).count >= approvalsNeeded
+        let request = events.prefix { $0.kind != .extensionRequested }
+        if request.contains(where: { $0.kind == .autoApproved }) { return true }
+        return isSatisfied(since: nil)
+    }
+
+    /// Whether the approvals of the request (or, with a marker, of the extension requested
+    /// there) satisfy the grant's rule.
+    public func isSatisfied(since marker: Int?) -> Bool {
+        guard let approval else { return approvers(since: marker).count >= approvalsNeeded }
+        return approval.isSatisfied(by: approvals(since: marker))
+    }
+
+    /// What approvals are still missing, for people ("1 more of group security"); "" when none.
+    public func outstanding(since marker: Int?) -> String {
+        guard let approval else {
+            let missing = approvalsNeeded - approvers(since: marker).count
+            return missing > 0 ? "\(missing) more approval\(missing == 1 ? "" : "s")" : ""
+        }
+        return approval.outstanding(after: approvals(since: marker))
     }
 
     /// Distinct approvers of the request (or, from an extension request on, of that extension).
     /// The requester never counts.
     public func approvers(since marker: Int?) -> [String] {
-        var seen: [String] = []
+        approvals(since: marker).map(\.identity)
+    }
+
+    /// The approvals as the rule counts them: each person once, with the groups they held.
+    public func approvals(since marker: Int?) -> [ApprovalRule.Approver] {
+        var seen: [ApprovalRule.Approver] = []
         let start = marker.map { $0 + 1 } ?? 0
         for e in events.dropFirst(start) {
             if marker == nil && e.kind == .extensionRequested { break }
-            if e.kind == .approved, e.actor != identity, !seen.contains(e.actor) { seen.append(e.actor) }
+            if e.kind == .approved, e.actor != identity, !seen.contains(where: { $0.identity == e.actor }) {
+                seen.append(.init(identity: e.actor, groups: Set(e.groups)))
+            }
         }
         return seen
+    }
+
+    /// A break-glass grant nobody has reviewed yet.
+    public var awaitsReview: Bool {
+        breakGlass && !events.contains { $0.kind == .reviewed }
     }
 
     /// The extension waiting for approval, and where its request sits in the events.
@@ -137,7 +180,7 @@ extension Grant {
     }
 
     public func covers(_ host: HostInfo) -> Bool {
-        (try? Glob(hostPattern))?.matches(host.name) ?? false
+        HostSet(hostPattern)?.covers(host) ?? false
     }
 
     public var requestedBy: String { identity }

@@ -78,8 +78,9 @@ public struct GrantService: Sendable {
                 g.identity = who.identity
                 var events = [GrantEvent(.requested, actor: who.identity, at: now, comment: r.reason)]
                 var notes = [notification("requested", g, who.identity,
-                                          "\(who.identity) requested \(g.role) on \(g.hostPattern) for \(Duration.describe(Int(g.duration))): \(g.reason)")]
-                if c.approval == .automatic {
+                                          "\(who.identity) requested \(g.role) on \(g.hostPattern) for \(Duration.describe(Int(g.duration))): \(g.reason)"
+                                          + (c.approval.rule == nil ? "" : "; needs approval by \(c.approval.rule!.description); approve with: jitsh grant approve {grant}"))]
+                if c.approval.rule == nil {
                     events.append(GrantEvent(.approved, actor: "contract:\(c.name)", at: now, comment: "approved by contract \(c.name)"))
                     notes.append(notification("approved", g, "contract:\(c.name)", "\(who.identity)'s \(g.role) grant was approved by contract \(c.name)"))
                 }
@@ -95,11 +96,16 @@ public struct GrantService: Sendable {
     /// Everything a contract asks of a request; the grant it would create, or what is missing.
     func check(_ r: Request, against c: Contract, now: Int64) -> Result<Grant, GrantRefusal> {
         let pattern = r.hostPattern ?? host.name
+        guard let set = HostSet(pattern) else {
+            return .failure(GrantRefusal("\(pattern) is neither a host name or glob (prod-*) nor tags (env=production,tier=web)"))
+        }
         let hostOK: Bool
         if c.hostNames.isEmpty && c.hostTags == nil {
             hostOK = true
         } else if pattern == host.name {
             hostOK = c.covers(host)
+        } else if case .tags = set {
+            hostOK = c.hostTags.map(set.isWithin) ?? false
         } else {
             hostOK = c.hostNames.contains { $0.pattern == pattern } || c.hostNames.contains { $0.matches(pattern) && !pattern.contains(where: { "*?[".contains($0) }) }
         }
@@ -126,71 +132,9 @@ public struct GrantService: Sendable {
                 return .failure(GrantRefusal("contract \(c.name) takes no requests during \(w.text)"))
             }
         }
-        let approvals: Int
-        if case .approvers(let count, _, _) = c.approval { approvals = count } else { approvals = 0 }
-        return .success(Grant(identity: "", role: c.role, contract: c.name, hostPattern: pattern, reason: reason, requestedAt: now,
-                              startsAt: start, duration: Int64(duration), approvalsNeeded: approvals, maxDuration: Int64(c.maxDuration),
-                              pendingTTL: Int64(c.pendingTTL)))
-    }
-
-    // MARK: Decisions of approvers
-
-    func contract(of g: Grant) throws -> Contract {
-        guard let c = policy.contracts.first(where: { $0.name == g.contract }) else {
-            throw GrantRefusal("contract \(g.contract) of grant \(g.id) is no longer in the policy")
-        }
-        return c
-    }
-
-    func mayApprove(_ who: Requester, _ g: Grant) throws {
-        let c = try contract(of: g)
-        if who.identity == g.identity { throw GrantRefusal("you requested grant \(g.id); someone else must approve it") }
-        guard c.mayApprove(identity: who.identity, groups: who.groups) else {
-            if case .approvers(_, let groups, let people) = c.approval {
-                throw GrantRefusal("\(who.identity) may not approve grants of \(c.name); approvers: \((groups.map { "group \($0)" } + people).joined(separator: ", "))")
-            }
-            throw GrantRefusal("grants of \(c.name) are approved by the contract itself")
-        }
-    }
-
-    public func approve(_ id: Int64, by who: Requester, comment: String = "", now: Int64) throws -> Grant {
-        try store.changeGrant(id) { g in
-            try mayApprove(who, g)
-            if let ext = g.pendingExtension {
-                if g.approvers(since: ext.index).contains(who.identity) { throw GrantRefusal("you already approved the extension of grant \(id)") }
-                var events = [GrantEvent(.approved, actor: who.identity, at: now, comment: comment.isEmpty ? "extension" : comment)]
-                var notes: [Notification] = []
-                if g.approvers(since: ext.index).count + 1 >= g.approvalsNeeded {
-                    events.append(GrantEvent(.extended, actor: who.identity, at: now, comment: "approved", seconds: ext.seconds))
-                    notes.append(notification("extended", g, who.identity, "\(g.identity)'s \(g.role) grant \(id) was extended by \(Duration.describe(Int(ext.seconds)))"))
-                }
-                return (events, notes)
-            }
-            guard g.state(at: now) == .pending else {
-                throw GrantRefusal("grant \(id) is \(g.state(at: now)), not pending")
-            }
-            if g.approvers(since: nil).contains(who.identity) { throw GrantRefusal("you already approved grant \(id)") }
-            let event = GrantEvent(.approved, actor: who.identity, at: now, comment: comment)
-            var done = g
-            done.events.append(event)
-            let notes = done.isApproved
-                ? [notification("approved", g, who.identity, "\(g.identity)'s \(g.role) grant \(id) was approved by \(who.identity)")]
-                : []
-            return ([event], notes)
-        }
-    }
-
-    public func deny(_ id: Int64, by who: Requester, comment: String = "", now: Int64) throws -> Grant {
-        try store.changeGrant(id) { g in
-            try mayApprove(who, g)
-            if g.pendingExtension != nil {
-                return ([GrantEvent(.extensionDenied, actor: who.identity, at: now, comment: comment)],
-                        [notification("denied", g, who.identity, "the extension of \(g.identity)'s grant \(id) was denied by \(who.identity)")])
-            }
-            guard g.state(at: now) == .pending else { throw GrantRefusal("grant \(id) is \(g.state(at: now)), not pending") }
-            return ([GrantEvent(.denied, actor: who.identity, at: now, comment: comment)],
-                    [notification("denied", g, who.identity, "\(g.identity)'s \(g.role) request \(id) was denied by \(who.identity)")])
-        }
+        return .success(Grant(identity: "", role: c.role, contract: c.name, hostPattern: set.description, reason: reason, requestedAt: now,
+                              startsAt: start, duration: Int64(duration), approvalsNeeded: c.approval.rule?.fewestApprovals ?? 0,
+                              maxDuration: Int64(c.maxDuration), pendingTTL: Int64(c.pendingTTL), approval: c.approval.rule))
     }
 
     public func revoke(_ id: Int64, by who: Requester, reason: String = "", now: Int64) throws -> Grant {
@@ -231,12 +175,16 @@ public struct GrantService: Sendable {
         guard who.isAdmin else { throw GrantRefusal("only root or an admin (group admins in people) may create a break-glass grant") }
         guard policy.role(role) != nil else { throw GrantRefusal("role \(role) is not in the policy") }
         guard !reason.trimmingCharacters(in: .whitespaces).isEmpty else { throw GrantRefusal("a break-glass grant needs --reason") }
-        let g = Grant(identity: identity, role: role, contract: "break-glass", hostPattern: hostPattern ?? host.name, reason: reason,
+        guard let set = HostSet(hostPattern ?? host.name) else {
+            throw GrantRefusal("\(hostPattern ?? "") is neither a host name or glob (prod-*) nor tags (env=production,tier=web)")
+        }
+        let g = Grant(identity: identity, role: role, contract: "break-glass", hostPattern: set.description, reason: reason,
                       requestedAt: now, startsAt: now, duration: Int64(seconds), approvalsNeeded: 0, maxDuration: Int64(seconds),
                       pendingTTL: 0, breakGlass: true,
                       events: [GrantEvent(.created, actor: who.identity, at: now, comment: reason)])
         return try store.insertGrant(g, notifications: [notification("break-glass", g, who.identity,
-            ":rotating_light: BREAK-GLASS: \(who.identity) granted \(identity) \(role) on \(g.hostPattern) for \(Duration.describe(seconds)): \(reason)")])
+            ":rotating_light: BREAK-GLASS: \(who.identity) granted \(identity) \(role) on \(g.hostPattern) for \(Duration.describe(seconds)): \(reason); "
+            + "another admin reviews it afterwards with: jitsh grant review {grant} --note \"…\"")])
     }
 
     // MARK: Reading
@@ -265,8 +213,15 @@ public struct GrantService: Sendable {
     }
 
     func notification(_ event: String, _ g: Grant, _ actor: String, _ text: String) -> Notification {
-        Notification(event: event, text: text, fields: ["identity": g.identity, "role": g.role, "host": g.hostPattern,
-                                                      "contract": g.contract, "actor": actor, "reason": g.reason,
-                                                      "duration": Duration.describe(Int(g.duration)), "event": event])
+        var fields = ["identity": g.identity, "role": g.role, "host": g.hostPattern, "contract": g.contract, "actor": actor,
+                      "reason": g.reason, "duration": Duration.describe(Int(g.duration)), "event": event]
+        // What an approver needs to act from the message alone: who else must approve, and how.
+        if let rule = g.approval ?? (try? contract(of: g))?.approval.rule, ["requested", "approval"].contains(event) {
+            fields["approval"] = rule.description
+            fields["needs"] = g.outstanding(since: g.pendingExtension?.index)
+            fields["approve"] = "jitsh grant approve \(g.id == 0 ? "{grant}" : String(g.id))"
+        }
+        if event == "break-glass" { fields["review"] = "jitsh grant review {grant} --note …" }
+        return Notification(event: event, text: text, fields: fields)
     }
 }

@@ -23,10 +23,10 @@ extension SQLiteStore {
                 } else {
                     try db.execute(sql: """
                         INSERT INTO grants (id, identity, role, contract, host_pattern, reason, requested_at, starts_at, duration,
-                                            approvals_needed, max_duration, pending_ttl, break_glass)
-                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                            approvals_needed, max_duration, pending_ttl, break_glass, approval)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                         """, arguments: [g.id, g.identity, g.role, g.contract, g.hostPattern, g.reason, g.requestedAt, g.startsAt, g.duration,
-                                         g.approvalsNeeded, g.maxDuration, g.pendingTTL, g.breakGlass])
+                                         g.approvalsNeeded, g.maxDuration, g.pendingTTL, g.breakGlass, g.approval?.stored ?? ""])
                     for e in g.events { try Self.insert(e, grant: g.id, db) }
                 }
             }

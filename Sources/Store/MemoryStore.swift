@@ -87,8 +87,7 @@ public final class MemoryStore: Store, AuditLog, RecordingSink, RecordingSearch,
     // MARK: Outbox
 
     private func enqueue(_ n: Notification, grant: Int64?, at: Int64) {
-        var n = n
-        if let grant { n.fields["grant"] = String(grant) }
+        let n = n.addressed(to: grant)
         outbox.append((OutboxItem(id: Int64(outbox.count + 1), event: n.event, payload: n.payload, attempts: 0), at, nil, ""))
     }
 

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import Policy
 
 /// A grant change refused for a reason of the domain (not the database): who may approve, what
 /// the contract allows. The message is for the person who asked.
@@ -68,11 +69,11 @@ public final class SQLiteStore: Store, AuditLog, RecordingSink, RecordingSearch,
         try database.write { db in
             try db.execute(sql: """
                 INSERT INTO grants (identity, role, contract, host_pattern, reason, requested_at, starts_at, duration,
-                                    approvals_needed, max_duration, pending_ttl, break_glass)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                    approvals_needed, max_duration, pending_ttl, break_glass, approval)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """, arguments: [grant.identity, grant.role, grant.contract, grant.hostPattern, grant.reason, grant.requestedAt,
                                  grant.startsAt, grant.duration, grant.approvalsNeeded, grant.maxDuration, grant.pendingTTL,
-                                 grant.breakGlass])
+                                 grant.breakGlass, grant.approval?.stored ?? ""])
             var stored = grant
             stored.id = db.lastInsertedRowID
             stored.events = []
@@ -133,7 +134,8 @@ public final class SQLiteStore: Store, AuditLog, RecordingSink, RecordingSearch,
         Grant(id: row["id"], identity: row["identity"], role: row["role"], contract: row["contract"],
               hostPattern: row["host_pattern"], reason: row["reason"], requestedAt: row["requested_at"],
               startsAt: row["starts_at"], duration: row["duration"], approvalsNeeded: row["approvals_needed"],
-              maxDuration: row["max_duration"], pendingTTL: row["pending_ttl"], breakGlass: row["break_glass"])
+              maxDuration: row["max_duration"], pendingTTL: row["pending_ttl"], breakGlass: row["break_glass"],
+              approval: ApprovalRule.stored(row["approval"] ?? ""))
     }
 
     static func events(_ db: GRDB.Database, grants ids: [Int64]) throws -> [Int64: [GrantEvent]] {
@@ -144,21 +146,20 @@ public final class SQLiteStore: Store, AuditLog, RecordingSink, RecordingSearch,
         for row in rows {
             let kind = GrantEvent.Kind(rawValue: row["kind"]) ?? .requested
             out[row["grant_id"], default: []].append(GrantEvent(kind, actor: row["actor"], at: row["at"], comment: row["comment"],
-                                                               seconds: row["seconds"]))
+                                                               seconds: row["seconds"], groups: GrantEvent.groups(row["groups"] ?? "")))
         }
         return out
     }
 
     static func insert(_ e: GrantEvent, grant id: Int64, _ db: GRDB.Database) throws {
-        try db.execute(sql: "INSERT INTO grant_events (grant_id, kind, actor, at, comment, seconds) VALUES (?, ?, ?, ?, ?, ?)",
-                       arguments: [id, e.kind.rawValue, e.actor, e.at, e.comment, e.seconds])
+        try db.execute(sql: "INSERT INTO grant_events (grant_id, kind, actor, at, comment, seconds, groups) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                       arguments: [id, e.kind.rawValue, e.actor, e.at, e.comment, e.seconds, e.storedGroups])
     }
 
     // MARK: Outbox
 
     static func enqueue(_ n: Notification, grant: Grant, at: Int64, _ db: GRDB.Database) throws {
-        var n = n
-        n.fields["grant"] = String(grant.id)
+        let n = n.addressed(to: grant.id)
         try db.execute(sql: "INSERT INTO outbox (created_at, event, payload, next_attempt_at) VALUES (?, ?, ?, ?)",
                        arguments: [at, n.event, n.payload, at])
     }

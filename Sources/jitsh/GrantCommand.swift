@@ -46,9 +46,16 @@ enum GrantText {
         case .scheduled: return "approved, starts \(time(g.startsAt))"
         case .pending:
             let have = g.approvers(since: nil).count
-            return "pending: \(have) of \(g.approvalsNeeded) approvals"
+            return "pending: \(have) approval\(have == 1 ? "" : "s"), needs \(g.outstanding(since: nil))"
         default: return "\(g.state(at: now))"
         }
+    }
+
+    /// In a fleet: the hosts a grant covers today, of those that reported to the central store.
+    static func coverage(_ g: Grant, _ ctx: GrantContext) throws -> String? {
+        guard let central = ctx.service.store as? PostgresStore else { return nil }
+        let hosts = try ctx.perform { try central.fleetHosts() }.filter { g.covers(HostInfo(name: $0.name, tags: $0.tags)) }.map(\.name)
+        return "covers today: " + (hosts.isEmpty ? "no host that reported to the central store" : hosts.map(\.visible).joined(separator: ", "))
     }
 
     static func cells(_ g: Grant, now: Int64) -> [String] {
@@ -68,7 +75,7 @@ struct GrantGroup: ParsableCommand {
             Example:
               ssh prod-1 grant request --role readonly --reason "INC-1234 checking nginx errors"
             """,
-        subcommands: [Request.self, Approve.self, Deny.self, Revoke.self, Extend.self, List.self, Show.self, Create.self, Notify.self]
+        subcommands: [Request.self, Approve.self, Deny.self, Revoke.self, Extend.self, List.self, Show.self, Create.self, Review.self, Notify.self]
     )
 }
 
@@ -88,24 +95,41 @@ extension GrantGroup {
         @OptionGroup var output: OutputOptions
         @Option(help: "The role to hold.") var role: String
         @Option(help: ArgumentHelp("Host name or glob (default: this host).", valueName: "glob")) var host: String?
+        @Option(help: ArgumentHelp("Hosts by tag, every tag matching: env=production or env=production,tier=web.", valueName: "tags"))
+        var hosts: String?
         @Option(help: ArgumentHelp("How long (default: the contract's).", valueName: "duration")) var duration: String?
         @Option(help: ArgumentHelp("When it starts (ISO 8601, default now).", valueName: "time")) var start: String?
         @Option(help: "Why: the incident or change, as the contract asks.") var reason: String = ""
 
         func validate() throws {
             if let duration, Duration.seconds(duration) == nil { throw ValidationError("--duration \(duration): write 90s, 30m, 2h or 1h30m") }
+            if host != nil && hosts != nil { throw ValidationError("give --host (names) or --hosts (tags), not both") }
+            if let hosts, !hosts.contains("=") || HostSet(hosts) == nil {
+                throw ValidationError("--hosts \(hosts): write tags like env=production or env=production,tier=web (names go in --host)")
+            }
+            if let host, host.contains("=") { throw ValidationError("--host \(host): tags go in --hosts \(host)") }
             if let start, Timestamp.parse(start) == nil { throw ValidationError("--start \(start): write a time like 2026-11-30T10:00:00Z") }
         }
 
         func run() throws {
             let ctx = try GrantContext(who)
             let now = Clock.now
-            let g = try ctx.perform {
-                try ctx.service.request(.init(role: role, hostPattern: host, duration: duration.flatMap(Duration.seconds),
+            var g = try ctx.perform {
+                try ctx.service.request(.init(role: role, hostPattern: host ?? hosts, duration: duration.flatMap(Duration.seconds),
                                               start: start.flatMap(Timestamp.parse), reason: reason), by: ctx.requester, now: now)
+            }
+            var onCall: String?
+            if g.state(at: now) == .pending, let check = ctx.policy.contracts.first(where: { $0.name == g.contract })?.approval.onCall {
+                switch OnCallApproval(service: ctx.service, audit: ctx.service.store as? any AuditLog).ask(check, about: g, now: { Clock.now }) {
+                case .approved(let approved): g = approved
+                case .pending(let why): onCall = why
+                }
+                ctx.outbox.deliver(now: Clock.now)
             }
             if output.json { Console.json(JSONOutput.string(GrantJSON(g, now: now))); return }
             Console.line("grant \(g.id): \(g.role.visible) on \(g.hostPattern.visible) for \(Duration.describe(Int(g.duration))) — \(GrantText.status(g, now: now))")
+            if let onCall { Console.line("on-call check: \(onCall.visible); people decide") }
+            if let covers = try GrantText.coverage(g, ctx) { Console.line(covers) }
             if g.state(at: now) == .pending {
                 Console.line("ask an approver of contract \(g.contract.visible) to run: ssh \(ctx.installation.configuration.host.name) grant approve \(g.id)")
             }
@@ -178,63 +202,6 @@ extension GrantGroup {
         }
     }
 
-    struct List: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List grants: all, pending, active, or your own.",
-                                                        discussion: "Example:\n  jitsh grant list --pending")
-        @OptionGroup var who: HostOptions
-        @OptionGroup var output: OutputOptions
-        @Flag(help: "Only grants waiting for approval.") var pending = false
-        @Flag(help: "Only grants in force now.") var active = false
-        @Flag(help: "Only your grants.") var mine = false
-
-        func run() throws {
-            let ctx = try GrantContext(who)
-            let now = Clock.now
-            let grants = try ctx.perform { () throws -> [Grant] in
-                try ctx.service.sweep(now: now)
-                return try ctx.service.store.grants(identity: mine ? ctx.requester.identity : nil).filter { g in
-                    let s = g.state(at: now)
-                    if pending && !(s == .pending || g.pendingExtension != nil) { return false }
-                    if active && s != .active { return false }
-                    return true
-                }
-            }
-            if output.json { Console.json(JSONOutput.string(grants.map { GrantJSON($0, now: now) })); return }
-            Console.line(TextOutput.table([["ID", "STATE", "WHO", "ROLE", "HOST", "DURATION", "REASON"]]
-                                          + grants.map { GrantText.cells($0, now: now) }))
-        }
-    }
-
-    struct Show: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Show a grant with its events.",
-                                                        discussion: "Example:\n  jitsh grant show 17")
-        @OptionGroup var who: HostOptions
-        @OptionGroup var output: OutputOptions
-        @Argument(help: "The grant id.") var id: Int64
-
-        func run() throws {
-            let ctx = try GrantContext(who)
-            let now = Clock.now
-            guard let g = try ctx.perform({ try ctx.service.store.grant(id) }) else {
-                Console.error("there is no grant \(id)")
-                throw ExitCode(1)
-            }
-            if output.json { Console.json(JSONOutput.string(GrantJSON(g, now: now))); return }
-            Console.line("grant \(g.id): \(g.identity.visible) as \(g.role.visible) on \(g.hostPattern.visible) — \(GrantText.status(g, now: now))")
-            Console.line("  contract \(g.contract.visible)\(g.breakGlass ? " (BREAK-GLASS)" : ""), reason: \(g.reason.visible)")
-            Console.line("  requested \(GrantText.time(g.requestedAt)), starts \(GrantText.time(g.startsAt)), ends \(GrantText.time(g.endsAt))")
-            // In a fleet: the hosts it covers today, of those that reported to the central store.
-            if let central = ctx.service.store as? PostgresStore {
-                let hosts = try ctx.perform { try central.fleetHosts() }.filter { g.covers(HostInfo(name: $0.name, tags: $0.tags)) }.map(\.name)
-                Console.line("  covers today: " + (hosts.isEmpty ? "no host that reported to the central store" : hosts.map(\.visible).joined(separator: ", ")))
-            }
-            for e in g.events {
-                let extra = e.seconds > 0 ? " +\(Duration.describe(Int(e.seconds)))" : ""
-                Console.line("  \(GrantText.time(e.at))  \(e.kind.rawValue)\(extra) by \(e.actor.visible)\(e.comment.isEmpty ? "" : ": \(e.comment.visible)")")
-            }
-        }
-    }
-
     struct Create: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Break glass: grant a role at once, without approval (root or admins).",
@@ -275,20 +242,5 @@ extension GrantGroup {
             let report = ctx.outbox.deliver(now: now, budget: budget)
             Console.line("\(expired) grants expired, \(report.delivered) notifications delivered, \(report.failed) failed\(report.lastError.map { " (\($0))" } ?? "")")
         }
-    }
-}
-
-struct GrantJSON: Encodable {
-    var id: Int64, identity: String, role: String, contract: String, host: String, reason: String, state: String
-    var requested_at: String, starts_at: String, ends_at: String, break_glass: Bool
-    var events: [[String: String]]
-
-    init(_ g: Grant, now: Int64) {
-        id = g.id; identity = g.identity; role = g.role; contract = g.contract; host = g.hostPattern; reason = g.reason
-        state = "\(g.state(at: now))"
-        requested_at = Timestamp.format(g.requestedAt); starts_at = Timestamp.format(g.startsAt); ends_at = Timestamp.format(g.endsAt)
-        break_glass = g.breakGlass
-        events = g.events.map { ["kind": $0.kind.rawValue, "actor": $0.actor, "at": Timestamp.format($0.at), "comment": $0.comment,
-                                 "seconds": String($0.seconds)] }
     }
 }

@@ -51,7 +51,9 @@ final class FleetBed: @unchecked Sendable {
 
     /// The role's whole file; it keeps a cached view, since these sessions start with no
     /// `jitsh sync` service running (the tests sync with --once where they need the view).
-    init(role: String = "role: operator\nrecording: buffered\noffline: {cached: 1h}\nallow:\n  - cmd: [seq, sleep]\n") throws {
+    /// `tags`: each host's tags, as YAML (prod-1's first).
+    init(role: String = "role: operator\nrecording: buffered\noffline: {cached: 1h}\nallow:\n  - cmd: [seq, sleep]\n",
+         tags: [String] = Array(repeating: "{env: production}", count: 3)) throws {
         guard getuid() == 0 else { throw Failure(description: "the fleet tests run as root (make test does): they start sshd and install a setgid jitsh") }
         guard getpwnam(Harness.user) != nil, let group = getgrnam("jitsh")?.pointee.gr_gid else {
             throw Failure(description: "user \(Harness.user) or group jitsh is missing; scripts/prerequisites.sh creates them")
@@ -76,7 +78,7 @@ final class FleetBed: @unchecked Sendable {
             _ = try SSHDaemon.keyPair(hostKey)
             let alice = try SSHDaemon.keyPair(root + "/keys/alice"), lead = try SSHDaemon.keyPair(root + "/keys/lead1")
             var made: [Host] = []
-            for name in ["prod-1", "prod-2", "prod-3"] {
+            for (name, hostTags) in zip(["prod-1", "prod-2", "prod-3"], tags) {
                 let dir = root + "/" + name
                 for sub in ["spool", "authorized"] { try fm.createDirectory(atPath: dir + "/" + sub, withIntermediateDirectories: true) }
                 chown(dir + "/spool", 0, group)
@@ -93,7 +95,7 @@ final class FleetBed: @unchecked Sendable {
                     spool: \(dir)/spool/spool.db
                     policies: \(root)/policies
                     signing_key: \(dir)/spool/signing.key
-                    host: {name: \(name), tags: {env: production}}
+                    host: {name: \(name), tags: \(hostTags)}
                     shared_accounts: [\(Harness.user)]
                     sync_metrics: 127.0.0.1:\(try Loopback.freePort())
                     """.write(toFile: config, atomically: true, encoding: .utf8)
@@ -174,6 +176,30 @@ final class FleetBed: @unchecked Sendable {
             let c = try SSHClient(port: host.port, user: Harness.user, keyFile: key).exec(command, timeout: timeout)
             guard c.isClosed else { throw Failure(description: "ssh \(host.name) \(command): still open after \(Int(timeout)) s: \(c.text.suffix(200))") }
             return Ran(status: c.exitStatus, output: c.text, errors: c.errorText)
+        }
+    }
+
+    /// What a live job saw of its end: when it was told, when its channel closed.
+    struct Watched: Sendable {
+        var ran: Ran
+        var told: Date?
+        var gone: Date?
+    }
+
+    /// Runs `command` on `host` and watches it for 40 s at most, on a thread of its own, while
+    /// the test ends it from elsewhere: when `toldBy` reached its stderr and when it closed.
+    func watch(_ host: Host, key: String, _ command: String, toldBy: String) async throws -> Watched {
+        try await Self.blocking { () throws -> Watched in
+            let channel = try SSHClient(port: host.port, user: Harness.user, keyFile: key).exec(command, timeout: 0)
+            var told: Date?, gone: Date?
+            let end = Date().addingTimeInterval(40)
+            while Date() < end && gone == nil {
+                channel.pump(20)
+                if told == nil && channel.errorText.contains(toldBy) { told = Date() }
+                if channel.isClosed { gone = Date() }
+            }
+            while channel.pump(20) > 0 {}
+            return Watched(ran: Ran(status: channel.exitStatus, output: channel.text, errors: channel.errorText), told: told, gone: gone)
         }
     }
 

@@ -46,10 +46,46 @@ struct LoaderTests {
         ("contract: c\nrole: r\nrequesters: {groups: [g]}\napproval: {auto: true}\nmax_duration: forever\n", "contracts/c.yaml:5:15: error: max_duration must be a duration"),
         ("contract: c\nrole: r\nrequesters: {groups: [g]}\napproval: {auto: true}\nreason: {pattern: \"(\"}\n", "contracts/c.yaml:5:19: error: pattern `(` is not a valid regular expression"),
         ("contract: c\nrole: r\nrequesters: {groups: [g]}\napproval: {auto: true}\ndefault_duration: 3h\nmax_duration: 1h\n", "contracts/c.yaml:1:1: error: contract `c`: default_duration is longer"),
+        ("contract: c\nrole: r\nrequesters: {groups: [g]}\napproval: {all: []}\n", "contracts/c.yaml:4:17: error: approval `all:` needs a list of rules"),
+        ("contract: c\nrole: r\nrequesters: {groups: [g]}\napproval: {all: [{count: 0, groups: [a]}]}\n", "contracts/c.yaml:4:18: error: approval count must be at least 1"),
+        ("contract: c\nrole: r\nrequesters: {groups: [g]}\napproval: {all: [{groups: [a]}], count: 2}\n", "contracts/c.yaml:4:11: error: approval: `all:` and `any:` stand alone"),
+        ("contract: c\nrole: r\nrequesters: {groups: [g]}\napproval: {any: [{count: 1, grups: [a]}]}\n", "contracts/c.yaml:4:29: error: unknown key `grups` in an approval rule (did you mean `groups`?)"),
+        ("contract: c\nrole: r\nrequesters: {groups: [g]}\napproval: {auto: true, groups: [a]}\n", "contracts/c.yaml:4:11: error: approval: `auto: true` approves every request"),
+        ("contract: c\nrole: r\nrequesters: {groups: [g]}\napproval: {groups: [a], auto_if: {timeout: 3s}}\n", "contracts/c.yaml:4:34: error: auto_if needs `command:"),
+        ("contract: c\nrole: r\nrequesters: {groups: [g]}\napproval: {groups: [a], auto_if: {command: [oncall]}}\n", "contracts/c.yaml:4:34: error: auto_if: the command `oncall` must be an absolute path"),
+        ("contract: c\nrole: r\nrequesters: {groups: [g]}\napproval: {groups: [a], auto_if: {command: [/bin/true], timeout: 5m}}\n", "contracts/c.yaml:4:34: error: auto_if timeout must be between 1s and 60s"),
+        ("contract: c\nrole: r\nrequesters: {groups: [g]}\napproval: {auto: true, auto_if: {command: [/bin/true]}}\n", "contracts/c.yaml:4:11: error: approval: `auto_if` asks a plug-in before people"),
     ])
     func contractErrors(text: String, expected: String) {
         let errors = Fixtures.loadErrors(["roles/r.yaml": "role: r\n", "contracts/c.yaml": text])
         #expect(errors.contains { $0.hasPrefix(expected) }, "\(errors)")
+    }
+
+    /// `approval:` as written, and what it asks of approvers as people read it.
+    @Test(arguments: [
+        ("{auto: true}", "approved at once"),
+        ("{count: 2, groups: [leads], people: [bob]}", "needs approval by 2 of group leads or bob"),
+        ("{all: [{count: 1, groups: [sre]}, {count: 1, groups: [security]}]}", "needs approval by 1 of group sre and 1 of group security"),
+        ("{any: [{count: 2, groups: [sre]}, {people: [cto]}]}", "needs approval by 2 of group sre or 1 of cto"),
+        ("{all: [{people: [a]}, {any: [{groups: [x]}, {groups: [y]}]}]}", "needs approval by 1 of a and (1 of group x or 1 of group y)"),
+        ("{groups: [sre], auto_if: {command: [/usr/local/lib/jitsh/oncall, \"{identity}\"], timeout: 2s}}", "approved at once if on call, else needs approval by 1 of group sre"),
+    ])
+    func approvalRules(yaml: String, expected: String) throws {
+        let p = try Fixtures.policy(["roles/r.yaml": "role: r\n", "contracts/c.yaml": "contract: c\nrole: r\nrequesters: {groups: [g]}\napproval: \(yaml)\n"])
+        #expect(p.contracts.first?.approval.description == expected)
+    }
+
+    @Test func anOnCallCommandFillsItsPlaceholders() throws {
+        let p = try Fixtures.policy(["roles/r.yaml": "role: r\n", "contracts/c.yaml": """
+            contract: c
+            role: r
+            requesters: {groups: [g]}
+            approval: {groups: [sre], auto_if: {command: [/usr/local/lib/jitsh/oncall, "{identity}", "--role={role}", "{hosts}", "{grant}", "{nope}"], timeout: 2s}}
+            """])
+        let check = try #require(p.contracts.first?.approval.onCall)
+        #expect(check.timeout == 2000)
+        #expect(check.argv(identity: "alice", role: "operator", hosts: "env=production", contract: "c", grant: 17)
+                == ["/usr/local/lib/jitsh/oncall", "alice", "--role=operator", "env=production", "17", "{nope}"])
     }
 
     @Test func everyErrorIsReportedAtOnce() {

@@ -103,9 +103,28 @@ import Testing
         #expect(lifted == "exec ls")
     }
 
+    /// In a fleet, a grant for other hosts is the usual surprise: the refusal names it.
+    @Test func aGrantForOtherHostsIsNamedInTheRefusal() throws {
+        let store = MemoryStore()
+        for pattern in ["env=production", "web-*"] {
+            _ = try store.insertGrant(Grant(identity: "bob", role: "ops", contract: "ops-now", hostPattern: pattern, reason: "r", requestedAt: 1_000,
+                                            startsAt: 1_000, duration: 3600, approvalsNeeded: 0, maxDuration: 7200, pendingTTL: 60,
+                                            breakGlass: true), notifications: [])
+        }
+        let staging = Gate(host: HostInfo(name: "gate-host", tags: ["env": "staging"]), store: store)
+        let got = GateTests.summary(staging.admit(Arrival(command: Array("ls".utf8), hasTerminal: false), requester: Requester(identity: "bob", groups: []),
+                                                  home: "/home/bob", now: 2_000, policy: GateTests.policy) { _ in GateTests.policy })
+        #expect(got.contains("Your grant 1 (ops on env=production) does not cover gate-host (env=staging).\nYour grant 2 (ops on web-*) does not cover"), "\(got)")
+        #expect(got.contains("You may request:\n  ops (contract ops-now"), "\(got)")
+        let production = Gate(host: HostInfo(name: "gate-host", tags: ["env": "production"]), store: store)
+        let admitted = GateTests.summary(production.admit(Arrival(command: Array("ls".utf8), hasTerminal: false), requester: Requester(identity: "bob", groups: []),
+                                                          home: "/home/bob", now: 2_000, policy: GateTests.policy) { _ in GateTests.policy })
+        #expect(admitted == "exec ls")
+    }
+
     @Test func theNoGrantRefusalSaysWhatMayBeRequestedAndHow() throws {
         let got = GateTests.summary(try GateTests.admit("bob", Array("ls".utf8), terminal: false))
-        #expect(got.contains("ops (contract ops-now, up to 2h, needs 1 approval by group leads)"), "\(got)")
+        #expect(got.contains("ops (contract ops-now, up to 2h, needs approval by 1 of group leads)"), "\(got)")
         #expect(got.contains("ssh gate-host grant request --role ops --duration 1h"), "\(got)")
         let none = GateTests.summary(try GateTests.admit("carol", Array("ls".utf8), terminal: false))
         #expect(none.contains("You may not request any role on this host"), "\(none)")
