@@ -75,7 +75,7 @@ let package = Package(
         // and grant APIs. Its own binary, jitsh-serve, which `jitsh serve` runs: the setgid jitsh
         // started on every SSH connection links no HTTP server.
         .target(name: "Serve", dependencies: [
-            "Store", "ShellSyntax", "Policy", "Session",
+            "Store", "ShellSyntax", "Policy", "Session", "PostgresStore",
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),

@@ -1,5 +1,6 @@
 import Foundation
 import Policy
+import PostgresStore
 import Session
 import Store
 
@@ -52,6 +53,14 @@ public enum ServeLauncher {
         return host.isEmpty ? nil : .tcp(host: host, port: port)
     }
 
+    /// A fleet host's serve reviews every host: the central store, opened as the grant verbs open
+    /// it (serve's account is in group jitsh, so the password file is readable as is).
+    static func central(_ c: HostConfiguration) throws -> PostgresStore? {
+        guard case .postgresql(let location) = c.store else { return nil }
+        let password = try c.storePasswordFile.map { path throws in try StorePasswordFile.read(path) }
+        return try PostgresStore(PostgresSettings(location: location, password: password, caFile: c.storeCAFile))
+    }
+
     /// Opens what the server needs and serves until SIGTERM; a problem is one line and exit 3.
     public static func run(_ a: Arguments) -> Int32 {
         func fail(_ message: String) -> Int32 {
@@ -60,11 +69,12 @@ public enum ServeLauncher {
         }
         guard let listen = address(a.listen) else { return fail("--listen \(a.listen): give HOST:PORT or unix:PATH") }
         let installation: Installation
-        let store: SQLiteStore
+        let store: any WebReviewStore
         do {
             installation = try Installation.load(override: a.config)
             _ = try installation.loadPolicy()
-            store = try SQLiteStore(path: installation.configuration.sqliteStore(for: "jitsh serve"), create: false, connections: .pool)
+            let local = try SQLiteStore(path: installation.configuration.sqliteStore(for: "jitsh serve"), create: false, connections: .pool)
+            store = try central(installation.configuration).map { FleetWebStore(central: $0, spool: local) } ?? local
         } catch {
             return fail("\(error)")
         }

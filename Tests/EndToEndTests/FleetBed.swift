@@ -70,7 +70,7 @@ final class FleetBed: @unchecked Sendable {
         try fm.createDirectory(atPath: root + "/keys", withIntermediateDirectories: true)
         chmod(root, 0o755)
         do {
-            let binary = try Harness.install(into: URL(fileURLWithPath: root + "/bin"), programs: ["jitsh", "jitsh-sync"])
+            let binary = try Harness.install(into: URL(fileURLWithPath: root + "/bin"), programs: ["jitsh", "jitsh-sync", "jitsh-serve"])
             try FleetPolicy.write(into: root, role: role)
             let pg = try Postgres.server()
             let database = try pg.database()
@@ -231,6 +231,31 @@ final class FleetBed: @unchecked Sendable {
         let p = try LoggedProcess.start(prefix + [binary, "sync", "--config", host.config], log: host.directory + "/sync.log")
         note(String(p.processIdentifier), in: "pids")
         return p
+    }
+
+    /// `jitsh serve` on `host` at a free loopback port, up once it accepts; the caller kills it.
+    func startServe(_ host: Host) async throws -> (Process, port: Int) {
+        let port = try Loopback.freePort()
+        let p = try LoggedProcess.start([binary, "serve", "--config", host.config, "--listen", "127.0.0.1:\(port)"], log: host.directory + "/serve.log")
+        note(String(p.processIdentifier), in: "pids")
+        guard await Self.waitFor(30, { Loopback.accepts(port) || !p.isRunning }) != nil, p.isRunning else {
+            throw Failure(description: "jitsh serve on \(host.name) did not start: \((try? String(contentsOfFile: host.directory + "/serve.log", encoding: .utf8)) ?? "")")
+        }
+        return (p, port)
+    }
+
+    /// A page of a `jitsh serve`, fetched with curl as `who` signed in by a one-time link.
+    func page(_ host: Host, port: Int, _ path: String, as who: String) async throws -> String {
+        let login = try await jitsh(host, ["review", "login", "--as", who])
+        guard let link = login.output.firstMatch(of: /\/login\?token=[0-9A-Za-z_-]+/).map({ String($0.0) }) else {
+            throw Failure(description: "no sign-in link: \(login.output)")
+        }
+        let base = "http://127.0.0.1:\(port)"
+        let head = try Postgres.execute("/usr/bin/curl", ["-s", "-o", "/dev/null", "-D", "-", base + link], timeout: 20)
+        guard let cookie = head.output.firstMatch(of: /jitsh_review=([^;\r\n]+)/).map({ String($0.1) }) else {
+            throw Failure(description: "sign-in of \(who) gave no cookie: \(head.output)")
+        }
+        return try Postgres.execute("/usr/bin/curl", ["-s", "-H", "Cookie: jitsh_review=\(cookie)", base + path], timeout: 20).output
     }
 
     /// A network between a host's `jitsh sync` and PostgreSQL that a test can cut: the service

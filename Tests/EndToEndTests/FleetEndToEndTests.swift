@@ -138,6 +138,16 @@ extension SessionTests {
             #expect(try bed.sql("SELECT string_agg(host || ':' || n, ',' ORDER BY host) FROM (SELECT host, count(*) n FROM sessions GROUP BY host) s")
                     == "prod-1:2,prod-2:2,prod-3:2")
             #expect(try bed.sql("SELECT count(*) FROM session_ends") == "6")
+            // The browser's review on a fleet host is the fleet's too: every host's sessions
+            // listed, and another host's recording checked with the key that host registered.
+            let (serve, port) = try await bed.startServe(bed.hosts[1])
+            defer { kill(serve.processIdentifier, SIGKILL) }
+            let list = try await bed.page(bed.hosts[1], port: port, "/sessions", as: "root")
+            for (id, host) in hostOf { #expect(list.contains("href=\"/sessions/\(id)\""), "\(host) \(id) not listed: \(list.prefix(400))") }
+            let other = try #require(hostOf.first { $0.value == "prod-3" }?.key)
+            let shown = try await bed.page(bed.hosts[1], port: port, "/sessions/\(other)", as: "root")
+            #expect(shown.contains("<p class=\"verification ok\">Recording: Intact"), "\(shown.prefix(2000))")
+            #expect(try bed.sql("SELECT count(*) FROM sessions s JOIN session_ends e ON e.session_id = s.id") == "6")
             // Several chunks somewhere: the multi-chunk joins are checked, not only one-chunk sessions.
             let most = Int(try bed.sql("SELECT max(n) FROM (SELECT count(*) n FROM chunks GROUP BY session_id) c")) ?? 0
             #expect(most > 2, "at most \(most) chunks a session")
