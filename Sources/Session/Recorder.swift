@@ -41,7 +41,11 @@ final class Recorder {
         self.flushBytes = flushBytes
         self.flushMicroseconds = flushMicroseconds
         writer = ChunkWriter(store: store, sessionID: sessionID)
+        reservation = EndNote.reserve(sessionID, store: store.location)
     }
+
+    /// The room on disk for this session's end note, should the store not take its end.
+    private let reservation: EndNote.Reservation?
 
     var offset: UInt64 { UInt64(max(0, clock.wall - startedAt)) }
 
@@ -128,10 +132,11 @@ final class Recorder {
         do {
             try writer.store.endSession(end, event: event)
             trail.sent(event)
+            reservation?.release()
         } catch {
             let note = EndNote(end: end, cause: "\(error)")
             var kept = "kept in \(EndNote.directory(forStore: writer.store.location))"
-            do { try note.write(store: writer.store.location) } catch let noteError { kept = "no end note either: \(noteError)" }
+            do { try note.write(store: writer.store.location, reservation: reservation) } catch let noteError { kept = "no end note either: \(noteError)" }
             data["cause"] = .string("\(failed.map { "\($0); " } ?? "")the end could not be stored: \(error); \(kept)")
             event.data = JSONText.object(data).text
             AuditSyslog.send(event, priority: LOG_ERR)
