@@ -4,7 +4,7 @@
 
 RUN_DIR holds the JSON lines every part of the bench printed: parse and decide results
 (`benchmark`, `tool`, `p50_ns`, `p99_ns`), and session results (`section`: throughput, latency,
-start, guard, load, search, serve). Each section becomes one table, peers beside jitsh, with ratios;
+start, guard, load, search, serve, fleet). Each section becomes one table, peers beside jitsh, with ratios;
 a last table says which of issue 23's goals were met.
 """
 import datetime
@@ -225,6 +225,32 @@ if "serve" in section:
         print()
     rows = [(r["page"], t(r["p50_ns"]), t(r["max_ns"])) for r in rs if r.get("page")]
     table(("page", "p50", "max"), rows)
+
+# 11. The fleet under load.
+if "fleet" in section:
+    print("**11. Fleet under load**: concurrent exec-mode sessions spread over fleet hosts (each its own spool, signing "
+          "key and database role), the same paced writer as 7, each host's `jitsh sync` shipping to one private "
+          "PostgreSQL 15 on this machine (default settings, fsync on); every session's chunks decoded from PostgreSQL, "
+          "chain checked and output compared byte for byte with what its writer wrote. Shipping lag: per chunk, from its "
+          "commit in the spool to the commit of the central transaction that inserted it; the status lag is `jitsh sync "
+          "--status` sampled each second on each host (the oldest unshipped row's age)")
+    print()
+    lone = {(r["sessions"], r["seconds"]): r for r in section.get("load", [])}
+    rows = []
+    for r in section["fleet"]:
+        same = lone.get((r["sessions"], r["seconds"]))
+        rows.append(("%d × %d s on %d hosts" % (r["sessions"], r["seconds"], r["hosts"]), "%.1f" % r["offered_mb_s"],
+                     "%.1f" % r["achieved_mb_s"] + (" (lone host %.1f)" % same["achieved_mb_s"] if same else ""),
+                     "%s / %s" % (size(r["written_bytes"]), size(r["central_bytes"])), str(r["lost_bytes"]),
+                     "%d / %d" % (r["doubled_chunks"], r["doubled_events"]), str(r["errors"]), "{:,}".format(r["chunks"]),
+                     "%s / %s / %s" % (t(r["lag_p50_us"] * 1e3), t(r["lag_p99_us"] * 1e3), t(r["lag_max_us"] * 1e3)),
+                     "%.1f s / %.1f s" % (r["status_lag_p50_s"], r["status_lag_p99_s"]),
+                     "%s / %s" % (t(r["commit_p50_us"] * 1e3), t(r["commit_p99_us"] * 1e3)),
+                     "%.1f s" % r["drained_after_s"] if r["drained_after_s"] is not None else "not drained",
+                     "%.0f %%" % (100 * r["cpu_busy"])))
+    table(("sessions × duration", "offered MB/s", "recorded MB/s", "written / central", "bytes lost",
+           "chunks / events twice", "errors", "chunks", "shipping lag p50 / p99 / max", "status lag p50 / p99",
+           "chunk commit p50 / p99", "drained after the last session", "CPU busy (both cores)"), rows)
 
 
 # The goals of issue 23, each as the issue words it, against what this run measured. A goal whose

@@ -616,13 +616,20 @@ def guard(args):
 
 def decode_output(db, session):
     """The session's standard output, from its chunks, with the hash chain checked."""
+    rows = db.execute("SELECT seq, started_at, frames, raw_bytes, data, prev_hash, hash FROM chunks WHERE session_id = ? "
+                      "ORDER BY seq", (session,))
+    end = db.execute("SELECT chunks, exit_reason FROM session_ends WHERE session_id = ?", (session,)).fetchone()
+    return decode_chunks(session, rows, end)
+
+
+def decode_chunks(session, rows, end):
+    """`rows` (seq, started_at, frames, raw_bytes, data, prev_hash, hash) in seq order and the
+    end (chunks, exit_reason) or None: output bytes, their SHA-256, problems, exit reason."""
     previous = hashlib.sha256(("jitsh-session:%s" % session).encode()).digest()
     out = hashlib.sha256()
     count = 0
     chunks = 0
     problems = []
-    rows = db.execute("SELECT seq, started_at, frames, raw_bytes, data, prev_hash, hash FROM chunks WHERE session_id = ? "
-                      "ORDER BY seq", (session,))
     for k, (seq, started, frames, raw_bytes, data, prev_hash, stored_hash) in enumerate(rows):
         chunks += 1
         h = hashlib.sha256(previous + session.encode())
@@ -653,7 +660,6 @@ def decode_output(db, session):
                 out.update(raw[i:i + length])
                 count += length
             i += length
-    end = db.execute("SELECT chunks, exit_reason FROM session_ends WHERE session_id = ?", (session,)).fetchone()
     if end is None:
         problems.append("no session end")
     elif end[0] != chunks:
@@ -725,7 +731,7 @@ def load(args):
     commits = []
     if os.path.exists(commit_log):
         with open(commit_log) as f:
-            commits = [int(x) for x in f.read().split()]
+            commits = [int(line.split()[0]) for line in f if line.strip()]
     for e in errors[:10]:
         log("load: " + e)
     record = {"section": "load", "sessions": args.sessions, "seconds": args.seconds, "rate": args.rate,

@@ -13,6 +13,7 @@
 #   BENCH_SEARCH="10000:1000000"        8. sessions:events of the search store
 #   BENCH_SNAPSHOT="1000:200"           9. files watched:lines of the snapshot cost per line
 #   BENCH_SERVE="10000:1000000:50"     10. sessions:events:MiB of the web app's store and big recording
+#   BENCH_FLEET="200:15:1048576:3"     11. sessions:seconds:bytes a second each:hosts of the fleet load
 #   BENCH_ONLY="3 4"                    only these parts (1 is parse, 2 decide)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,6 +23,7 @@ if [ "${BENCH_QUICK:-0}" = 1 ]; then
     : "${BENCH_GUARD_RUNS:=2}" "${BENCH_LOAD:=5:3 20:3}" "${BENCH_SEARCH:=500:50000}" "${BENCH_PARSE_ITERATIONS:=20}"
     : "${BENCH_SNAPSHOT:=1000:20}"
     : "${BENCH_SERVE:=500:50000:4}"
+    : "${BENCH_FLEET:=12:3:262144:3}"
 fi
 mib=${BENCH_MIB:-256}
 runs=${BENCH_RUNS:-3}
@@ -33,8 +35,9 @@ load=${BENCH_LOAD:-50:30 200:15}
 search=${BENCH_SEARCH:-10000:1000000}
 snapshot=${BENCH_SNAPSHOT:-1000:200}
 serve=${BENCH_SERVE:-10000:1000000:50}
+fleet=${BENCH_FLEET:-200:15:1048576:3}
 parse_iterations=${BENCH_PARSE_ITERATIONS:-300}
-only=${BENCH_ONLY:-1 2 3 4 5 6 7 8 9 10}
+only=${BENCH_ONLY:-1 2 3 4 5 6 7 8 9 10 11}
 part() { [[ " $only " == *" $1 "* ]]; }
 
 if [ "$(id -u)" -ne 0 ]; then
@@ -49,6 +52,9 @@ echo "bench: building release binaries" >&2
 swift build -c release --static-swift-stdlib --product jitsh-bench >&2
 swift build -c release --static-swift-stdlib --product jitsh >&2
 swift build -c release --static-swift-stdlib --product jitsh-serve >&2
+if part 11; then
+    swift build -c release --static-swift-stdlib --product jitsh-sync >&2
+fi
 jitsh=.build/release/jitsh
 
 echo "bench: peers" >&2
@@ -126,6 +132,13 @@ if part 10; then
     echo "bench: 10. web app over $serve_sessions sessions, a $serve_mib MiB recording" >&2
     python3 bench/serve.py --root "$root/serve" --jitsh "$jitsh" --sessions "$serve_sessions" --events "$serve_events" \
         --mib "$serve_mib" > "$out/serve.json"
+fi
+
+if part 11; then
+    IFS=: read -r fleet_sessions fleet_seconds fleet_rate fleet_hosts <<< "$fleet"
+    echo "bench: 11. fleet under load, $fleet_sessions sessions on $fleet_hosts hosts for $fleet_seconds s, one PostgreSQL" >&2
+    python3 bench/fleet.py --root "$root/fleet" --jitsh "$jitsh" --tools bench/peers/bin --sessions "$fleet_sessions" \
+        --seconds "$fleet_seconds" --rate "$fleet_rate" --hosts "$fleet_hosts" > "$out/fleet.json"
 fi
 
 python3 bench/report.py "$out" "$(( $(date +%s) - began ))"

@@ -13,6 +13,8 @@ public struct ShipReport: Sendable, Equatable {
     public var quarantined: [String] = []
     /// Shipped recordings past spool_retention removed from the spool (tombstones left).
     public var pruned = 0
+    /// Sessions whose end the spool's full disk refused, taken from their end notes in this pass.
+    public var adoptedEnds: [String] = []
 
     public init() {}
 
@@ -45,6 +47,7 @@ public struct Shipper: Sendable {
 
     public func pass(now: () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1_000_000) }) throws -> ShipReport {
         var report = ShipReport()
+        report.adoptedEnds = spool.adoptEndNotes()
         for p in try spool.pendingCommitPoints() { try ship(p, now, &report) }
         // A quarantine in this pass is an event of no session: it ships now, not next time.
         if !report.quarantined.isEmpty {

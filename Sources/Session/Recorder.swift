@@ -41,7 +41,11 @@ final class Recorder {
         self.flushBytes = flushBytes
         self.flushMicroseconds = flushMicroseconds
         writer = ChunkWriter(store: store, sessionID: sessionID)
+        reservation = EndNote.reserve(sessionID, store: store.location)
     }
+
+    /// The room on disk for this session's end note, should the store not take its end.
+    private let reservation: EndNote.Reservation?
 
     var offset: UInt64 { UInt64(max(0, clock.wall - startedAt)) }
 
@@ -128,10 +132,11 @@ final class Recorder {
         do {
             try writer.store.endSession(end, event: event)
             trail.sent(event)
+            reservation?.release()
         } catch {
             let note = EndNote(end: end, cause: "\(error)")
             var kept = "kept in \(EndNote.directory(forStore: writer.store.location))"
-            do { try note.write(store: writer.store.location) } catch let noteError { kept = "no end note either: \(noteError)" }
+            do { try note.write(store: writer.store.location, reservation: reservation) } catch let noteError { kept = "no end note either: \(noteError)" }
             data["cause"] = .string("\(failed.map { "\($0); " } ?? "")the end could not be stored: \(error); \(kept)")
             event.data = JSONText.object(data).text
             AuditSyslog.send(event, priority: LOG_ERR)
@@ -165,9 +170,11 @@ final class ChunkWriter: @unchecked Sendable {
     private var seq: Int64 = 0
     private var head: [UInt8]
     /// make bench only: `JITSH_BENCH_COMMIT_LOG=FILE` (honoured for root alone, never for a setgid
-    /// jitsh run by a user) appends each chunk's commit time in µs to FILE when the session ends.
+    /// jitsh run by a user) appends a line per chunk to FILE when the session ends: the commit's
+    /// time in µs, the wall clock in µs when it was committed, the session and the chunk's seq
+    /// (the fleet bench measures shipping from that moment to the chunk's central commit).
     private let commitLog = getuid() == 0 ? ProcessInfo.processInfo.environment["JITSH_BENCH_COMMIT_LOG"] : nil
-    private var commitTimes: [Int64] = []
+    private var commitTimes: [(took: Int64, at: Int64, seq: Int64)] = []
     /// Used by the writer thread alone.
     private let compressor = Zstd()
 
@@ -222,7 +229,7 @@ final class ChunkWriter: @unchecked Sendable {
         if let commitLog, !times.isEmpty {
             let fd = open(commitLog, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o600)
             if fd >= 0 {
-                writeAll(fd, Array(times.map { "\($0)\n" }.joined().utf8))
+                writeAll(fd, Array(times.map { "\($0.took) \($0.at) \(sessionID) \($0.seq)\n" }.joined().utf8))
                 close(fd)
             }
         }
@@ -243,7 +250,8 @@ final class ChunkWriter: @unchecked Sendable {
             let t0 = commitLog == nil ? 0 : Clock.microseconds
             var failed: Error?
             do { try store.appendChunk(chunk) } catch { failed = error }
-            let took = Clock.microseconds - t0
+            let committedAt = Clock.microseconds
+            let took = committedAt - t0
             condition.lock()
             busy = false
             inFlight -= item.raw.count
@@ -254,7 +262,7 @@ final class ChunkWriter: @unchecked Sendable {
             } else {
                 self.head = chunk.hash
                 self.seq += 1
-                if commitLog != nil { commitTimes.append(took) }
+                if commitLog != nil { commitTimes.append((took, committedAt, seq)) }
             }
             condition.broadcast()
         }

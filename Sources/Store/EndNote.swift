@@ -6,7 +6,8 @@ import Glibc
 
 /// A session's signed end, kept beside the store when the store itself would not take it (full,
 /// locked, gone): verification then names why the session ended instead of calling it killed.
-/// One small file per session in `ends/` next to the database, group jitsh, 0640.
+/// One small file per session in `ends/` next to the database, group jitsh, 0640, taken when the
+/// session starts (zeros until written) and removed once the store has its end.
 public struct EndNote: Sendable, Equatable {
     public var end: SessionEnd
     /// Why the store could not take the end (the store's own message).
@@ -35,27 +36,82 @@ public struct EndNote: Sendable, Equatable {
         return d
     }
 
-    /// Writes the note (replacing none: a session ends once). Throws what stopped it.
-    public func write(store: String) throws {
+    /// Room for one session's note, taken on disk when the session starts: a disk that fills
+    /// while the session records (the store and its `ends/` share it) would take neither the end
+    /// nor a note made then, and the session would look killed. Until written, the file holds
+    /// zeros, which `read` takes for no note.
+    public final class Reservation: @unchecked Sendable {
+        // Used by the session's own thread alone, once at its end.
+        let fd: Int32
+        let path: String
+        static let size = 4096
+
+        init(fd: Int32, path: String) {
+            self.fd = fd
+            self.path = path
+        }
+
+        /// The store took the end: the room goes.
+        public func release() {
+            JitshGroup.raised(.endNote) { _ = unlink(path) }
+            close(fd)
+        }
+    }
+
+    /// nil when the room cannot be taken (no store file, a read-only directory, a disk already
+    /// full): the session then goes on as before, its note made only if needed.
+    public static func reserve(_ id: String, store: String) -> Reservation? {
+        guard store.hasPrefix("/"), let path = file(id, store: store) else { return nil }
+        let dir = directory(forStore: store)
+        return JitshGroup.raised(.endNote) { () -> Reservation? in
+            if mkdir(dir, 0o770) != 0 && errno != EEXIST { return nil }
+            let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o640)
+            guard fd >= 0 else { return nil }
+            guard posix_fallocate(fd, 0, off_t(Reservation.size)) == 0 else {
+                close(fd)
+                unlink(path)
+                return nil
+            }
+            return Reservation(fd: fd, path: path)
+        }
+    }
+
+    /// Removes the note of a session whose end the store now holds.
+    public static func remove(_ id: String, store: String) {
+        guard let path = file(id, store: store) else { return }
+        JitshGroup.raised(.endNote) { _ = unlink(path) }
+    }
+
+    /// Writes the note (replacing none: a session ends once), into the room `reservation` took
+    /// when there is one. Throws what stopped it.
+    public func write(store: String, reservation: Reservation? = nil) throws {
         guard let path = EndNote.file(end.sessionID, store: store) else { throw StoreError(.refused, "not a session id: \(end.sessionID)") }
         let dir = EndNote.directory(forStore: store)
         let bytes = Array(try JSONSerialization.data(withJSONObject: json, options: [.sortedKeys])) + [0x0A]
-        let fd = try JitshGroup.raised(.endNote) { () throws(StoreError) in
-            if mkdir(dir, 0o770) != 0 && errno != EEXIST {
-                throw StoreError(.permission, "cannot create \(dir): \(String(cString: strerror(errno)))")
+        let fd: Int32
+        if let reservation {
+            fd = reservation.fd
+        } else {
+            fd = try JitshGroup.raised(.endNote) { () throws(StoreError) in
+                if mkdir(dir, 0o770) != 0 && errno != EEXIST {
+                    throw StoreError(.permission, "cannot create \(dir): \(String(cString: strerror(errno)))")
+                }
+                return open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o640)
             }
-            return open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o640)
         }
         guard fd >= 0 else { throw StoreError(.permission, "cannot write \(path): \(String(cString: strerror(errno)))") }
         defer { close(fd) }
         var at = 0
         while at < bytes.count {
-            let n = bytes[at...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+            let n = bytes[at...].withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, off_t(at)) }
             if n < 0 && errno == EINTR { continue }
             guard n > 0 else { throw StoreError(.full, "cannot write \(path): \(String(cString: strerror(errno)))") }
             at += n
         }
-        guard fsync(fd) == 0 else { throw StoreError(.full, "cannot write \(path): \(String(cString: strerror(errno)))") }
+        // The reserved zeros past the note would make it unreadable as JSON.
+        guard ftruncate(fd, off_t(bytes.count)) == 0, fsync(fd) == 0 else {
+            throw StoreError(.full, "cannot write \(path): \(String(cString: strerror(errno)))")
+        }
     }
 
     /// The note left for a session, if there is one and it parses.

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import Posix
 
 /// A fleet host's spool: the same SQLite store a lone host has (sessions record into it the
 /// same way), plus what shipping needs: each session's commit point, the sync's last outcome,
@@ -98,6 +99,40 @@ extension SQLiteStore {
         }
     }
 
+    /// Ends the spool could not take when its sessions ended (its disk was full) and that their
+    /// end notes kept: each signed end that matches the chunks stored goes into the spool with
+    /// its session-end event, and its note goes, so it ships as any end does. A note that does
+    /// not match is left for `sessions verify` to name; one that cannot be taken yet (the disk
+    /// still full) is tried again next pass. The ids of the sessions whose end was taken.
+    public func adoptEndNotes() -> [String] {
+        let dir = EndNote.directory(forStore: location)
+        let names = JitshGroup.raised(.endNote) { (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? [] }
+        var adopted: [String] = []
+        for name in names where name.hasSuffix(".end") {
+            let id = String(name.dropLast(4))
+            // A live session's room holds no note yet.
+            guard let note = EndNote.read(id, store: location), let session = try? session(id) else { continue }
+            if (try? sessionEnd(id)) != nil {
+                EndNote.remove(id, store: location)
+                continue
+            }
+            let stored = try? database.read { db in
+                try Row.fetchOne(db, sql: "SELECT count(*), (SELECT hash FROM chunks WHERE session_id = ? ORDER BY seq DESC LIMIT 1) FROM chunks WHERE session_id = ?",
+                                 arguments: [id, id])
+            }
+            guard let stored, let count = stored[0] as Int64?, count == note.end.chunks,
+                  ((stored[1] as Data?).map(Array.init) ?? Chunk.genesis(id)) == note.end.chainHead else { continue }
+            var data: [String: JSONText] = ["chunks": .int(Int(note.end.chunks)), "status": note.end.exitStatus.map { .int($0) } ?? .null]
+            data["cause"] = .string("the end could not be stored: \(note.cause); kept in its end note and taken into the spool by jitsh sync")
+            let event = AuditEvent(at: note.end.endedAt, sessionID: id, identity: session.identity, host: session.host, kind: .sessionEnd,
+                                   reason: note.end.exitReason, data: JSONText.object(data).text)
+            guard (try? endSession(note.end, event: event)) != nil else { continue }
+            EndNote.remove(id, store: location)
+            adopted.append(id)
+        }
+        return adopted
+    }
+
     /// Records that the central store committed `p` (called after its commit, never before).
     public func advance(_ p: CommitPoint, at now: Int64) throws {
         try database.write { db in
@@ -138,6 +173,14 @@ extension SQLiteStore {
             JOIN chunks c ON c.session_id = s.id AND c.seq > coalesce(p.chunk_seq, -1)
             WHERE coalesce(p.ended, 0) = 0
             """) ?? 0
+    }
+
+    /// Bytes an unprivileged writer may still put on the file system holding the spool, or nil
+    /// when it cannot be asked.
+    public func freeBytes() -> Int64? {
+        var fs = statvfs()
+        guard statvfs((location as NSString).deletingLastPathComponent, &fs) == 0 else { return nil }
+        return Int64(fs.f_bavail) * Int64(fs.f_frsize)
     }
 
     /// The outcome of a shipping pass: `shipped` when it reached the central store, or why not.

@@ -30,6 +30,7 @@ struct ShippingService: Service {
                 attempt = 0
                 lastError = nil
                 if r.shipments > 0 { logger.info("shipped \(r.chunks) chunks (\(r.bytes) bytes), \(r.events) events, \(r.ended) ended sessions") }
+                for id in r.adoptedEnds { logger.warning("session \(id): its signed end, refused by the spool's full disk, was taken from its end note") }
                 for id in r.quarantined { logger.error("quarantined \(id.isEmpty ? "events of no session" : "session \(id)"): held in the spool") }
                 shippedBytes.increment(by: Int(r.bytes))
             case .failure(let e):

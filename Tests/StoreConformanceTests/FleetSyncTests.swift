@@ -25,7 +25,8 @@ struct FleetSyncTests {
         let pg: PrivatePostgres
 
         /// The role keeps a cached view: sessions here start minutes after the last sync, under load.
-        init(_ pg: PrivatePostgres, role: String = "offline: {cached: 1h}\n", extra: String = "") throws {
+        /// `allow` adds commands the operator may run.
+        init(_ pg: PrivatePostgres, role: String = "offline: {cached: 1h}\n", allow: [String] = [], extra: String = "") throws {
             self.pg = pg
             database = try pg.database()
             root = "/tmp/jitsh-fleetsync-\(UUID().uuidString.prefix(8))"
@@ -33,7 +34,8 @@ struct FleetSyncTests {
             for dir in ["keys", "spool"] {
                 try fm.createDirectory(atPath: root + "/" + dir, withIntermediateDirectories: true)
             }
-            try FleetPolicy.write(into: root, role: "role: operator\n\(role)allow:\n  - cmd: seq\n  - cmd: sleep\n")
+            try FleetPolicy.write(into: root, role: "role: operator\n\(role)allow:\n  - cmd: seq\n  - cmd: sleep\n"
+                                  + allow.map { "  - cmd: \($0)\n" }.joined())
             let passwordFile = root + "/db.password"
             try (pg.password + "\n").write(toFile: passwordFile, atomically: true, encoding: .utf8)
             guard let group = getgrnam("jitsh")?.pointee.gr_gid else { throw PrivatePostgres.Failure(description: "no group jitsh: run scripts/prerequisites.sh") }
@@ -78,6 +80,30 @@ struct FleetSyncTests {
             return try await FleetSyncTests.offPool {
                 try PrivatePostgres.execute(FleetCommandTests.jitsh, ["--as", "alice", "--config", config], timeout: 60,
                                             environment: ["PATH": "/usr/bin:/bin", "SSH_ORIGINAL_COMMAND": line])
+            }
+        }
+
+        /// An exec-mode session whose output goes nowhere (megabytes of noise would not read back
+        /// as text): its exit status and what it wrote to standard error.
+        func quietSession(_ line: String, timeout: TimeInterval = 60) async throws -> (status: Int32, errors: String) {
+            let config = config, errors = root + "/quiet-\(UUID().uuidString.prefix(8)).err"
+            return try await FleetSyncTests.offPool {
+                _ = FileManager.default.createFile(atPath: errors, contents: nil)
+                let p = Process()
+                p.executableURL = URL(fileURLWithPath: FleetCommandTests.jitsh)
+                p.arguments = ["--as", "alice", "--config", config]
+                p.environment = ["PATH": "/usr/bin:/bin", "SSH_ORIGINAL_COMMAND": line]
+                p.standardInput = FileHandle.nullDevice
+                p.standardOutput = FileHandle.nullDevice
+                p.standardError = FileHandle(forWritingAtPath: errors)
+                let ended = DispatchSemaphore(value: 0)
+                p.terminationHandler = { _ in ended.signal() }
+                try p.run()
+                guard ended.wait(timeout: .now() + timeout) == .success else {
+                    kill(p.processIdentifier, SIGKILL)
+                    throw PrivatePostgres.Failure(description: "the session \(line) did not end within \(Int(timeout)) s")
+                }
+                return (p.terminationStatus, (try? String(contentsOfFile: errors, encoding: .utf8)) ?? "")
             }
         }
 
@@ -253,6 +279,68 @@ struct FleetSyncTests {
         let spool = try host.spool()
         #expect(try host.count("SELECT count(*) FROM audit_events WHERE kind = 'session-refused' AND reason LIKE '%spool_quota%'") == 1)
         _ = spool
+    }
+
+    /// The spool sits on a small file system of its own that fills while a session records: that
+    /// session ends failing closed with the cause said, new sessions are refused with one line
+    /// while the disk is full, and once space is freed one `jitsh sync --once` ships every session
+    /// committed before and the failed one's signed end, and the central store verifies them all.
+    @Test func aSpoolWhoseDiskFillsFailsClosedRefusesNewSessionsAndLosesNothing() async throws {
+        let host = try FleetHost(try PrivatePostgres.server(), allow: ["head"])
+        let disk = host.root + "/spool"
+        let mounted = try await Self.offPool { try PrivatePostgres.execute("/bin/mount", ["-t", "tmpfs", "-o", "size=32m,mode=0755", "tmpfs", disk], timeout: 20) }
+        defer { _ = try? PrivatePostgres.execute("/bin/umount", ["-l", disk], timeout: 20) }
+        try #require(mounted.status == 0, "\(mounted)")
+        _ = try await host.setUp()
+        #expect(try await host.jitsh(["sync", "--once"]).status == 0)
+        var committed: [String] = []
+        for _ in 0..<3 {
+            let ran = try await host.session("seq 1 20000")
+            #expect(ran.status == 0, "\(ran.output.suffix(300))")
+            committed.append(try #require(try host.spool().latestSessionID()))
+        }
+        let recorded = try committed.map { try Self.output(host.spool(), $0) }
+        #expect(try host.count("SELECT count(*) FROM chunks") == 0, "shipped before the disk filled")
+
+        // Ballast leaves about 3 MB; 40 MB that do not compress fill it.
+        func free() -> Int {
+            var fs = statvfs()
+            return statvfs(disk, &fs) == 0 ? Int(fs.f_bavail) * Int(fs.f_frsize) : -1
+        }
+        let ballast = disk + "/ballast"
+        try Data(count: max(0, free() - (3 << 20))).write(to: URL(fileURLWithPath: ballast))
+        let filled = try await host.quietSession("head -c 40000000 /dev/urandom")
+        let failedID = try #require(try host.spool().latestSessionID())
+        #expect(!committed.contains(failedID))
+        #expect(filled.status != 0, "\(filled)")
+        #expect(filled.errors.hasPrefix("jitsh: ") && filled.errors.contains("the disk holding the store at \(host.spoolPath) is full")
+                && filled.errors.split(separator: "\n").count == 1, "\(filled.errors)")
+        print("spool disk full: the filling session said \(filled.errors.debugDescription), \(free()) bytes left")
+
+        let refused = try await host.session("seq 1 3")
+        #expect(refused.status == 1, "\(refused)")
+        #expect(refused.output.hasPrefix("jitsh: the disk holding the spool \(host.spoolPath) is full (")
+                && refused.output.contains("a session needs 1 MiB") && refused.output.split(separator: "\n").count == 1, "\(refused)")
+        #expect(!refused.output.contains("1\n2\n3"))
+
+        // Space freed: one pass ships everything, nothing committed before is lost or doubled.
+        #expect(unlink(ballast) == 0)
+        let shipped = try await host.jitsh(["sync", "--once"], timeout: 120)
+        #expect(shipped.status == 0, "\(shipped)")
+        print("spool disk full, then freed: \(shipped.output.debugDescription)")
+        try Self.expectShipped(host, sessions: committed + [failedID])
+        // The room each session took for its end note is gone: released, or its note taken in.
+        let notes = try FileManager.default.contentsOfDirectory(atPath: EndNote.directory(forStore: host.spoolPath))
+        #expect(notes.isEmpty, "\(notes)")
+        for (id, bytes) in zip(committed, recorded) { #expect(try Self.output(host.central(), id) == bytes, "output of \(id)") }
+        let end = try #require(try host.central().sessionEnd(failedID), "the failed session's end did not reach the central store")
+        #expect(end.exitReason == "recording-failed")
+        #expect(try host.count("SELECT count(*) FROM audit_events WHERE session_id = '\(failedID)' AND kind = 'session-end' AND data LIKE '%is full%'") == 1)
+        let verify = try await host.jitsh(["sessions", "verify", "--all"])
+        #expect(verify.status == 0 && verify.output.contains("\(committed.count + 1) of \(committed.count + 1) sessions verified"), "\(verify)")
+        #expect(try host.count("SELECT count(*) FROM (SELECT session_id, seq FROM chunks GROUP BY session_id, seq HAVING count(*) > 1) d") == 0)
+        let after = try await host.session("seq 1 3")
+        #expect(after.status == 0 && after.output.contains("1\n2\n3"), "\(after)")
     }
 
     @Test func aRevocationInTheCentralStoreReachesTheSpoolWithinFiveSeconds() async throws {
