@@ -5,9 +5,10 @@ import Synchronization
 import TestSupport
 
 /// Fleet mode's bed: hosts prod-1, prod-2, prod-3 on one machine, each with its own jitsh.yaml
-/// (its name, env: production, its own spool and key), its own OpenSSH sshd on a free loopback
+/// (its name and tags, env: production unless a test says otherwise, its own spool and key), its own OpenSSH sshd on a free loopback
 /// port whose forced command is the installed jitsh with that configuration, and one database of
-/// the private PostgreSQL for all of them. Alice is on call, lead1 approves (FleetPolicy); both
+/// the private PostgreSQL for all of them, each host connecting as its own role (`jitsh fleet
+/// add-host`), which inserts only that host's rows. Alice is on call, lead1 approves (FleetPolicy); both
 /// log in as the real account jitsh-e2e with a key that names them (`--as`).
 final class FleetBed: @unchecked Sendable {
     struct Host: Sendable {
@@ -77,6 +78,9 @@ final class FleetBed: @unchecked Sendable {
             let hostKey = root + "/keys/host"
             _ = try SSHDaemon.keyPair(hostKey)
             let alice = try SSHDaemon.keyPair(root + "/keys/alice"), lead = try SSHDaemon.keyPair(root + "/keys/lead1")
+            // The owner makes the schema once; each host then connects as a role of its own that
+            // inserts its own host's rows only (as `jitsh fleet add-host` sets it up).
+            _ = try PostgresStore(pg.settings(database: database), migrate: true)
             var made: [Host] = []
             for (name, hostTags) in zip(["prod-1", "prod-2", "prod-3"], tags) {
                 let dir = root + "/" + name
@@ -84,13 +88,18 @@ final class FleetBed: @unchecked Sendable {
                 chown(dir + "/spool", 0, group)
                 chmod(dir + "/spool", 0o770)
                 let passwordFile = dir + "/db.password"
-                try (pg.password + "\n").write(toFile: passwordFile, atomically: true, encoding: .utf8)
-                chown(passwordFile, 0, group)
-                chmod(passwordFile, 0o640)
+                // Roles are the cluster's, databases the test's: the database in the name keeps tests apart.
+                let role = Enrolment.role(for: name) + "_" + database
+                let added = try Postgres.execute(binary, ["fleet", "add-host", name, "--role", role, "--database", database,
+                                                          "--password-file", passwordFile], timeout: 30)
+                guard added.status == 0 else { throw Failure(description: "jitsh fleet add-host \(name): \(added.output)") }
+                let sql = added.output.split(separator: "\n").filter { !$0.hasPrefix("jitsh: wrote") }.joined(separator: "\n")
+                let enrolled = try pg.run(sql, database: database)
+                guard enrolled.status == 0 else { throw Failure(description: "the SQL of add-host \(name): \(enrolled.output)") }
                 let config = "/etc/jitsh/\((root as NSString).lastPathComponent)-\(name).yaml"
                 try fm.createDirectory(atPath: "/etc/jitsh", withIntermediateDirectories: true)
                 try """
-                    store: postgresql://\(Postgres.admin)@127.0.0.1:\(pg.port)/\(database)
+                    store: postgresql://\(role)@127.0.0.1:\(pg.port)/\(database)
                     store_password_file: \(passwordFile)
                     spool: \(dir)/spool/spool.db
                     policies: \(root)/policies
