@@ -45,6 +45,8 @@ public indirect enum ApprovalRule: Sendable, Equatable, Codable {
 
     /// Each set of approvers (by index) that satisfies the rule, as small as the rule allows.
     /// Requests carry a handful of approvals, so enumerating is cheap; the first hit suffices.
+    /// A part tries at most 64 ways: past that a rule may wait for one more approval, never
+    /// pass one it should not.
     func ways(_ available: Set<Int>, _ approvers: [Approver]) -> [Set<Int>] {
         switch self {
         case .approvers(let count, let groups, let people):

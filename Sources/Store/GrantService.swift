@@ -79,7 +79,7 @@ public struct GrantService: Sendable {
                 var events = [GrantEvent(.requested, actor: who.identity, at: now, comment: r.reason)]
                 var notes = [notification("requested", g, who.identity,
                                           "\(who.identity) requested \(g.role) on \(g.hostPattern) for \(Duration.describe(Int(g.duration))): \(g.reason)"
-                                          + (c.approval.rule == nil ? "" : "; needs approval by \(c.approval.rule!.description); approve with: jitsh grant approve {grant}"))]
+                                          + (c.approval.rule.map { "; needs approval by \($0.description); approve with: jitsh grant approve {grant}" } ?? ""))]
                 if c.approval.rule == nil {
                     events.append(GrantEvent(.approved, actor: "contract:\(c.name)", at: now, comment: "approved by contract \(c.name)"))
                     notes.append(notification("approved", g, "contract:\(c.name)", "\(who.identity)'s \(g.role) grant was approved by contract \(c.name)"))
@@ -93,12 +93,14 @@ public struct GrantService: Sendable {
         throw GrantRefusal(problems.count == 1 ? problems[0] : problems.joined(separator: "; "))
     }
 
+    static func notAHostSet(_ text: String) -> GrantRefusal {
+        GrantRefusal("\(text) is neither a host name or glob (prod-*) nor tags (env=production,tier=web)")
+    }
+
     /// Everything a contract asks of a request; the grant it would create, or what is missing.
     func check(_ r: Request, against c: Contract, now: Int64) -> Result<Grant, GrantRefusal> {
         let pattern = r.hostPattern ?? host.name
-        guard let set = HostSet(pattern) else {
-            return .failure(GrantRefusal("\(pattern) is neither a host name or glob (prod-*) nor tags (env=production,tier=web)"))
-        }
+        guard let set = HostSet(pattern) else { return .failure(Self.notAHostSet(pattern)) }
         let hostOK: Bool
         if c.hostNames.isEmpty && c.hostTags == nil {
             hostOK = true
@@ -175,9 +177,7 @@ public struct GrantService: Sendable {
         guard who.isAdmin else { throw GrantRefusal("only root or an admin (group admins in people) may create a break-glass grant") }
         guard policy.role(role) != nil else { throw GrantRefusal("role \(role) is not in the policy") }
         guard !reason.trimmingCharacters(in: .whitespaces).isEmpty else { throw GrantRefusal("a break-glass grant needs --reason") }
-        guard let set = HostSet(hostPattern ?? host.name) else {
-            throw GrantRefusal("\(hostPattern ?? "") is neither a host name or glob (prod-*) nor tags (env=production,tier=web)")
-        }
+        guard let set = HostSet(hostPattern ?? host.name) else { throw Self.notAHostSet(hostPattern ?? "") }
         let g = Grant(identity: identity, role: role, contract: "break-glass", hostPattern: set.description, reason: reason,
                       requestedAt: now, startsAt: now, duration: Int64(seconds), approvalsNeeded: 0, maxDuration: Int64(seconds),
                       pendingTTL: 0, breakGlass: true,

@@ -82,13 +82,17 @@ struct GrantGroup: ParsableCommand {
 extension GrantGroup {
     struct Request: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Ask for a role on this host (or hosts matching --host) for a while.",
+            abstract: "Ask for a role on this host (or the hosts --host or --hosts names) for a while.",
             discussion: """
                 The first contract that allows the request decides: it may approve at once, or wait for \
                 approvers. Durations: 90s, 30m, 2h, 1h30m.
 
-                Example:
+                In a fleet one request covers many hosts: --host 'prod-*' by name, --hosts env=production by tag \
+                (hosts that report the tags later are covered too). A contract with an on-call plug-in asks it at once.
+
+                Examples:
                   jitsh grant request --role operator --duration 1h --reason "CHG-88 rotate nginx logs"
+                  jitsh grant request --role deployer --hosts env=production --reason "CHG-90 release 4.2"
                 """
         )
         @OptionGroup var who: HostOptions
