@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make bench: every measurement side by side with its peer, in one run on this machine.
 # Peers come from Debian and PyPI and are installed here (PyPI ones under bench/peers, not
-# committed). Bounded: under 15 minutes on 2 cores. Never part of `make test`. Run as root:
+# committed). Bounded: about 25 minutes on 2 cores (the last full run took 17 before part 11,
+# the fleet under load, which adds about 6). Never part of `make test`. Run as root:
 # jitsh runs as sshd's forced command would, with a private configuration, store and grants.
 #
 # Sizes (defaults are the published run; BENCH_QUICK=1 makes everything tiny, for development):
