@@ -33,38 +33,34 @@ public struct OnCallApproval {
         let printed = Visible.text(String(decoding: (result.output + result.errors).prefix(Self.outputLimit), as: UTF8.self)
             .trimmingCharacters(in: .whitespacesAndNewlines))
         let verdict: String
-        var outcome: Outcome
+        var approved: Grant?
         switch result.status {
         case 0?:
-            verdict = "on call: approved"
             do {
-                outcome = .approved(try service.approveOnCall(g.id, check: argv[0], output: printed, now: now()))
+                approved = try service.approveOnCall(g.id, check: argv[0], output: printed, now: now())
+                verdict = "on call: approved"
             } catch {
-                outcome = .pending("the plug-in approved, but the grant did not take it: \(error)")
+                verdict = "the plug-in approved, but the grant did not take it: \(error)"
             }
         case let status?:
             verdict = status == 127 && result.output.isEmpty ? "the plug-in did not start" : "not on call (exit \(status))"
-            outcome = .pending(verdict)
         case nil:
             verdict = result.output.isEmpty && result.errors.starts(with: Array("cannot start".utf8))
                 ? "the plug-in did not start: \(String(decoding: result.errors, as: UTF8.self))"
                 : "the plug-in gave no answer within \(Duration.describe(max(1, check.timeout / 1000)))"
-            outcome = .pending(verdict)
         }
         let data: [String: Any] = ["grant": g.id, "command": argv, "exit": result.status.map { Int($0) } ?? NSNull(),
-                                   "output": printed, "approved": { if case .approved = outcome { return true } else { return false } }()]
+                                   "output": printed, "approved": approved != nil]
         let json = (try? JSONSerialization.data(withJSONObject: data, options: [.sortedKeys])).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
         let event = AuditEvent(at: now() * 1_000_000, sessionID: nil, identity: g.identity, host: service.host.name, kind: .approvalCheck,
-                               line: argv.joined(separator: " "), decision: { if case .approved = outcome { return .approve } else { return .none } }(),
-                               reason: verdict, data: json)
+                               line: argv.joined(separator: " "), decision: approved == nil ? .none : .approve, reason: verdict, data: json)
         do { try audit?.appendAudit([event]) } catch {
             // The run is part of the record: an approval nobody can audit is withdrawn.
-            if case .approved(let granted) = outcome {
-                _ = try? service.revoke(granted.id, by: Requester(identity: "jitsh", groups: [], isRoot: true),
-                                        reason: "the on-call approval could not be audited: \(error)", now: now())
-                outcome = .pending("the on-call approval could not be audited (\(error)); it was withdrawn")
-            }
+            guard let granted = approved else { return .pending(verdict) }
+            _ = try? service.revoke(granted.id, by: Requester(identity: "jitsh", groups: [], isRoot: true),
+                                    reason: "the on-call approval could not be audited: \(error)", now: now())
+            return .pending("the on-call approval could not be audited (\(error)); it was withdrawn")
         }
-        return outcome
+        return approved.map(Outcome.approved) ?? .pending(verdict)
     }
 }

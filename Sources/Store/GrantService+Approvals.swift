@@ -11,14 +11,20 @@ extension GrantService {
         return c
     }
 
+    /// The rule a grant is approved by: its own, kept when requested; for a grant from before
+    /// rules, its contract's as the policy has it now.
+    func rule(of g: Grant) -> ApprovalRule? {
+        g.approval ?? (try? contract(of: g))?.approval.rule
+    }
+
     /// The requester never approves; anyone else must fit the rule the grant was requested under.
     func mayApprove(_ who: Requester, _ g: Grant) throws {
         let c = try contract(of: g)
         if who.identity == g.identity { throw GrantRefusal("you requested grant \(g.id); someone else must approve it") }
-        guard let rule = g.approval ?? c.approval.rule else {
+        guard let rule = rule(of: g) else {
             throw GrantRefusal("grants of \(c.name) are approved by the contract itself")
         }
-        guard g.approval == nil ? c.mayApprove(identity: who.identity, groups: who.groups) : rule.admits(identity: who.identity, groups: who.groups) else {
+        guard rule.admits(identity: who.identity, groups: who.groups) else {
             throw GrantRefusal("\(who.identity) may not approve grants of \(c.name); it needs approval by \(rule.description)")
         }
     }
@@ -26,7 +32,7 @@ extension GrantService {
     public func approve(_ id: Int64, by who: Requester, comment: String = "", now: Int64) throws -> Grant {
         try store.changeGrant(id) { g in
             try mayApprove(who, g)
-            let groups = (g.approval ?? (try? contract(of: g))?.approval.rule)?.relevantGroups(who.groups) ?? []
+            let groups = rule(of: g)?.relevantGroups(who.groups) ?? []
             if let ext = g.pendingExtension {
                 if g.approvers(since: ext.index).contains(who.identity) { throw GrantRefusal("you already approved the extension of grant \(id)") }
                 let event = GrantEvent(.approved, actor: who.identity, at: now, comment: comment.isEmpty ? "extension" : comment, groups: groups)

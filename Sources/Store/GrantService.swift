@@ -216,7 +216,7 @@ public struct GrantService: Sendable {
         var fields = ["identity": g.identity, "role": g.role, "host": g.hostPattern, "contract": g.contract, "actor": actor,
                       "reason": g.reason, "duration": Duration.describe(Int(g.duration)), "event": event]
         // What an approver needs to act from the message alone: who else must approve, and how.
-        if let rule = g.approval ?? (try? contract(of: g))?.approval.rule, ["requested", "approval"].contains(event) {
+        if let rule = rule(of: g), ["requested", "approval"].contains(event) {
             fields["approval"] = rule.description
             fields["needs"] = g.outstanding(since: g.pendingExtension?.index)
             fields["approve"] = "jitsh grant approve \(g.id == 0 ? "{grant}" : String(g.id))"
