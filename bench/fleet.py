@@ -32,7 +32,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from sessions import MB, decode_chunks, emit, log, percentile  # noqa: E402
+from sessions import MB, compare, decode_chunks, emit, log, percentile, writer_result  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PG_BIN = "/usr/lib/postgresql/15/bin"
@@ -263,15 +263,7 @@ def check(args, pg, hosts, work, commit_log, lines, statuses, wall, busy, draine
     ends = {sid: (int(chunks), reason) for sid, chunks, reason in pg.rows("SELECT session_id, chunks, exit_reason FROM session_ends")}
     expected = central = lost = 0
     for k, line in lines.items():
-        stderr = open(os.path.join(work, "s%d.err" % k), "rb").read().decode(errors="replace").strip()
-        if statuses[k] != 0 or stderr:
-            errors.append("session %d: exit %d %s" % (k, statuses[k], stderr[:200]))
-        try:
-            written, digest = open(os.path.join(work, "s%d.sum" % k)).read().split()
-            written = int(written)
-        except (OSError, ValueError):
-            written, digest = args.rate * args.seconds, None
-            errors.append("session %d: the writer did not finish" % k)
+        written, digest = writer_result(work, k, statuses[k], args.rate * args.seconds, errors)
         expected += written
         found = by_command.get(line)
         if found is None:
@@ -281,14 +273,9 @@ def check(args, pg, hosts, work, commit_log, lines, statuses, wall, busy, draine
         sid, host = found
         if host != hosts[k % len(hosts)]["name"]:
             errors.append("session %d: central store says host %s" % (k, host))
-        count, got, problems, reason = decode_chunks(sid, central_chunks(pg, sid), ends.get(sid))
+        count, missing = compare(k, written, digest, decode_chunks(sid, central_chunks(pg, sid), ends.get(sid)), "central", errors)
         central += count
-        if count != written or got != digest:
-            lost += max(0, written - count)
-            errors.append("session %d: %d of %d bytes central%s" % (k, count, written, "" if got == digest else ", content differs"))
-        if reason != "exit":
-            errors.append("session %d ended: %s" % (k, reason))
-        errors += ["session %d: %s" % (k, p) for p in problems]
+        lost += missing
     # The keys forbid a chunk twice; events are keyed by their host and their id in its spool.
     doubled_chunks = int(pg.psql("SELECT count(*) FROM (SELECT 1 FROM chunks GROUP BY session_id, seq HAVING count(*) > 1) d"))
     doubled_events = int(pg.psql("SELECT count(*) FROM (SELECT 1 FROM audit_events GROUP BY origin_host, origin_id "

@@ -614,6 +614,34 @@ def guard(args):
 # MARK: 7. the store under load
 
 
+def writer_result(work, k, status, fallback, errors):
+    """What writer k says it wrote (bytes, digest; digest None when it did not finish), its
+    exit and complaints in `errors`."""
+    stderr = open(os.path.join(work, "s%d.err" % k), "rb").read().decode(errors="replace").strip()
+    if status != 0 or stderr:
+        errors.append("session %d: exit %d %s" % (k, status, stderr[:200]))
+    try:
+        written, digest = open(os.path.join(work, "s%d.sum" % k)).read().split()
+        return int(written), digest
+    except (OSError, ValueError):
+        errors.append("session %d: the writer did not finish" % k)
+        return fallback, None
+
+
+def compare(k, written, digest, decoded, where, errors):
+    """Session k's recording (decode_output or decode_chunks) against its writer: the bytes
+    found and the bytes lost; what is wrong goes into `errors`."""
+    count, got, problems, reason = decoded
+    lost = 0
+    if count != written or got != digest:
+        lost = max(0, written - count)
+        errors.append("session %d: %d of %d bytes %s%s" % (k, count, written, where, "" if got == digest else ", content differs"))
+    if reason != "exit":
+        errors.append("session %d ended: %s" % (k, reason))
+    errors.extend("session %d: %s" % (k, p) for p in problems)
+    return count, lost
+
+
 def decode_output(db, session):
     """The session's standard output, from its chunks, with the hash chain checked."""
     rows = db.execute("SELECT seq, started_at, frames, raw_bytes, data, prev_hash, hash FROM chunks WHERE session_id = ? "
@@ -703,29 +731,17 @@ def load(args):
         "SELECT id, command FROM sessions WHERE command LIKE ?", ("%" + work + "/s%",)))
     for k, p, _ in procs:
         line = "%s %d %d %s/s%d.sum %d" % (bed.tool("loggen"), per_session, args.rate, work, k, args.seconds)
-        stderr = open(os.path.join(work, "s%d.err" % k), "rb").read().decode(errors="replace").strip()
-        if statuses[k] != 0 or stderr:
-            errors.append("session %d: exit %d %s" % (k, statuses[k], stderr[:200]))
-        try:
-            written, digest = open(os.path.join(work, "s%d.sum" % k)).read().split()
-            written = int(written)
+        written, digest = writer_result(work, k, statuses[k], per_session, errors)
+        if digest is not None:
             expected += written
-        except OSError:
-            written, digest = per_session, None
-            errors.append("session %d: the writer did not finish" % k)
         sid = sessions.get(line)
         if sid is None:
             errors.append("session %d: not in the store" % k)
             lost += written
             continue
-        count, got, problems, reason = decode_output(db, sid)
+        count, missing = compare(k, written, digest, decode_output(db, sid), "recorded", errors)
         recorded += count
-        if count != written or got != digest:
-            lost += max(0, written - count)
-            errors.append("session %d: %d of %d bytes recorded%s" % (k, count, written, "" if got == digest else ", content differs"))
-        if reason != "exit":
-            errors.append("session %d ended: %s" % (k, reason))
-        errors += ["session %d: %s" % (k, p) for p in problems]
+        lost += missing
     db.close()
     store1 = bed.store_file_bytes()
     commits = []
