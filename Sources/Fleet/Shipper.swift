@@ -15,8 +15,29 @@ public struct ShipReport: Sendable, Equatable {
     public var pruned = 0
     /// Sessions whose end the spool's full disk refused, taken from their end notes in this pass.
     public var adoptedEnds: [String] = []
+    /// Killed sessions' empty end-note rooms removed in this pass.
+    public var sweptRooms = 0
+    /// The pass stopped at its time budget with sessions left: the next one starts after `last`.
+    public var more = false
+    /// The last session this pass went through.
+    public var last: String?
 
     public init() {}
+
+    /// What two passes did together (`more` and `last` are the later one's).
+    public mutating func merge(_ r: ShipReport) {
+        shipments += r.shipments
+        chunks += r.chunks
+        events += r.events
+        bytes += r.bytes
+        ended += r.ended
+        quarantined += r.quarantined
+        pruned += r.pruned
+        adoptedEnds += r.adoptedEnds
+        sweptRooms += r.sweptRooms
+        more = r.more
+        last = r.last
+    }
 
     mutating func add(_ s: Shipment) {
         shipments += 1
@@ -45,32 +66,56 @@ public struct Shipper: Sendable {
         self.host = host
     }
 
-    public func pass(now: () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1_000_000) }) throws -> ShipReport {
+    /// One pass over the sessions with something to ship, starting after `cursor` and wrapping
+    /// round, so that a pass cut short by `budget` (µs) leaves no session behind for long. The
+    /// budget lets the sync refresh the grant and lock view between passes however much is
+    /// queued: a revocation must not wait behind 200 sessions' worth of recordings.
+    public func pass(now: () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1_000_000) }, budget: Int64? = nil,
+                     after cursor: String? = nil) throws -> ShipReport {
         var report = ShipReport()
+        let deadline = budget.map { now() + $0 }
+        report.sweptRooms = EndNote.sweep(store: spool.location).count
         report.adoptedEnds = spool.adoptEndNotes()
-        for p in try spool.pendingCommitPoints() { try ship(p, now, &report) }
+        let pending = try spool.pendingCommitPoints()
+        let resume = cursor.flatMap { c in pending.firstIndex { $0.sessionID == c } }.map { $0 + 1 } ?? 0
+        let ordered = pending[resume...] + pending[..<resume]
+        for (done, p) in ordered.enumerated() {
+            if let deadline, done > 0, now() >= deadline {
+                report.more = true
+                break
+            }
+            if try ship(p, now, deadline, &report) { report.more = true }
+            report.last = p.sessionID
+        }
         // A quarantine in this pass is an event of no session: it ships now, not next time.
         if !report.quarantined.isEmpty {
-            for p in try spool.pendingCommitPoints() where p.sessionID.isEmpty { try ship(p, now, &report) }
+            for p in try spool.pendingCommitPoints() where p.sessionID.isEmpty { _ = try ship(p, now, nil, &report) }
         }
         return report
     }
 
-    private func ship(_ start: CommitPoint, _ now: () -> Int64, _ report: inout ShipReport) throws {
+    /// Ships one session's waiting rows; true when it stopped at `deadline` with some left.
+    private func ship(_ start: CommitPoint, _ now: () -> Int64, _ deadline: Int64?, _ report: inout ShipReport) throws -> Bool {
         var p = start
-        for _ in 0..<perSession {
+        for n in 0..<perSession {
+            if let deadline, n > 0, now() >= deadline { return true }
             let s = try spool.nextShipment(after: p, host: host, maxBytes: maxBytes)
-            if s.isEmpty { return }
-            if let problem = Self.problem(in: s, after: p) { return try hold(p, problem, now(), &report) }
+            if s.isEmpty { return false }
+            if let problem = Self.problem(in: s, after: p) {
+                try hold(p, problem, now(), &report)
+                return false
+            }
             do {
                 try central.receive(s)
             } catch let e as StoreError where e.kind == .conflict || e.kind == .refused || e.kind == .corrupt {
-                return try hold(p, e.message, now(), &report)
+                try hold(p, e.message, now(), &report)
+                return false
             }
             p = Self.advanced(p, by: s)
             try spool.advance(p, at: now())
             report.add(s)
         }
+        return false
     }
 
     private func hold(_ p: CommitPoint, _ why: String, _ now: Int64, _ report: inout ShipReport) throws {

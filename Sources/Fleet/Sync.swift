@@ -17,6 +17,10 @@ public final class FleetSync: @unchecked Sendable {
     /// When shipped recordings were last pruned from the spool (µs); hourly is enough.
     private var prunedAt: Int64 = 0
     public var backoff = Backoff()
+    /// The longest one step ships before it refreshes the grant and lock view (µs).
+    public var shippingBudget: Int64 = 1_000_000
+    /// Where the last pass that was cut short stopped.
+    private var cursor: String?
     /// The longest a connect or statement may take before the central store is called away.
     public var timeout: TimeInterval = 5
 
@@ -41,14 +45,16 @@ public final class FleetSync: @unchecked Sendable {
         return store
     }
 
-    /// One attempt: ship what waits, then refresh the grant and lock view. The outcome is noted
-    /// in the spool (`--status` reads it); a failure is thrown after that.
+    /// One attempt: ship what waits (for up to `shippingBudget`: `more` says it stopped there),
+    /// then refresh the grant and lock view. The outcome is noted in the spool (`--status` reads
+    /// it); a failure is thrown after that.
     @discardableResult
     public func step() throws -> ShipReport {
         do {
             let central = try centralStore()
             if !registered { try register(central) }
-            let shipped = try Shipper(spool: spool, central: central, host: config.host.name).pass()
+            let shipped = try Shipper(spool: spool, central: central, host: config.host.name).pass(budget: shippingBudget, after: cursor)
+            cursor = shipped.more ? shipped.last : nil
             // Indexed as it arrives, off every session's path: a search finds it at once.
             if shipped.chunks > 0 { try central.indexRecordings(batch: 200, transactionMicroseconds: 50_000) }
             try refreshView(central)
@@ -93,11 +99,20 @@ public final class FleetSync: @unchecked Sendable {
         try spool.mirror(grants: view.grants, locks: view.locks, accessLocks: try central.locks(holdingAt: nil), at: Self.now)
     }
 
-    /// Up to `attempts` steps with jittered backoff between them; throws the last failure.
-    public func once(attempts: Int = 4, sleep: (Double) -> Void = { Thread.sleep(forTimeInterval: $0) }) throws -> ShipReport {
-        var attempt = 0
+    /// Ships everything that waits, in steps (each refreshing the view), with up to `attempts`
+    /// tries of a failed step and jittered backoff between them; throws the last failure. It
+    /// returns after `maxSteps` steps even if live sessions still record faster than it ships.
+    public func once(attempts: Int = 4, maxSteps: Int = 600, sleep: (Double) -> Void = { Thread.sleep(forTimeInterval: $0) }) throws -> ShipReport {
+        var total = ShipReport()
+        var attempt = 0, steps = 0
         while true {
-            do { return try step() } catch {
+            do {
+                let r = try step()
+                total.merge(r)
+                attempt = 0
+                steps += 1
+                if !r.more || r.shipments == 0 || steps >= maxSteps { return total }
+            } catch {
                 attempt += 1
                 if attempt >= attempts || (error as? StoreError)?.kind == .permission { throw error }
                 sleep(backoff.delay(attempt: attempt - 1, unit: Double.random(in: 0..<1)))

@@ -60,20 +60,68 @@ public struct EndNote: Sendable, Equatable {
 
     /// nil when the room cannot be taken (no store file, a read-only directory, a disk already
     /// full): the session then goes on as before, its note made only if needed.
+    ///
+    /// The room is made under a hidden name, locked (`flock`, held until the session closes it
+    /// or dies) and only then renamed to its own: every `.end` file is locked from the moment it
+    /// can be seen, so `sweep` tells a live session's room from a killed one's by the lock alone.
     public static func reserve(_ id: String, store: String) -> Reservation? {
         guard store.hasPrefix("/"), let path = file(id, store: store) else { return nil }
         let dir = directory(forStore: store)
+        let making = (dir as NSString).appendingPathComponent("." + id + ".making")
         return JitshGroup.raised(.endNote) { () -> Reservation? in
             if mkdir(dir, 0o770) != 0 && errno != EEXIST { return nil }
-            let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o640)
+            let fd = open(making, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o640)
             guard fd >= 0 else { return nil }
-            guard posix_fallocate(fd, 0, off_t(Reservation.size)) == 0 else {
+            guard flock(fd, LOCK_EX | LOCK_NB) == 0, posix_fallocate(fd, 0, off_t(Reservation.size)) == 0,
+                  rename(making, path) == 0 else {
                 close(fd)
-                unlink(path)
+                unlink(making)
                 return nil
             }
             return Reservation(fd: fd, path: path)
         }
+    }
+
+    /// Removes the rooms of sessions that died before they could end (SIGKILL, a crash, the host
+    /// going down): a `.end` file of reserved zeros that no live session holds locked. A note
+    /// (anything but the reserved zeros) stays, for the store to adopt or `sessions verify` to
+    /// name. Half-made rooms go once they are a minute old and unlocked. The ids whose room went.
+    @discardableResult
+    public static func sweep(store: String, now: time_t = time(nil)) -> [String] {
+        let dir = directory(forStore: store)
+        return JitshGroup.raised(.endNote) { () -> [String] in
+            var swept: [String] = []
+            for name in (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? [] {
+                let making = name.hasPrefix(".") && name.hasSuffix(".making")
+                guard making || name.hasSuffix(".end") else { continue }
+                let path = (dir as NSString).appendingPathComponent(name)
+                let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)
+                guard fd >= 0 else { continue }
+                defer { close(fd) }
+                var st = stat()
+                guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG, flock(fd, LOCK_EX | LOCK_NB) == 0 else { continue }
+                if making {
+                    guard now - st.st_mtim.tv_sec >= 60 else { continue }
+                } else {
+                    // Re-read under the lock: the session may have written its note and gone in between.
+                    guard st.st_size == Reservation.size, holdsOnlyZeros(fd) else { continue }
+                }
+                if unlink(path) == 0 && !making { swept.append(String(name.dropLast(4))) }
+            }
+            return swept
+        }
+    }
+
+    private static func holdsOnlyZeros(_ fd: Int32) -> Bool {
+        var buffer = [UInt8](repeating: 0, count: Reservation.size)
+        var at = 0
+        while at < buffer.count {
+            let n = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + at, $0.count - at, off_t(at)) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { break }
+            at += n
+        }
+        return at == Reservation.size && buffer.allSatisfy { $0 == 0 }
     }
 
     /// Removes the note of a session whose end the store now holds.

@@ -5,8 +5,9 @@ import Metrics
 import ServiceLifecycle
 import Store
 
-/// The loop of `jitsh sync`: a step (ship, refresh the view) whenever the central store announces
-/// a grant or lock change and at least every second; after a failure, jittered backoff. On
+/// The loop of `jitsh sync`: a step (ship for up to a second, refresh the view) whenever the
+/// central store announces a grant or lock change, at least every second, and straight after a
+/// step that left shipping behind; after a failure, jittered backoff. On
 /// SIGTERM it ships what it can once more, then returns.
 struct ShippingService: Service {
     let sync: FleetSync
@@ -40,7 +41,9 @@ struct ShippingService: Service {
                 lastError = "\(e)"
             }
             await record()
-            if attempt == 0 {
+            if case .success(let r) = outcome, r.more {
+                continue
+            } else if attempt == 0 {
                 await blocking { _ = sync.waitForChange(timeout: 1) }
             } else {
                 let delay = sync.backoff.delay(attempt: attempt - 1, unit: Double.random(in: 0..<1))

@@ -284,6 +284,9 @@ struct SessionsGroup: ParsableCommand {
                 Console.line("pruned \(id): \(t.chunks) chunks, tombstone signed (key \(t.keyID))")
             }
             Console.line("\(ids.count) recordings pruned\(fleet ? " from this host's spool; the central store keeps them" : "")")
+            // A lone host has no sync to sweep the rooms killed sessions left.
+            let swept = EndNote.sweep(store: store.location)
+            if !swept.isEmpty { Console.line("removed the empty end-note rooms of \(swept.count) killed sessions") }
         }
     }
 }

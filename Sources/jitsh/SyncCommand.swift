@@ -74,7 +74,8 @@ struct SyncCommand: ParsableCommand {
             Console.line("shipped \(r.chunks) chunks (\(ByteSize.describe(Int(r.bytes)))), \(r.events) events, \(r.ended) ended sessions"
                          + (r.quarantined.isEmpty ? "" : "; quarantined: \(r.quarantined.map { $0.isEmpty ? "events of no session" : $0 }.joined(separator: ", "))")
                          + (r.pruned > 0 ? "; pruned \(r.pruned) shipped recordings past spool_retention from the spool" : "")
-                         + (r.adoptedEnds.isEmpty ? "" : "; took the signed ends of \(r.adoptedEnds.joined(separator: ", ")) from their end notes (the spool's disk was full when they ended)"))
+                         + (r.adoptedEnds.isEmpty ? "" : "; took the signed ends of \(r.adoptedEnds.joined(separator: ", ")) from their end notes (the spool's disk was full when they ended)")
+                         + (r.sweptRooms > 0 ? "; removed the empty end-note rooms of \(r.sweptRooms) killed sessions" : ""))
         } catch {
             Console.error("sync: nothing more could be shipped: \(error)")
             throw ExitCode(ExitStatus.error)

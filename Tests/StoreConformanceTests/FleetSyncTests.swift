@@ -441,4 +441,78 @@ struct FleetSyncTests {
         #expect(prune.status == 0 && prune.output.contains("0 recordings pruned from this host's spool"), "\(prune)")
         #expect(!(try host.spool().chunks(session: waiting).isEmpty))
     }
+
+    /// A pass ships for at most its budget, then the view is refreshed: however much is queued, a
+    /// revocation does not wait behind it. The passes take the sessions in turn, and `--once`
+    /// still ships everything.
+    @Test func aShippingPassStopsAtItsBudgetAndTheNextGoesOnWhereItStopped() async throws {
+        let host = try FleetHost(try PrivatePostgres.server())
+        _ = try await host.setUp()
+        #expect(try await host.jitsh(["sync", "--once"]).status == 0)
+        var ids: [String] = []
+        for n in 1...4 {
+            #expect(try await host.session("seq 1 \(n * 2000)").status == 0)
+            ids.append(try #require(try host.spool().latestSessionID()))
+        }
+        let text = try String(contentsOfFile: host.config, encoding: .utf8)
+        let sync = try FleetSync(HostConfiguration.parse(text, file: host.config, hostName: "prod-1"))
+        // A budget of 1 µs: each step ships one shipment of one session, then refreshes the view.
+        sync.shippingBudget = 1
+        var order: [String] = []
+        var refreshed: [Int64] = []
+        for _ in 0..<4 {
+            let r = try sync.step()
+            #expect(r.more && r.shipments == 1, "\(r)")
+            order.append(try #require(r.last))
+            refreshed.append(try #require(try sync.status().viewRefreshed))
+        }
+        #expect(order == ids, "each step went on after the session the one before stopped at")
+        #expect(refreshed == refreshed.sorted() && Set(refreshed).count == 4, "the view was refreshed after every step: \(refreshed)")
+        #expect(try host.count("SELECT count(DISTINCT session_id) FROM chunks") == 4)
+        let rest = try sync.once()
+        #expect(!rest.more, "\(rest)")
+        try Self.expectShipped(host, sessions: ids)
+    }
+
+    /// A session killed outright never releases the room it took for its end note: the sync
+    /// removes it once no live session holds it, and leaves a live session's alone.
+    @Test func aKilledSessionsEndNoteRoomIsSweptAndALiveOnesStays() async throws {
+        let host = try FleetHost(try PrivatePostgres.server())
+        _ = try await host.setUp()
+        #expect(try await host.jitsh(["sync", "--once"]).status == 0)
+        let ends = EndNote.directory(forStore: host.spoolPath)
+        func rooms() -> [String] { ((try? FileManager.default.contentsOfDirectory(atPath: ends)) ?? []).filter { $0.hasSuffix(".end") }.sorted() }
+        func start(_ line: String) throws -> Process {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: FleetCommandTests.jitsh)
+            p.arguments = ["--as", "alice", "--config", host.config]
+            p.environment = ["PATH": "/usr/bin:/bin", "SSH_ORIGINAL_COMMAND": line]
+            p.standardInput = FileHandle.nullDevice
+            p.standardOutput = FileHandle.nullDevice
+            p.standardError = FileHandle.nullDevice
+            try p.run()
+            return p
+        }
+        func waitForRooms(_ count: Int) async throws {
+            for _ in 0..<200 where rooms().count < count { try await Task.sleep(for: .milliseconds(100)) }
+            try #require(rooms().count == count, "\(rooms())")
+        }
+        let killed = try start("sleep 61")
+        defer { if killed.isRunning { kill(killed.processIdentifier, SIGKILL) } }
+        try await waitForRooms(1)
+        let killedRoom = rooms()[0]
+        kill(killed.processIdentifier, SIGKILL)
+        killed.waitUntilExit()
+        let live = try start("sleep 15")
+        defer { if live.isRunning { kill(live.processIdentifier, SIGKILL) } }
+        try await waitForRooms(2)
+        let shipped = try await host.jitsh(["sync", "--once"])
+        #expect(shipped.status == 0 && shipped.output.contains("removed the empty end-note rooms of 1 killed sessions"), "\(shipped)")
+        let left = rooms()
+        #expect(left.count == 1 && left[0] != killedRoom, "\(left)")
+        #expect(live.isRunning, "the live session outlived the sync")
+        live.waitUntilExit()
+        #expect(rooms().isEmpty, "a session that ends releases its own room")
+        _ = try? PrivatePostgres.execute("/usr/bin/pkill", ["-KILL", "-f", "^sleep 61$"], timeout: 10)
+    }
 }
