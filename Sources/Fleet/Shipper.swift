@@ -142,6 +142,17 @@ public struct Shipper: Sendable {
             head = c.hash
         }
         if let end = s.end, end.chainHead != head || end.chunks != seq + 1 { return "its signed end does not match its chunks" }
+        var imageSeq = p.imageSeq
+        var imageHead = p.imageHead ?? SnapshotImage.genesis(p.sessionID)
+        for image in s.images {
+            guard image.seq == imageSeq + 1 else { return "snapshot image \(imageSeq + 1) is missing from the spool" }
+            guard image.previousHash == imageHead else { return "snapshot image \(image.seq) does not follow the one before it" }
+            guard image.recomputedHash == image.hash else { return "snapshot image \(image.seq) does not match its hash (damaged in the spool)" }
+            (imageSeq, imageHead) = (image.seq, image.hash)
+        }
+        for content in s.contents where content.bytes == nil {
+            return "the content \(content.digest.prefix(12)) of a snapshot image does not match its digest (damaged in the spool)"
+        }
         return nil
     }
 
@@ -153,6 +164,10 @@ public struct Shipper: Sendable {
             next.chainHead = last.hash
         }
         if let id = s.events.map(\.id).max() { next.auditID = max(next.auditID, id) }
+        if let last = s.images.last {
+            next.imageSeq = last.seq
+            next.imageHead = last.hash
+        }
         if s.end != nil { next.ended = true }
         return next
     }

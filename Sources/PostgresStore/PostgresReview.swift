@@ -132,7 +132,7 @@ extension PostgresStore: ReviewStore {
     /// for this host's own sessions and for a key no host registered under that id.
     public func verify(_ id: String, key: Curve25519.Signing.PublicKey) throws -> Verification {
         guard let session = try session(id) else { return Verification(sessionID: id, problems: ["no such session"], summary: "") }
-        guard let end = try sessionEnd(id), end.keyID != SigningKey.id(of: key) else { return try verifyRecording(id, key: key) }
+        guard let end = try sessionEnd(id), end.keyID != SigningKey.id(of: key) else { return try withImages(verifyRecording(id, key: key)) }
         guard let registered = try hostKey(host: session.host, id: end.keyID) else {
             var v = try verifyRecording(id, key: key)
             v.problems = v.problems.map {
@@ -140,9 +140,24 @@ extension PostgresStore: ReviewStore {
                     ? "signed with key \(end.keyID), which host \(session.host) never registered in the central store (jitsh init on that host registers its key)"
                     : $0
             }
-            return v
+            return try withImages(v)
         }
-        return try verifyRecording(id, key: registered)
+        return try withImages(verifyRecording(id, key: registered))
+    }
+
+    /// The images of watched files are checked against the snapshot markers the chunks hold.
+    private func withImages(_ v: Verification) throws -> Verification {
+        var frames: [Frame] = []
+        var out = v
+        for c in try chunks(session: v.sessionID) {
+            if let decoded = c.decodedFrames() { frames += decoded } else { out.problems.append("chunk \(c.seq) cannot be decoded") }
+        }
+        let (problems, count) = try verifyImages(v.sessionID, frames: frames)
+        out.problems += problems
+        if count > 0, let at = out.summary.range(of: " chunks, ") {
+            out.summary.replaceSubrange(at, with: " chunks, \(count) snapshot images, ")
+        }
+        return out
     }
 }
 

@@ -20,7 +20,7 @@ extension PostgresStore: ShipmentSink {
                     ON CONFLICT (id) DO NOTHING
                     """)
             }
-            if let id = s.sessionID, s.session != nil || !s.chunks.isEmpty || s.end != nil {
+            if let id = s.sessionID, s.session != nil || !s.chunks.isEmpty || !s.images.isEmpty || s.end != nil {
                 let owner = try link.query("SELECT host FROM sessions WHERE id = \(id)")
                 guard let row = owner.first else { throw refuse("its session row was never shipped") }
                 let host = try Schema.decode(String.self, row, 0)
@@ -47,6 +47,7 @@ extension PostgresStore: ShipmentSink {
                     ON CONFLICT (origin_host, origin_id) DO NOTHING
                     """)
             }
+            try Self.receive(images: s.images, contents: s.contents, link)
             if let e = s.end {
                 let inserted = try link.query("""
                     INSERT INTO session_ends (session_id, ended_at, exit_reason, exit_status, chunks, chain_head, signature, key_id)

@@ -199,10 +199,43 @@ enum Schema {
             "ALTER TABLE grants ADD COLUMN approval text NOT NULL DEFAULT ''",
             "ALTER TABLE grant_events ADD COLUMN groups text NOT NULL DEFAULT ''",
         ]),
+        // Images of watched files, shipped with the recording that names them; each host inserts
+        // only its own sessions' (as chunks), no one changes them.
+        Version(number: 6, name: "snapshot images and contents", statements: [
+            """
+            CREATE TABLE snapshot_images (
+                session_id text NOT NULL REFERENCES sessions (id), seq bigint NOT NULL, line bigint NOT NULL, at bigint NOT NULL,
+                path text NOT NULL, before text NOT NULL, after text NOT NULL, prev_hash bytea NOT NULL, hash bytea NOT NULL,
+                PRIMARY KEY (session_id, seq))
+            """,
+            """
+            CREATE TABLE snapshot_contents (
+                session_id text NOT NULL REFERENCES sessions (id), digest text NOT NULL, size bigint NOT NULL, data bytea NOT NULL,
+                PRIMARY KEY (session_id, digest))
+            """,
+        ] + snapshotTables.flatMap { table in appendOnlyStatements(table) + [
+            "ALTER TABLE \(table) ENABLE ROW LEVEL SECURITY",
+            "CREATE POLICY \(table)_read ON \(table) FOR SELECT USING (true)",
+            "CREATE POLICY \(table)_own_host ON \(table) FOR INSERT WITH CHECK (\(ownSession))",
+        ] } + [
+            """
+            DO $$
+            BEGIN
+                IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'jitsh_hosts') THEN
+                    GRANT SELECT, INSERT ON \(snapshotTables.joined(separator: ", ")) TO jitsh_hosts;
+                END IF;
+            END $$
+            """,
+        ]),
     ]
 
+    static let snapshotTables = ["snapshot_images", "snapshot_contents"]
+
+    /// A row of one of this host's sessions.
+    static let ownSession = "EXISTS (SELECT 1 FROM sessions s WHERE s.id = session_id AND s.host = jitsh_host())"
+
     /// The tables added after version 1 that no one may change either.
-    static let appendOnlySince1 = ["host_keys", "host_tags", "locks", "lock_removals"]
+    static let appendOnlySince1 = ["host_keys", "host_tags", "locks", "lock_removals"] + snapshotTables
 
     static func appendOnlyStatements(_ table: String) -> [String] {
         [
@@ -218,9 +251,7 @@ enum Schema {
         ("audit_events", "host = jitsh_host() AND coalesce(origin_host, host) = jitsh_host()"),
         ("host_keys", "host = jitsh_host()"),
         ("host_tags", "host = jitsh_host()"),
-    ] + ["chunks", "session_ends", "recording_text"].map { table in
-        (table, "EXISTS (SELECT 1 FROM sessions s WHERE s.id = session_id AND s.host = jitsh_host())")
-    }
+    ] + ["chunks", "session_ends", "recording_text"].map { table in (table, ownSession) }
 
     /// The channel grant, grant-event and lock inserts notify (LISTEN/NOTIFY).
     static let grantChannel = "jitsh_grants"

@@ -364,6 +364,7 @@ final class Database: Sendable {
         SQLiteStore.registerSpool(&m)
         SQLiteStore.registerLocks(&m)
         SQLiteStore.registerApprovalRules(&m)
+        SQLiteStore.registerImageShipping(&m)
         return m
     }
 }

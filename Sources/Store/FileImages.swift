@@ -38,7 +38,10 @@ public struct FileImage: Sendable, Equatable {
                  "size": .int(size), "digest": .string(digest), "link": .string(link)])
     }
 
-    init?(json text: String) {
+    /// The image as stored (and hashed) in every back end.
+    public var jsonText: String { json.text }
+
+    public init?(json text: String) {
         guard !text.isEmpty, let o = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any],
               let kind = (o["kind"] as? String).flatMap(Kind.init(rawValue:)), let mode = o["mode"] as? Int, let uid = o["uid"] as? Int,
               let gid = o["gid"] as? Int else { return nil }

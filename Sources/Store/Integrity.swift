@@ -125,7 +125,10 @@ extension SQLiteStore {
     /// store, so pruning never loses what was not shipped.
     public func prunable(before cutoff: Int64, shippedOnly: Bool = false) throws -> [String] {
         let shipped = shippedOnly
-            ? "AND EXISTS (SELECT 1 FROM commit_points p WHERE p.session_id = s.id AND p.ended = 1 AND p.quarantined IS NULL)" : ""
+            ? """
+              AND EXISTS (SELECT 1 FROM commit_points p WHERE p.session_id = s.id AND p.ended = 1 AND p.quarantined IS NULL
+                          AND NOT EXISTS (SELECT 1 FROM snapshot_images i WHERE i.session_id = s.id AND i.seq > p.image_seq))
+              """ : ""
         return try database.read { db in
             try String.fetchAll(db, sql: """
                 SELECT s.id FROM sessions s WHERE s.started_at < ?

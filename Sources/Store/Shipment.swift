@@ -15,7 +15,11 @@ public struct Shipment: Sendable, Equatable {
     public var chunks: [Chunk]
     /// Events with their spool ids (`AuditEvent.id`), the key that makes a resend harmless.
     public var events: [AuditEvent]
-    /// The signed end, once every chunk before it is in this shipment or shipped.
+    /// Images of watched files (`snapshot:`), in order, with the contents they name (a content
+    /// named again later is sent again and stored once).
+    public var images: [SnapshotImage] = []
+    public var contents: [SnapshotContent] = []
+    /// The signed end, once every chunk and image before it is in this shipment or shipped.
     public var end: SessionEnd?
 
     public init(host: String, sessionID: String?, session: SessionRecord? = nil, chunks: [Chunk] = [], events: [AuditEvent] = [],
@@ -28,9 +32,9 @@ public struct Shipment: Sendable, Equatable {
         self.end = end
     }
 
-    public var isEmpty: Bool { session == nil && chunks.isEmpty && events.isEmpty && end == nil }
+    public var isEmpty: Bool { session == nil && chunks.isEmpty && events.isEmpty && images.isEmpty && end == nil }
 
-    public var bytes: Int64 { chunks.reduce(0) { $0 + Int64($1.data.count) } }
+    public var bytes: Int64 { chunks.reduce(0) { $0 + Int64($1.data.count) } + contents.reduce(0) { $0 + Int64($1.deflated.count) } }
 }
 
 /// The central store's side: takes a shipment whole (one transaction) or not at all.
@@ -53,6 +57,9 @@ public struct CommitPoint: Sendable, Equatable {
     public var chainHead: [UInt8]
     /// The last audit event (spool id) shipped.
     public var auditID: Int64 = 0
+    /// The last snapshot image shipped (-1 before the first) and its hash (the genesis before it).
+    public var imageSeq: Int64 = -1
+    public var imageHead: [UInt8]?
     public var ended = false
     /// Why the session is held back (a row that cannot be shipped); nil when it ships.
     public var quarantined: String?

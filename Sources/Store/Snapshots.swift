@@ -54,7 +54,78 @@ public struct SnapshotImage: Sendable, Equatable {
     public static func hex(_ bytes: [UInt8]) -> String { Hex.encode(bytes) }
 }
 
-extension SQLiteStore {
+/// A watched file's content as stored: deflated, keyed by session and the SHA-256 of its bytes.
+public struct SnapshotContent: Sendable, Equatable {
+    public var sessionID: String
+    public var digest: String
+    /// The content's length before deflate.
+    public var size: Int
+    public var deflated: [UInt8]
+
+    public init(sessionID: String, digest: String, size: Int, deflated: [UInt8]) {
+        (self.sessionID, self.digest, self.size, self.deflated) = (sessionID, digest, size, deflated)
+    }
+
+    /// The content, when it inflates to `size` bytes that match the digest.
+    public var bytes: [UInt8]? {
+        guard let bytes = Deflate.decompress(deflated, expectedLength: size), SnapshotImage.digest(bytes) == digest else { return nil }
+        return bytes
+    }
+}
+
+/// Where the images of a session's watched files are read back: the host's store or spool, and
+/// the central store they are shipped to, so both verify them the same way.
+public protocol SnapshotImageReader: Sendable {
+    /// The session's images in order, with their stored hashes; with `line`, only that line's.
+    func images(session id: String, line: Int?) throws -> [SnapshotImage]
+    /// A stored content by its digest; nil when it is not stored or does not match its digest.
+    func imageContent(session id: String, digest: String) throws -> [UInt8]?
+}
+
+extension SnapshotImageReader {
+    public func images(session id: String) throws -> [SnapshotImage] { try images(session: id, line: nil) }
+
+    /// What is wrong with a session's images: a broken chain, a content that does not match
+    /// its digest, a chain whose head the recording's last snapshot marker does not name.
+    public func verifyImages(_ id: String, frames: [Frame]) throws -> (problems: [String], count: Int) {
+        let images = try images(session: id)
+        var problems: [String] = []
+        var head = SnapshotImage.genesis(id)
+        for (k, image) in images.enumerated() {
+            if image.seq != Int64(k) { problems.append("snapshot image \(k) is missing or out of order") }
+            if image.previousHash != head { problems.append("snapshot image \(image.seq) does not follow the one before it") }
+            if image.recomputedHash != image.hash { problems.append("altered snapshot image \(image.seq): it does not match its hash") }
+            head = image.hash
+            for digest in [image.before?.digest, image.after?.digest].compactMap({ $0 }) where !digest.isEmpty {
+                if try imageContent(session: id, digest: digest) == nil {
+                    problems.append("the content of snapshot image \(image.seq) (\(image.path)) is missing or altered")
+                }
+            }
+        }
+        var covered: (head: String, count: Int)?
+        for f in frames where f.kind == .marker {
+            guard let o = try? JSONSerialization.jsonObject(with: Data(f.data)) as? [String: Any], o["event"] as? String == "snapshot",
+                  let h = o["images"] as? String, let n = o["count"] as? Int else { continue }
+            covered = (h, n)
+        }
+        if !images.isEmpty || covered != nil {
+            if covered?.count != images.count || covered?.head != SnapshotImage.hex(head) {
+                problems.append("the snapshot images (\(images.count)) are not the ones the recording names (\(covered?.count ?? 0))")
+            }
+        }
+        return (problems, images.count)
+    }
+}
+
+extension SnapshotImage {
+    /// The hash of the image's fields as stored: equal to `hash` unless the row was altered.
+    public var recomputedHash: [UInt8] {
+        SnapshotImage.hash(sessionID: sessionID, seq: seq, line: line, at: at, path: path, before: before?.json.text ?? "",
+                           after: after?.json.text ?? "", previousHash: previousHash)
+    }
+}
+
+extension SQLiteStore: SnapshotImageReader {
     /// Appends one line's changes and the contents they name that the session has not stored
     /// yet, in one transaction. Returns the chain's head and length after them.
     public func appendImages(session id: String, line: Int, at: Int64, changes: [FileChange],
@@ -85,64 +156,36 @@ extension SQLiteStore {
         }
     }
 
-    /// The session's images in order; with `line`, only that line's.
-    public func images(session id: String, line: Int? = nil) throws -> [SnapshotImage] {
-        try database.read { db in
-            let rows = try Row.fetchAll(db, sql: "SELECT * FROM snapshot_images WHERE session_id = ? AND (? IS NULL OR line = ?) ORDER BY seq",
-                                        arguments: [id, line, line])
-            return rows.map { r in
-                var image = SnapshotImage(sessionID: r["session_id"], seq: r["seq"], line: r["line"], at: r["at"], path: r["path"],
-                                          before: FileImage(json: r["before"]), after: FileImage(json: r["after"]),
-                                          previousHash: Array(r["prev_hash"] as Data))
-                // The stored hash, so verification compares it with the recomputed one.
-                image.hash = Array(r["hash"] as Data)
-                return image
-            }
+    public func images(session id: String, line: Int?) throws -> [SnapshotImage] {
+        try database.read { db in try Self.images(db, session: id, line: line, after: -1, limit: -1) }
+    }
+
+    static func images(_ db: GRDB.Database, session id: String, line: Int?, after seq: Int64, limit: Int) throws -> [SnapshotImage] {
+        let rows = try Row.fetchAll(db, sql: """
+            SELECT * FROM snapshot_images WHERE session_id = ? AND (? IS NULL OR line = ?) AND seq > ? ORDER BY seq LIMIT ?
+            """, arguments: [id, line, line, seq, limit])
+        return rows.map { r in
+            var image = SnapshotImage(sessionID: r["session_id"], seq: r["seq"], line: r["line"], at: r["at"], path: r["path"],
+                                      before: FileImage(json: r["before"]), after: FileImage(json: r["after"]),
+                                      previousHash: Array(r["prev_hash"] as Data))
+            // The stored hash, so verification compares it with the recomputed one.
+            image.hash = Array(r["hash"] as Data)
+            return image
         }
     }
 
-    /// A stored content by its digest; nil when it is not stored or does not match its digest.
     public func imageContent(session id: String, digest: String) throws -> [UInt8]? {
-        try database.read { db in
-            guard let r = try Row.fetchOne(db, sql: "SELECT size, data FROM snapshot_contents WHERE session_id = ? AND digest = ?",
-                                           arguments: [id, digest]),
-                  let bytes = Deflate.decompress(Array(r["data"] as Data), expectedLength: r["size"]) else { return nil }
-            return SnapshotImage.digest(bytes) == digest ? bytes : nil
-        }
+        try database.read { db in try Self.contents(db, session: id, digests: [digest]).first?.bytes }
     }
 
-    /// What is wrong with a session's images: a broken chain, a content that does not match
-    /// its digest, a chain whose head the recording's last snapshot marker does not name.
-    func verifyImages(_ id: String, frames: [Frame]) throws -> (problems: [String], count: Int) {
-        let images = try images(session: id)
-        var problems: [String] = []
-        var head = SnapshotImage.genesis(id)
-        for (k, image) in images.enumerated() {
-            if image.seq != Int64(k) { problems.append("snapshot image \(k) is missing or out of order") }
-            let recomputed = SnapshotImage.hash(sessionID: image.sessionID, seq: image.seq, line: image.line, at: image.at, path: image.path,
-                                                before: image.before?.json.text ?? "", after: image.after?.json.text ?? "",
-                                                previousHash: image.previousHash)
-            if image.previousHash != head { problems.append("snapshot image \(image.seq) does not follow the one before it") }
-            if recomputed != image.hash { problems.append("altered snapshot image \(image.seq): it does not match its hash") }
-            head = image.hash
-            for digest in [image.before?.digest, image.after?.digest].compactMap({ $0 }) where !digest.isEmpty {
-                if try imageContent(session: id, digest: digest) == nil {
-                    problems.append("the content of snapshot image \(image.seq) (\(image.path)) is missing or altered")
-                }
-            }
+    static func contents(_ db: GRDB.Database, session id: String, digests: [String]) throws -> [SnapshotContent] {
+        guard !digests.isEmpty else { return [] }
+        return try Row.fetchAll(db, sql: """
+            SELECT digest, size, data FROM snapshot_contents WHERE session_id = ? AND digest IN (\(digests.map { _ in "?" }.joined(separator: ",")))
+            ORDER BY digest
+            """, arguments: StatementArguments([id] + digests)).map { r in
+            SnapshotContent(sessionID: id, digest: r["digest"], size: r["size"], deflated: Array(r["data"] as Data))
         }
-        var covered: (head: String, count: Int)?
-        for f in frames where f.kind == .marker {
-            guard let o = try? JSONSerialization.jsonObject(with: Data(f.data)) as? [String: Any], o["event"] as? String == "snapshot",
-                  let h = o["images"] as? String, let n = o["count"] as? Int else { continue }
-            covered = (h, n)
-        }
-        if !images.isEmpty || covered != nil {
-            if covered?.count != images.count || covered?.head != SnapshotImage.hex(head) {
-                problems.append("the snapshot images (\(images.count)) are not the ones the recording names (\(covered?.count ?? 0))")
-            }
-        }
-        return (problems, images.count)
     }
 }
 

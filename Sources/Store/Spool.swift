@@ -28,6 +28,16 @@ extension SQLiteStore {
         }
     }
 
+    static func registerImageShipping(_ m: inout DatabaseMigrator) {
+        // Sessions that ended before images shipped have -1: their images ship after the upgrade.
+        m.registerMigration("v11 spool: snapshot images shipped") { db in
+            try db.execute(sql: """
+                ALTER TABLE commit_points ADD COLUMN image_seq INTEGER NOT NULL DEFAULT -1;
+                ALTER TABLE commit_points ADD COLUMN image_head BLOB;
+                """)
+        }
+    }
+
     // MARK: Shipping
 
     /// The sessions the central store does not have whole yet, oldest first (quarantined ones
@@ -35,10 +45,11 @@ extension SQLiteStore {
     public func pendingCommitPoints() throws -> [CommitPoint] {
         try database.read { db in
             var out = try Row.fetchAll(db, sql: """
-                SELECT s.id, p.started, p.chunk_seq, p.chain_head, p.audit_id FROM sessions s
+                SELECT s.id, p.started, p.chunk_seq, p.chain_head, p.audit_id, p.image_seq, p.image_head FROM sessions s
                 LEFT JOIN commit_points p ON p.session_id = s.id
                 WHERE p.session_id IS NULL OR (p.quarantined IS NULL AND (p.ended = 0 OR EXISTS (
-                    SELECT 1 FROM audit_events e WHERE e.session_id = s.id AND e.id > p.audit_id)))
+                    SELECT 1 FROM audit_events e WHERE e.session_id = s.id AND e.id > p.audit_id) OR EXISTS (
+                    SELECT 1 FROM snapshot_images i WHERE i.session_id = s.id AND i.seq > p.image_seq)))
                 ORDER BY s.started_at
                 """).map(Self.point)
             let loose = try Row.fetchOne(db, sql: "SELECT * FROM commit_points WHERE session_id = ''").map(Self.point)
@@ -57,13 +68,16 @@ extension SQLiteStore {
         p.started = (r[1] as Bool?) ?? false
         p.chunkSeq = (r[2] as Int64?) ?? -1
         p.auditID = (r[4] as Int64?) ?? 0
+        p.imageSeq = (r[5] as Int64?) ?? -1
+        p.imageHead = (r[6] as Data?).map(Array.init)
         return p
     }
 
-    /// What follows `p`: at most about `maxBytes` of chunks, the events after its audit id, and
-    /// the end once no chunk before it is left. Read in one transaction, so the end and its
-    /// chunks agree.
-    public func nextShipment(after p: CommitPoint, host: String, maxBytes: Int = 4 << 20, maxEvents: Int = 500) throws -> Shipment {
+    /// What follows `p`: at most about `maxBytes` of chunks and image contents, the events after
+    /// its audit id, and the end once no chunk or image before it is left. Read in one
+    /// transaction, so the end, its chunks and its images agree.
+    public func nextShipment(after p: CommitPoint, host: String, maxBytes: Int = 4 << 20, maxEvents: Int = 500,
+                             maxImages: Int = 256) throws -> Shipment {
         try database.read { db in
             guard !p.sessionID.isEmpty else {
                 let events = try Row.fetchAll(db, sql: "SELECT * FROM audit_events WHERE session_id IS NULL AND id > ? ORDER BY id LIMIT ?",
@@ -89,7 +103,21 @@ extension SQLiteStore {
             }
             s.events = try Row.fetchAll(db, sql: "SELECT * FROM audit_events WHERE session_id = ? AND id > ? ORDER BY id LIMIT ?",
                                         arguments: [p.sessionID, p.auditID, maxEvents]).map(Self.audit)
-            if !p.ended, let end = try Row.fetchOne(db, sql: "SELECT * FROM session_ends WHERE session_id = ?", arguments: [p.sessionID]),
+            var imagesLeft = false
+            for image in try Self.images(db, session: p.sessionID, line: nil, after: p.imageSeq, limit: maxImages + 1) {
+                let named = Set([image.before?.digest, image.after?.digest].compactMap { $0 }.filter { !$0.isEmpty })
+                    .subtracting(s.contents.map(\.digest))
+                let contents = try Self.contents(db, session: p.sessionID, digests: named.sorted())
+                let size = contents.reduce(0) { $0 + $1.deflated.count }
+                if s.images.count == maxImages || (!s.images.isEmpty || !s.chunks.isEmpty) && bytes + size > maxBytes {
+                    imagesLeft = true
+                    break
+                }
+                s.images.append(image)
+                s.contents += contents
+                bytes += size
+            }
+            if !p.ended, !imagesLeft, let end = try Row.fetchOne(db, sql: "SELECT * FROM session_ends WHERE session_id = ?", arguments: [p.sessionID]),
                (end["chunks"] as Int64) - 1 == after {
                 s.end = SessionEnd(sessionID: end["session_id"], endedAt: end["ended_at"], exitReason: end["exit_reason"],
                                    exitStatus: end["exit_status"], chunks: end["chunks"], chainHead: Array(end["chain_head"] as Data),
@@ -137,12 +165,15 @@ extension SQLiteStore {
     public func advance(_ p: CommitPoint, at now: Int64) throws {
         try database.write { db in
             try db.execute(sql: """
-                INSERT INTO commit_points (session_id, started, chunk_seq, chain_head, audit_id, ended, quarantined, shipped_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                INSERT INTO commit_points (session_id, started, chunk_seq, chain_head, audit_id, ended, quarantined, shipped_at,
+                                           image_seq, image_head)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 ON CONFLICT (session_id) DO UPDATE SET started = excluded.started, chunk_seq = excluded.chunk_seq,
                     chain_head = excluded.chain_head, audit_id = excluded.audit_id, ended = excluded.ended,
-                    quarantined = excluded.quarantined, shipped_at = excluded.shipped_at
-                """, arguments: [p.sessionID, p.started, p.chunkSeq, Data(p.chainHead), p.auditID, p.ended, p.quarantined, now])
+                    quarantined = excluded.quarantined, shipped_at = excluded.shipped_at, image_seq = excluded.image_seq,
+                    image_head = excluded.image_head
+                """, arguments: [p.sessionID, p.started, p.chunkSeq, Data(p.chainHead), p.auditID, p.ended, p.quarantined, now,
+                                 p.imageSeq, p.imageHead.map { Data($0) }])
         }
     }
 

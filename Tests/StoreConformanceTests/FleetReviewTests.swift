@@ -61,10 +61,23 @@ struct FleetReviewTests {
         }
         #expect(try bed.scalar("SELECT count(*) FROM sessions WHERE id = 'forged'") == "0")
         #expect(try bed.scalar("SELECT count(*) FROM chunks WHERE session_id = 'theirs'") == "0")
+        // Snapshot images and contents: its own session's go in, prod-1's are refused.
+        let role = Self.role("prod-2", db)
+        for session in ["own", "theirs"] {
+            for sql in ["INSERT INTO snapshot_images VALUES ('\(session)', 0, 1, 1, '/etc/app.conf', '', '', '\\x00', '\\x01')",
+                        "INSERT INTO snapshot_contents VALUES ('\(session)', 'ab', 1, '\\x00')"] {
+                let (status, output) = try pg.run(sql, database: db, role: role)
+                if session == "own" {
+                    #expect(status == 0, "\(sql): \(output)")
+                } else {
+                    #expect(status != 0 && output.contains("row-level security"), "\(sql): \(output)")
+                }
+            }
+        }
 
         // History stays as it is, by privilege before any trigger.
-        let role = Self.role("prod-2", db)
         for sql in ["UPDATE sessions SET identity = 'mallory'", "DELETE FROM chunks", "DELETE FROM host_keys", "UPDATE fleet_hosts SET host = 'prod-1'",
+                    "UPDATE snapshot_images SET path = '/x'", "DELETE FROM snapshot_contents",
                     "INSERT INTO fleet_hosts (role, host) VALUES ('\(role)', 'prod-1')"] {
             let (status, output) = try pg.run(sql, database: db, role: role)
             #expect(status != 0 && output.contains("permission denied"), "\(sql): \(output)")

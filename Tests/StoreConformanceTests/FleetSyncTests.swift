@@ -263,6 +263,37 @@ struct FleetSyncTests {
         #expect(again.status == 0 && again.output.hasPrefix("shipped 0 chunks"), "\(again)")
     }
 
+    /// A snapshot content damaged in the spool holds its session back like a damaged chunk;
+    /// the other session's images ship.
+    @Test func aDamagedSnapshotContentQuarantinesItsSessionAndTheOthersImagesShip() async throws {
+        let host = try FleetHost(try PrivatePostgres.server())
+        _ = try await host.setUp()
+        #expect(try await host.jitsh(["sync", "--once"]).status == 0)
+        var ids: [String] = []
+        for _ in 0..<2 {
+            #expect(try await host.session("seq 1 10").status == 0)
+            ids.append(try #require(try host.spool().latestSessionID()))
+        }
+        let before = Array("listen 80\n".utf8), after = Array("listen 8080\n".utf8)
+        let (b, a) = (SnapshotImage.digest(before), SnapshotImage.digest(after))
+        let change = FileChange(path: "/etc/app.conf", before: FileImage(kind: .file, mode: 0o644, uid: 0, gid: 0, size: before.count, digest: b),
+                                after: FileImage(kind: .file, mode: 0o644, uid: 0, gid: 0, size: after.count, digest: a))
+        for id in ids { _ = try host.spool().appendImages(session: id, line: 1, at: 1, changes: [change], contents: [b: before, a: after]) }
+        let spoolPath = host.spoolPath, damaged = ids[1]
+        let damage = try await Self.offPool { try PrivatePostgres.execute("/usr/bin/sqlite3", [spoolPath, """
+            DROP TRIGGER snapshot_contents_append_only_update;
+            UPDATE snapshot_contents SET data = zeroblob(length(data)) WHERE session_id = '\(damaged)' AND digest = '\(a)';
+            """], timeout: 10) }
+        #expect(damage.status == 0, "\(damage)")
+        let shipped = try await host.jitsh(["sync", "--once"])
+        #expect(shipped.status == 0 && shipped.output.contains("quarantined: \(damaged)"), "\(shipped)")
+        #expect(try host.central().images(session: ids[0]) == host.spool().images(session: ids[0]))
+        #expect(try host.central().imageContent(session: ids[0], digest: a) == after)
+        #expect(try host.count("SELECT count(*) FROM snapshot_images WHERE session_id = '\(damaged)'") == 0)
+        #expect(try host.pg.psql("SELECT reason FROM audit_events WHERE kind = 'ship-quarantined'", database: host.database)
+                == "session \(damaged) is held in the spool, not shipped: the content \(a.prefix(12)) of a snapshot image does not match its digest (damaged in the spool)")
+    }
+
     @Test func aFullSpoolRefusesNewSessionsWithOneLine() async throws {
         let host = try FleetHost(try PrivatePostgres.server(), extra: "spool_quota: 4KiB")
         _ = try await host.setUp()
