@@ -30,6 +30,10 @@ final class Recorder {
     /// Set when a chunk could not be written; the session must stop.
     var failure: Error? { writer.failure }
 
+    /// Readable when the writer committed a chunk (`drainCommitted` takes it).
+    var committed: Int32 { writer.committed }
+    func drainCommitted() { writer.drainCommitted() }
+
     /// 64 KiB: a commit's fixed cost (the b-tree and index pages SQLite rewrites, the hash, the
     /// hand-over) is paid half as often as at 32 KiB, and what waits unrecorded stays within
     /// `unrecordedBound` all the same.
@@ -178,10 +182,19 @@ final class ChunkWriter: @unchecked Sendable {
     /// Used by the writer thread alone.
     private let compressor = Zstd()
 
+    /// Readable after each commit: a relay held back for room (`backedUp`) takes the job's
+    /// output again as soon as there is room, not at its next look 50 ms later, which would
+    /// cap a fast job at a chunk every 50 ms.
+    let committed: Int32
+    private let committedWrite: Int32
+
     init(store: any RecordingSink, sessionID: String) {
         self.store = store
         self.sessionID = sessionID
         head = Chunk.genesis(sessionID)
+        let pipe = makePipe()
+        (committed, committedWrite) = (pipe?.read ?? -1, pipe?.write ?? -1)
+        for fd in [committed, committedWrite] where fd >= 0 { setNonBlocking(fd) }
         let thread = Thread { [self] in run() }
         thread.name = "jitsh-recorder"
         thread.start()
@@ -265,7 +278,19 @@ final class ChunkWriter: @unchecked Sendable {
                 if commitLog != nil { commitTimes.append((took, committedAt, seq)) }
             }
             condition.broadcast()
+            // A full pipe already says so.
+            var byte: UInt8 = 1
+            _ = write(committedWrite, &byte, 1)
         }
         condition.unlock()
+    }
+
+    /// Takes what `committed` holds, after the loop woke for it.
+    func drainCommitted() {
+        while readSome(committed, max: 256)?.isEmpty == false {}
+    }
+
+    deinit {
+        for fd in [committed, committedWrite] where fd >= 0 { close(fd) }
     }
 }

@@ -26,7 +26,8 @@ import Glibc
         let shown: (read: Int32, write: Int32)
         let start: Int64
 
-        init(grantSeconds: Int64 = 3600) throws {
+        /// `grace`: real milliseconds each wait gives the descriptors before the clock jumps.
+        init(grantSeconds: Int64 = 3600, grace: Int32 = 5) throws {
             let now = clock.wallSeconds
             let grant = try store.insertGrant(
                 Grant(identity: "alice", role: "loop", contract: "test", hostPattern: "*", reason: "loop tests", requestedAt: now,
@@ -42,7 +43,7 @@ import Glibc
                                      host: HostInfo(name: "test-host"), store: store,
                                      signingKey: SigningKey(privateKey: .init()), client: "test", home: "/", term: "dumb",
                                      shell: "/bin/bash", protectedPaths: [])
-            session = try Session(setup, clock: clock, waiter: ManualWaiter(clock: clock),
+            session = try Session(setup, clock: clock, waiter: ManualWaiter(clock: clock, grace: grace),
                                   terminal: UserTerminal(input: typed.read, output: shown.write))
             session.recorder = Recorder(store: store, sessionID: session.id, startedAt: clock.wall, clock: clock)
             try store.startSession(SessionRecord(id: session.id, identity: "alice", login: "alice", role: "loop", grantID: grant.id,
@@ -172,6 +173,47 @@ import Glibc
         try recorder.finish(reason: "exit", status: 0, key: bed.session.setup.signingKey, trail: bed.session.trail)
         let chunks = try bed.store.chunks(session: bed.session.id, after: -1, limit: 10)
         #expect(chunks.first?.startedAt == bed.clock.wall - 250_000)
+    }
+
+    /// Chunk commits held until the test lets them go: a store that is slow for a moment.
+    final class GatedSink: RecordingSink, @unchecked Sendable {
+        let inner = MemoryStore()
+        let gate = DispatchSemaphore(value: 0)
+        var location: String { inner.location }
+        func startSession(_ s: SessionRecord, event: AuditEvent) throws { try inner.startSession(s, event: event) }
+        func appendChunk(_ c: Chunk) throws {
+            gate.wait()
+            try inner.appendChunk(c)
+        }
+        func endSession(_ e: SessionEnd, event: AuditEvent) throws { try inner.endSession(e, event: event) }
+        func session(_ id: String) throws -> SessionRecord? { try inner.session(id) }
+        func sessionEnd(_ id: String) throws -> SessionEnd? { try inner.sessionEnd(id) }
+        func chunks(session id: String, after seq: Int64, limit: Int) throws -> [Chunk] { try inner.chunks(session: id, after: seq, limit: limit) }
+    }
+
+    /// A relay held back for room takes the job's output again the moment the writer commits,
+    /// not at its next look 50 ms later (which capped a fast job at a chunk per 50 ms).
+    @Test func aRelayHeldBackForRoomGoesOnWhenTheWriterCommitsNotAtItsNextLook() throws {
+        // A second of real time for each wait: only a descriptor that became ready ends it early.
+        let bed = try Bed(grace: 1000)
+        let sink = GatedSink()
+        try sink.startSession(try #require(try bed.store.session(bed.session.id)),
+                              event: AuditEvent(at: bed.clock.wall, sessionID: bed.session.id, identity: "alice", host: "test-host", kind: .sessionStart))
+        let recorder = Recorder(store: sink, sessionID: bed.session.id, startedAt: bed.clock.wall, clock: bed.clock)
+        bed.session.recorder = recorder
+        recorder.record(.output, [UInt8](repeating: 0x61, count: Recorder.unrecordedBound))
+        #expect(recorder.backedUp)
+        DispatchQueue.global().asyncAfter(deadline: .now() + 0.05) { sink.gate.signal() }
+        // As the relays do: while backed up, look again in 50 ms.
+        let relay = LoopScope()
+        let again = relay.timer()
+        relay.prepare = { again.deadline = recorder.backedUp ? bed.clock.monotonic + 50_000 : nil }
+        let t0 = bed.elapsed
+        bed.session.loop.run(relay) { !recorder.backedUp }
+        #expect(bed.elapsed == t0, "the loop waited for its timer, not for the commit")
+        #expect(recorder.failure == nil)
+        #expect(try sink.inner.chunks(session: bed.session.id, after: -1, limit: 10).count == 1)
+        sink.gate.signal()
     }
 
     @Test func theConfirmationPhraseTimesOutAfter60s() throws {

@@ -4,13 +4,15 @@ import Glibc
 
 extension Session {
     /// The session's own sources, waited for under every activity: the signal self-pipe, the
-    /// grant's watchdog, the recorder's chunk deadline and the exec guard's news.
+    /// grant's watchdog, the recorder's chunk deadline and commits, and the exec guard's news.
     func installLoop() {
         let base = loop.base
         base.watch(signals.read) { [unowned self] in
             for sig in self.pendingSignals() { self.loop.signalHandler?(sig) }
         }
         let flush = base.timer { [unowned self] in self.recorder?.flushIfDue() }
+        // A commit gives the relays room again: the next turn's prepare sees it.
+        let committed = base.watch { [unowned self] in self.recorder?.drainCommitted() }
         let grant = base.timer { [unowned self] in
             guard let handler = self.loop.watchdogHandler else { return }
             let outcome = self.watchdog.check(self.setup.store, now: self.now)
@@ -24,6 +26,7 @@ extension Session {
         base.prepare = { [unowned self] in
             let now = self.loop.now
             flush.deadline = self.recorder?.dueIn.map { now + $0 }
+            committed.fd = self.recorder?.committed ?? -1
             // At the start of the wall-clock second it is due in, as grants count time.
             let due = self.watchdog.nextCheck(now: self.now) * 1_000_000
             grant.deadline = self.loop.watchdogHandler == nil ? nil : now + max(0, due - self.clock.wall)
