@@ -288,6 +288,8 @@ extension Session {
     /// The client's command, parsed once by the gate.
     public func runExec(_ parsed: ParsedLine, confirmToken: String? = nil) -> Int32 {
         let line = parsed.text
+        // One line and the session is over: dumping and parsing its state would serve no next one.
+        state.reportsBack = false
         do { try begin(mode: "exec", command: line) } catch {
             FileHandle.standardError.write(Data("jitsh: the session cannot be recorded: \(error)\n".utf8))
             return 1

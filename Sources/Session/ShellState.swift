@@ -22,9 +22,12 @@ struct ShellState {
         "SHELLOPTS", "BASHOPTS", "MAIL", "MAILCHECK", "COMP_WORDBREAKS", "TERM", "SHELL", "JITSH_SESSION",
     ]
 
+    /// Whether the line reports its state back: not in exec mode, where no line follows it.
+    var reportsBack = true
+
     /// The script bash runs: the prelude, then the decided line exactly as decided.
     func script(for line: String) -> String {
-        var prelude = "__jitsh_state() { declare -p >&3 2>/dev/null; }\ntrap __jitsh_state EXIT\n"
+        var prelude = reportsBack ? "__jitsh_state() { declare -p >&3 2>/dev/null; }\ntrap __jitsh_state EXIT\n" : ""
         prelude += "cd -- \(Quote.always(cwd)) 2>/dev/null || cd\n"
         for name in variables.keys.sorted() {
             guard let v = variables[name] else { continue }

@@ -86,6 +86,16 @@ import TestSupport
         }
     }
 
+    /// Exec mode's one line reports nothing back: no function, no trap, only where it runs.
+    @Test func aLineThatReportsNothingBackHasNoTrap() throws {
+        var state = ShellState(cwd: "/home/u", base: ["HOME": "/home/u"], envDeny: PureTableTests.deny)
+        state.absorb(Array("declare -x A=1\n".utf8))
+        state.reportsBack = false
+        let prelude = try ShellSyntax.extract(state.script(for: "true"))
+        #expect(prelude.risks.isEmpty)
+        #expect(prelude.commands.map { $0.name ?? "?" } == ["cd", "cd", "export", "true"])
+    }
+
     // MARK: Transfer classification: sshd's original command → transfer, refusal, or not one
 
     static let transfers: [(argv: String, expected: String)] = [
