@@ -220,9 +220,11 @@ if "search" in section:
             rows.append((query, t(lite["p50_ns"]) if lite else "—", t(lite["max_ns"]) if lite else "—",
                          t(pg["p50_ns"]) if pg else "—", t(pg["max_ns"]) if pg else "—",
                          "%.1f×" % (pg["p50_ns"] / lite["p50_ns"]) if lite and pg else "",
-                         "{:,}".format((lite or pg)["results"])))
+                         # Only a `since` search may differ: its window moved with the clock between the two.
+                         "{:,} / {:,}".format(lite["results"], pg["results"]) if lite and pg and lite["results"] != pg["results"]
+                         else "{:,}".format((lite or pg)["results"])))
         table(("search", "SQLite p50", "SQLite max", "PostgreSQL p50", "PostgreSQL max", "PostgreSQL ÷ SQLite (p50)",
-               "results (at most 1,000: the default --limit)"), rows)
+               "results (at most 1,000: the default --limit; SQLite / PostgreSQL where a `since` window moved)"), rows)
     else:
         rows = [(q, t(b["sqlite"]["p50_ns"]), t(b["sqlite"]["max_ns"]), "{:,}".format(b["sqlite"]["results"]))
                 for q, b in by_query.items() if "sqlite" in b]

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # make bench: every measurement side by side with its peer, in one run on this machine.
 # Peers come from Debian and PyPI and are installed here (PyPI ones under bench/peers, not
-# committed). Bounded: about 25 minutes on 2 cores (the last full run took 17 before part 11,
-# the fleet under load, which adds about 6). Never part of `make test`. Run as root:
+# committed). Bounded: about 30 minutes on 2 cores (the last full run took 17 before part 11,
+# the fleet under load, which adds about 6; the fleet host beside a lone host adds about 3, and
+# part 8's searches in PostgreSQL about 2). Never part of `make test`. Run as root:
 # jitsh runs as sshd's forced command would, with a private configuration, store and grants.
 #
 # Sizes (defaults are the published run; BENCH_QUICK=1 makes everything tiny, for development):
