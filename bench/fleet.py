@@ -1,14 +1,22 @@
 #!/usr/bin/env python3
-"""11. The fleet under load, for `make bench`: concurrent sessions across fleet hosts, each
-recording into its own spool while its `jitsh sync` ships to one central PostgreSQL.
+"""11. The fleet, for `make bench`: a fleet host beside a lone host, then concurrent sessions
+across fleet hosts, each recording into its own spool while its `jitsh sync` ships to one
+central PostgreSQL.
 
     fleet.py --root DIR --jitsh BIN --tools DIR [--sessions N] [--seconds S] [--rate B] [--hosts H]
+             [--pair-starts N] [--pair-mib M] [--pair-runs R]
 
 Everything is private to the run: a PostgreSQL cluster made by initdb in a temporary directory,
 run as `nobody` (the server refuses root) on a free loopback port, stopped and removed at the
 end whatever happens; H host configurations (own name, spool, signing key and database role, as
-`jitsh fleet add-host` makes it), one `jitsh sync` service per host. Prints one JSON line
-(`section`: fleet, read by bench/report.py).
+`jitsh fleet add-host` makes it), one `jitsh sync` service per host. Prints JSON lines read by
+bench/report.py: `section` fleet-pair for the pair, fleet for the load.
+
+The pair (issue 20: a fleet host within a few percent of a lone host): the first fleet host,
+with its `jitsh sync` running, against a lone host (store: a SQLite file) with the same
+policies, role and grant, taken in turns so what else the machine does falls on both. Session
+start as part 5 measures it (N exec-mode starts of the stamp tool, each host), and exec-mode
+recording throughput (M MiB of log lines, and a `cat` of M MiB of text, R runs each).
 
 What it checks from PostgreSQL: every session's chunks decoded there, the chain checked and the
 output compared byte for byte (length and SHA-256) with what its writer wrote; no chunk or audit
@@ -25,6 +33,7 @@ import pwd
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -32,7 +41,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from sessions import MB, compare, decode_chunks, emit, log, percentile, writer_result  # noqa: E402
+from sessions import MB, compare, decode_chunks, emit, log, make_text_file, percentile, spawn_timed, writer_result  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PG_BIN = "/usr/lib/postgresql/15/bin"
@@ -96,6 +105,25 @@ class Postgres:
     def rows(self, sql):
         return [line.split("|") for line in self.psql(sql).splitlines() if line]
 
+    def copy(self, table, columns, lines):
+        """Bulk-loads `lines` (CSV, see csv_line) into `table` with one COPY."""
+        p = subprocess.Popen([PG_BIN + "/psql", "-h", self.dir, "-p", str(self.port), "-U", ADMIN, "-d", DATABASE, "-X", "-q",
+                              "-v", "ON_ERROR_STOP=1", "-c", "\\copy %s (%s) FROM pstdin (FORMAT csv)" % (table, columns)],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV)
+        try:
+            batch = []
+            for line in lines:
+                batch.append(line)
+                if len(batch) >= 10000:
+                    p.stdin.write("".join(batch).encode())
+                    batch = []
+            p.stdin.write("".join(batch).encode())
+        except BrokenPipeError:
+            pass
+        out, err = p.communicate()
+        if p.returncode != 0:
+            raise RuntimeError("COPY %s exited %d: %s" % (table, p.returncode, err.decode(errors="replace").strip()[-400:]))
+
     def stop(self):
         if self.started:
             try:
@@ -106,13 +134,29 @@ class Postgres:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+def csv_line(row):
+    """One row as COPY's CSV reads it: NULL unquoted and empty, text always quoted (so '' stays
+    text), bytea as \\x hex."""
+    fields = []
+    for v in row:
+        if v is None:
+            fields.append("")
+        elif isinstance(v, bytes):
+            fields.append("\\x" + v.hex())
+        elif isinstance(v, int):
+            fields.append(str(v))
+        else:
+            fields.append('"' + v.replace('"', '""') + '"')
+    return ",".join(fields) + "\n"
+
+
 def write_policies(root, tools):
     policies = os.path.join(root, "policies")
     shutil.copytree(os.path.join(REPO, "policies"), policies, ignore=shutil.ignore_patterns("tests"))
     # A cached view of 10 minutes: what is measured is shipping, not how fresh the view stays.
     with open(os.path.join(policies, "roles/bench.yaml"), "w") as f:
-        f.write("role: bench\ndescription: the fleet workload of make bench\nallow:\n  - cmd: [%s]\nwrites: [\"/tmp/**\"]\n"
-                "offline: {cached: 10m}\n" % os.path.join(tools, "loggen"))
+        f.write("role: bench\ndescription: the fleet workloads of make bench\nallow:\n  - cmd: [cat]\n  - cmd: [%s, %s]\n"
+                "writes: [\"/tmp/**\"]\noffline: {cached: 10m}\n" % (os.path.join(tools, "loggen"), os.path.join(tools, "stamp")))
     return policies
 
 
@@ -160,7 +204,22 @@ def setup(args, pg):
          "--duration", "4h", "--reason", "make bench"])
     for h in hosts:
         run([jitsh, "sync", "--once", "--config", h["config"]])
-    return hosts
+    return hosts, policies
+
+
+def lone_host(args, policies):
+    """A host of its own (store: a SQLite file) with the fleet hosts' policies, role and grant."""
+    d = os.path.join(args.root, "bench-lone")
+    os.makedirs(os.path.join(d, "store"))
+    config = os.path.join(d, "jitsh.yaml")
+    with open(config, "w") as f:
+        f.write("store: %s\npolicies: %s\nsigning_key: %s\nhost: {name: bench-lone, tags: {env: bench}}\n"
+                % (os.path.join(d, "store", "jitsh.db"), policies, os.path.join(d, "store", "signing.key")))
+    os.chmod(config, 0o644)
+    run([args.jitsh, "init", "--config", config])
+    run([args.jitsh, "grant", "create", "--config", config, "--for", "bench", "--role", "bench", "--host", "bench-lone",
+         "--duration", "4h", "--reason", "make bench"])
+    return {"name": "bench-lone", "config": config, "dir": d}
 
 
 def status(jitsh, host):
@@ -178,6 +237,122 @@ def sample_status(jitsh, hosts, samples, stop):
             if s is not None:
                 samples.append(s["lag_seconds"])
         stop.wait(1.0)
+
+
+def drain(jitsh, host, timeout):
+    """Seconds until the host's spool has nothing left to ship; None when it still had after `timeout`."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        s = status(jitsh, host)
+        if s is not None and s["queued_sessions"] == 0 and s["queued_bytes"] == 0:
+            return time.monotonic() - t0
+        time.sleep(0.2)
+    return None
+
+
+def exec_timed(argv, env, err_path):
+    """One exec-mode session whose output we read as sshd would: (seconds from spawn to its exit
+    and the end of its output, bytes read, exit status, what it said on stderr)."""
+    with open(err_path, "wb") as err:
+        t0 = time.monotonic()
+        p = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err)
+        received = 0
+        fd = p.stdout.fileno()
+        while True:
+            data = os.read(fd, 1 << 20)
+            if not data:
+                break
+            received += len(data)
+        status = p.wait()
+        elapsed = time.monotonic() - t0
+        p.stdout.close()
+    with open(err_path, "rb") as f:
+        said = f.read().decode(errors="replace").strip()
+    return elapsed, received, status, said
+
+
+def pair(args, pg, fleet_host, lone):
+    """The first fleet host, its `jitsh sync` running, against the lone host, in turns."""
+    jitsh = args.jitsh
+    work = os.path.join(args.root, "pair")
+    os.makedirs(work)
+    size = args.pair_mib << 20
+    text = os.path.join(work, "text.txt")
+    make_text_file(text, size)
+    hosts = {"lone": lone, "fleet": fleet_host}
+    stamp = os.path.join(args.tools, "stamp")
+    workloads = {"log-like lines": "%s %d" % (os.path.join(args.tools, "loggen"), size), "cat of a file": "cat %s" % text}
+    env = dict(ENV, TERM="xterm")
+    out = open(os.path.join(fleet_host["dir"], "pair-sync.log"), "wb")
+    service = subprocess.Popen([jitsh, "sync", "--config", fleet_host["config"]], env=ENV, stdin=subprocess.DEVNULL,
+                               stdout=out, stderr=out)
+    runs = 0
+    try:
+        if drain(jitsh, fleet_host, 60) is None:
+            raise RuntimeError("jitsh sync of %s did not start shipping (see its pair-sync.log)" % fleet_host["name"])
+        starts = {name: ([], []) for name in hosts}
+        # Three rounds to warm the page cache and both stores; the order flips each round so
+        # neither host always runs just after the other.
+        for k in range(args.pair_starts + 3):
+            for name in (("lone", "fleet") if k % 2 == 0 else ("fleet", "lone")):
+                argv = [jitsh, "--config", hosts[name]["config"], "--as", "bench"]
+                started, wall, code = spawn_timed(argv, dict(env, SSH_ORIGINAL_COMMAND=stamp))
+                if code != 0 or started is None:
+                    raise RuntimeError("session start on the %s host exited %d" % (name, code))
+                runs += name == "fleet"
+                if k >= 3:
+                    starts[name][0].append(started)
+                    starts[name][1].append(wall)
+        for name, (started, wall) in starts.items():
+            if not started:
+                continue
+            emit({"section": "fleet-pair", "measure": "start", "host": name, "samples": len(started),
+                  "p50_ns": statistics.median(started), "p99_ns": percentile(started, 0.99), "wall_p50_ns": statistics.median(wall)})
+            log("fleet pair: start on the %-5s host p50 %.2f ms, p99 %.2f ms" % (name, statistics.median(started) / 1e6,
+                                                                                percentile(started, 0.99) / 1e6))
+        rates = {}
+        shipped_after = []
+        for k in range(args.pair_runs):
+            for workload, line in workloads.items():
+                for name in (("lone", "fleet") if k % 2 == 0 else ("fleet", "lone")):
+                    # Each run starts with the fleet host's spool empty: the shipping beside a
+                    # fleet run is its own session's, and none of it falls on the lone run after.
+                    waited = drain(jitsh, fleet_host, args.drain_timeout)
+                    if waited is None:
+                        raise RuntimeError("the spool of %s did not drain in %.0f s" % (fleet_host["name"], args.drain_timeout))
+                    argv = [jitsh, "--config", hosts[name]["config"], "--as", "bench"]
+                    seconds, received, code, said = exec_timed(argv, dict(env, SSH_ORIGINAL_COMMAND=line),
+                                                               os.path.join(work, "run.err"))
+                    if code != 0 or said or received != size:
+                        raise RuntimeError("%s on the %s host: exit %d, %d of %d bytes out: %s"
+                                           % (workload, name, code, received, size, said[:300]))
+                    runs += name == "fleet"
+                    rates.setdefault((workload, name), []).append(size / MB / seconds)
+                    if name == "fleet":
+                        shipped_after.append(drain(jitsh, fleet_host, args.drain_timeout))
+        for (workload, name), mb_s in rates.items():
+            emit({"section": "fleet-pair", "measure": "throughput", "workload": workload, "host": name, "bytes": size,
+                  "runs": len(mb_s), "mb_s": statistics.median(mb_s), "samples": mb_s})
+            log("fleet pair: %-14s on the %-5s host %.1f MB/s (median of %d)" % (workload, name, statistics.median(mb_s), len(mb_s)))
+        drained = drain(jitsh, fleet_host, args.drain_timeout)
+    finally:
+        service.send_signal(signal.SIGTERM)
+        try:
+            service.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            service.kill()
+            service.wait()
+        out.close()
+    # The pair's fleet sessions are central and ended: what ran beside them was real shipping.
+    central = int(pg.psql("SELECT count(*) FROM sessions s JOIN session_ends e ON e.session_id = s.id WHERE s.host = '%s'"
+                          % fleet_host["name"]))
+    if None in shipped_after or drained is None or central != runs:
+        raise RuntimeError("fleet pair: %d of the %d sessions on %s reached the central store ended"
+                           % (central, runs, fleet_host["name"]))
+    emit({"section": "fleet-pair", "measure": "shipping", "host": "fleet", "sessions": runs, "central_sessions": central,
+          "shipped_after_p50_s": statistics.median(shipped_after) if shipped_after else 0,
+          "shipped_after_max_s": max(shipped_after) if shipped_after else 0})
+    shutil.rmtree(work, ignore_errors=True)
 
 
 def load(args, pg, hosts):
@@ -258,8 +433,10 @@ def central_chunks(pg, session):
 def check(args, pg, hosts, work, commit_log, lines, statuses, wall, busy, drained, samples):
     errors = []
     by_command = {}
+    load_lines = set(lines.values())
     for sid, command, host in pg.rows("SELECT id, command, host FROM sessions"):
-        by_command[command] = (sid, host)
+        if command in load_lines:
+            by_command[command] = (sid, host)
     ends = {sid: (int(chunks), reason) for sid, chunks, reason in pg.rows("SELECT session_id, chunks, exit_reason FROM session_ends")}
     expected = central = lost = 0
     for k, line in lines.items():
@@ -280,10 +457,13 @@ def check(args, pg, hosts, work, commit_log, lines, statuses, wall, busy, draine
     doubled_chunks = int(pg.psql("SELECT count(*) FROM (SELECT 1 FROM chunks GROUP BY session_id, seq HAVING count(*) > 1) d"))
     doubled_events = int(pg.psql("SELECT count(*) FROM (SELECT 1 FROM audit_events GROUP BY origin_host, origin_id "
                                  "HAVING count(*) > 1) d"))
+    # The load's chunks only: the pair's sessions on the first host came before.
+    ours = set(sid for sid, _ in by_command.values())
     stored = {}
     for sid, seq, at in pg.rows("SELECT session_id, seq, (extract(epoch FROM pg_xact_commit_timestamp(xmin)) * 1000000)::bigint "
                                 "FROM chunks"):
-        stored[(sid, int(seq))] = int(at)
+        if sid in ours:
+            stored[(sid, int(seq))] = int(at)
     commits = []
     lags = []
     if os.path.exists(commit_log):
@@ -328,6 +508,9 @@ def main():
     ap.add_argument("--rate", type=int, default=1 << 20)
     ap.add_argument("--hosts", type=int, default=3)
     ap.add_argument("--drain-timeout", type=float, default=600)
+    ap.add_argument("--pair-starts", type=int, default=100)
+    ap.add_argument("--pair-mib", type=int, default=16)
+    ap.add_argument("--pair-runs", type=int, default=5)
     args = ap.parse_args()
     args.root = os.path.abspath(args.root)
     args.jitsh = os.path.abspath(args.jitsh)
@@ -341,7 +524,9 @@ def main():
     try:
         pg = Postgres()
         pg.start()
-        hosts = setup(args, pg)
+        hosts, policies = setup(args, pg)
+        if args.pair_starts > 0 or args.pair_runs > 0:
+            pair(args, pg, hosts[0], lone_host(args, policies))
         load(args, pg, hosts)
     finally:
         if pg is not None:

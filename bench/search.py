@@ -1,21 +1,32 @@
 #!/usr/bin/env python3
-"""8. Search: `jitsh audit search` over a store of 10,000 sessions and 1,000,000 audit events.
+"""8. Search: `jitsh audit search` over a store of 10,000 sessions and 1,000,000 audit events,
+in SQLite (a lone host's store) and in PostgreSQL (a fleet's central store).
 
-    search.py --root DIR --jitsh BIN [--sessions N] [--events N] [--runs N]
+    search.py --root DIR --jitsh BIN [--sessions N] [--events N] [--runs N] [--no-postgres]
 
 Writes the store directly with sqlite3 against the schema jitsh itself creates (`jitsh init`),
 with realistic rows: identities, hosts and roles, sessions spread over 30 days, lines from
 bench/lines.txt decided by `jitsh check` (so argv, decision, rule and reason are jitsh's own),
 session start and end events, and two recording chunks per session (compressed, hash-chained,
 as the recorder writes them) for `--text`. Then times the searches, whole commands.
+
+Then the same rows go into a private PostgreSQL (bench/fleet.py's: initdb as nobody on a free
+loopback port, removed at the end) whose schema `jitsh init` made with an admin's configuration:
+sessions, their ends, audit events (with their ids; origin_host and origin_id stay NULL, as for
+events written centrally) and chunks, copied with COPY, then VACUUM ANALYZE (so autovacuum does
+not start in the middle of the timings). The same searches run through that configuration and
+must find what SQLite found. The first `--text` search there indexes every chunk into
+recording_text, as a fleet host's `jitsh sync` does for its own chunks as they arrive.
 """
 import argparse
 import concurrent.futures
+import grp
 import hashlib
 import json
 import os
 import random
 import shutil
+import signal
 import sqlite3
 import statistics
 import struct
@@ -24,8 +35,19 @@ import sys
 import time
 import zlib
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from fleet import ADMIN, DATABASE, Postgres, csv_line, write_config  # noqa: E402
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HOST = "bench-host"
+LIMIT = 1000  # audit search's default --limit
+# What the searches read, in the order the keys want them; the columns both schemas have.
+TABLES = [
+    ("sessions", "id, identity, login, role, grant_id, host, client, mode, command, started_at, width, height"),
+    ("session_ends", "session_id, ended_at, exit_reason, exit_status, chunks, chain_head, signature, key_id"),
+    ("audit_events", "id, at, session_id, identity, host, kind, line, decision, rule, reason, data"),
+    ("chunks", "session_id, seq, started_at, frames, raw_bytes, data, prev_hash, hash"),
+]
 
 
 def log(message):
@@ -151,6 +173,30 @@ def generate(args, root, config, store):
     return counts
 
 
+def load_postgres(args, root, store, pg):
+    """The SQLite store's rows in the PostgreSQL `pg`, schema by `jitsh init`; returns the admin's
+    configuration."""
+    admin_dir = os.path.join(root, "pg-admin")
+    os.makedirs(admin_dir)
+    password = os.path.join(admin_dir, "db.password")
+    with open(password, "w") as f:
+        f.write(pg.password + "\n")
+    os.chown(password, 0, grp.getgrnam("jitsh").gr_gid)
+    os.chmod(password, 0o640)
+    config = os.path.join(admin_dir, "jitsh.yaml")
+    write_config(config, "postgresql://%s@127.0.0.1:%d/%s" % (ADMIN, pg.port, DATABASE), password,
+                 os.path.join(admin_dir, "spool.db"), os.path.join(root, "policies"), os.path.join(admin_dir, "signing.key"),
+                 "bench-admin")
+    subprocess.run([args.jitsh, "init", "--config", config], check=True, stdout=subprocess.DEVNULL)
+    db = sqlite3.connect(store)
+    for table, columns in TABLES:
+        pg.copy(table, columns, (csv_line(row) for row in db.execute("SELECT %s FROM %s" % (columns, table))))
+    db.close()
+    pg.psql("SELECT setval(pg_get_serial_sequence('audit_events', 'id'), (SELECT max(id) FROM audit_events))")
+    pg.psql("VACUUM (ANALYZE)")
+    return config
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--root", required=True)
@@ -158,6 +204,7 @@ def main():
     ap.add_argument("--sessions", type=int, default=10_000)
     ap.add_argument("--events", type=int, default=1_000_000)
     ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--no-postgres", action="store_true", help="SQLite only")
     args = ap.parse_args()
     args.jitsh = os.path.abspath(args.jitsh)
     root = os.path.abspath(args.root)
@@ -175,10 +222,10 @@ def main():
     sessions, events, chunks = generate(args, root, config, store)
     log("search: generated %d sessions, %d events, %d chunks in %.0f s" % (sessions, events, chunks, time.monotonic() - t0))
     store_bytes = os.path.getsize(store)
-    print(json.dumps({"section": "search", "store": True, "sessions": sessions, "events": events, "chunks": chunks,
-                      "store_bytes": store_bytes, "runs": args.runs}), flush=True)
+    print(json.dumps({"section": "search", "backend": "sqlite", "store": True, "sessions": sessions, "events": events,
+                      "chunks": chunks, "store_bytes": store_bytes, "runs": args.runs}), flush=True)
 
-    def run(argv):
+    def run(config, argv):
         t = time.monotonic_ns()
         p = subprocess.run([args.jitsh, "audit", "search", "--config", config] + argv, capture_output=True, text=True)
         elapsed = time.monotonic_ns() - t
@@ -195,13 +242,51 @@ def main():
         ("`--text 'DROP TABLE'`", ["--text", "\"DROP TABLE\""]),
         ("`--text journalctl`", ["--text", "journalctl"]),
     ]
-    for name, argv in queries:
-        runs = 1 if "first" in name else args.runs
-        samples = [run(argv) for _ in range(runs)]
-        times = [s[0] for s in samples]
-        print(json.dumps({"section": "search", "query": name, "runs": runs, "p50_ns": statistics.median(times),
-                          "max_ns": max(times), "results": samples[0][1]}), flush=True)
-        log("search %-50s %8.1f ms, %d results" % (name, statistics.median(times) / 1e6, samples[0][1]))
+
+    def measure(backend, config, like=None):
+        """Times the queries; with `like` (what SQLite found), each must find as many."""
+        found = {}
+        for name, argv in queries:
+            runs = 1 if "first" in name else args.runs
+            samples = [run(config, argv) for _ in range(runs)]
+            times = [s[0] for s in samples]
+            found[name] = samples[0][1]
+            if like is not None:
+                mine, theirs = found[name], like[name]
+                if mine == theirs == LIMIT:
+                    # Both at the default --limit: compare what each finds without it (untimed).
+                    mine, theirs = (run(c, ["--limit", "100000000"] + argv)[1] for c in (config, like["config"]))
+                elif mine != theirs and "since" in name:
+                    # "since 2 hours ago" moves with the clock: SQLite's count now, not a minute ago.
+                    theirs = run(like["config"], argv)[1]
+                if mine != theirs:
+                    raise RuntimeError("search %s: %d results in %s, %d in SQLite" % (name, mine, backend, theirs))
+            print(json.dumps({"section": "search", "backend": backend, "query": name, "runs": runs,
+                              "p50_ns": statistics.median(times), "max_ns": max(times), "results": samples[0][1]}), flush=True)
+            log("search %-10s %-50s %8.1f ms, %d results" % (backend, name, statistics.median(times) / 1e6, samples[0][1]))
+        found["config"] = config
+        return found
+
+    in_sqlite = measure("sqlite", config)
+    if not args.no_postgres:
+        # SIGTERM (make bench stopped) goes through the finally below, so the server never outlives the run.
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+        pg = Postgres()
+        try:
+            pg.start()
+            t0 = time.monotonic()
+            admin = load_postgres(args, root, store, pg)
+            loaded = time.monotonic() - t0
+            counts = [int(pg.psql("SELECT count(*) FROM %s" % t)) for t in ("sessions", "audit_events", "chunks")]
+            if counts != [sessions, events, chunks]:
+                raise RuntimeError("PostgreSQL holds %s sessions, events, chunks; SQLite %s" % (counts, [sessions, events, chunks]))
+            log("search: copied into PostgreSQL and analysed in %.0f s" % loaded)
+            print(json.dumps({"section": "search", "backend": "postgresql", "store": True, "sessions": sessions, "events": events,
+                              "chunks": chunks, "store_bytes": int(pg.psql("SELECT pg_database_size(current_database())")),
+                              "load_s": loaded, "runs": args.runs}), flush=True)
+            measure("postgresql", admin, like=in_sqlite)
+        finally:
+            pg.stop()
     shutil.rmtree(root, ignore_errors=True)
 
 

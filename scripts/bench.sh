@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # make bench: every measurement side by side with its peer, in one run on this machine.
 # Peers come from Debian and PyPI and are installed here (PyPI ones under bench/peers, not
-# committed). Bounded: about 25 minutes on 2 cores (the last full run took 17 before part 11,
-# the fleet under load, which adds about 6). Never part of `make test`. Run as root:
+# committed). Bounded: about 30 minutes on 2 cores (the last full run took 17 before part 11,
+# the fleet under load, which adds about 6; the fleet host beside a lone host adds about 3, and
+# part 8's searches in PostgreSQL about 2). Never part of `make test`. Run as root:
 # jitsh runs as sshd's forced command would, with a private configuration, store and grants.
 #
 # Sizes (defaults are the published run; BENCH_QUICK=1 makes everything tiny, for development):
@@ -15,6 +16,7 @@
 #   BENCH_SNAPSHOT="1000:200"           9. files watched:lines of the snapshot cost per line
 #   BENCH_SERVE="10000:1000000:50"     10. sessions:events:MiB of the web app's store and big recording
 #   BENCH_FLEET="200:15:1048576:3"     11. sessions:seconds:bytes a second each:hosts of the fleet load
+#   BENCH_FLEET_PAIR="100:16:5"        11. starts:MiB:runs of the fleet host beside a lone host
 #   BENCH_ONLY="3 4"                    only these parts (1 is parse, 2 decide)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,7 +26,7 @@ if [ "${BENCH_QUICK:-0}" = 1 ]; then
     : "${BENCH_GUARD_RUNS:=2}" "${BENCH_LOAD:=5:3 20:3}" "${BENCH_SEARCH:=500:50000}" "${BENCH_PARSE_ITERATIONS:=20}"
     : "${BENCH_SNAPSHOT:=1000:20}"
     : "${BENCH_SERVE:=500:50000:4}"
-    : "${BENCH_FLEET:=12:3:262144:3}"
+    : "${BENCH_FLEET:=12:3:262144:3}" "${BENCH_FLEET_PAIR:=10:4:2}"
 fi
 mib=${BENCH_MIB:-256}
 runs=${BENCH_RUNS:-3}
@@ -37,6 +39,7 @@ search=${BENCH_SEARCH:-10000:1000000}
 snapshot=${BENCH_SNAPSHOT:-1000:200}
 serve=${BENCH_SERVE:-10000:1000000:50}
 fleet=${BENCH_FLEET:-200:15:1048576:3}
+fleet_pair=${BENCH_FLEET_PAIR:-100:16:5}
 parse_iterations=${BENCH_PARSE_ITERATIONS:-300}
 only=${BENCH_ONLY:-1 2 3 4 5 6 7 8 9 10 11}
 part() { [[ " $only " == *" $1 "* ]]; }
@@ -119,7 +122,7 @@ if part 7; then
     done
 fi
 if part 8; then
-    echo "bench: 8. search over ${search%%:*} sessions and ${search##*:} events" >&2
+    echo "bench: 8. search over ${search%%:*} sessions and ${search##*:} events, in SQLite and in PostgreSQL" >&2
     python3 bench/search.py --root "$root/search" --jitsh "$jitsh" --sessions "${search%%:*}" --events "${search##*:}" \
         > "$out/search.json"
 fi
@@ -137,9 +140,12 @@ fi
 
 if part 11; then
     IFS=: read -r fleet_sessions fleet_seconds fleet_rate fleet_hosts <<< "$fleet"
-    echo "bench: 11. fleet under load, $fleet_sessions sessions on $fleet_hosts hosts for $fleet_seconds s, one PostgreSQL" >&2
+    IFS=: read -r pair_starts pair_mib pair_runs <<< "$fleet_pair"
+    echo "bench: 11. fleet host beside a lone host ($pair_starts starts, $pair_runs runs of $pair_mib MiB), then fleet under" \
+        "load, $fleet_sessions sessions on $fleet_hosts hosts for $fleet_seconds s, one PostgreSQL" >&2
     python3 bench/fleet.py --root "$root/fleet" --jitsh "$jitsh" --tools bench/peers/bin --sessions "$fleet_sessions" \
-        --seconds "$fleet_seconds" --rate "$fleet_rate" --hosts "$fleet_hosts" > "$out/fleet.json"
+        --seconds "$fleet_seconds" --rate "$fleet_rate" --hosts "$fleet_hosts" --pair-starts "$pair_starts" \
+        --pair-mib "$pair_mib" --pair-runs "$pair_runs" > "$out/fleet.json"
 fi
 
 python3 bench/report.py "$out" "$(( $(date +%s) - began ))"
