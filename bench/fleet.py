@@ -509,7 +509,7 @@ def main():
     ap.add_argument("--hosts", type=int, default=3)
     ap.add_argument("--drain-timeout", type=float, default=600)
     ap.add_argument("--pair-starts", type=int, default=100)
-    ap.add_argument("--pair-mib", type=int, default=16)
+    ap.add_argument("--pair-mib", type=int, default=64)
     ap.add_argument("--pair-runs", type=int, default=5)
     args = ap.parse_args()
     args.root = os.path.abspath(args.root)

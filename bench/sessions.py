@@ -3,6 +3,7 @@
 
     sessions.py setup      --root DIR --jitsh BIN --tools DIR   a private config, store, policies, grants
     sessions.py throughput --root DIR [--mib N] [--runs N]      3. recording throughput
+    sessions.py exec-throughput --root DIR [--mib N] [--runs N] 3. the same in exec mode
     sessions.py latency    --root DIR [--keys N]                4. keystroke latency
     sessions.py start      --root DIR [--runs N]                5. session start
     sessions.py guard      --root DIR [--execs N] [--runs N]    6. exec guard
@@ -476,6 +477,94 @@ def throughput(args):
               "samples": runs})
 
 
+# MARK: 3. recording throughput in exec mode
+
+
+def spawn_piped(argv, env):
+    """Runs argv with stdin /dev/null and stdout on a pipe read to its end; (bytes, sha256,
+    seconds, CPU seconds of it and its waited-for descendants, its own peak RSS, status). The
+    peak is VmHWM sampled every 50 ms (wait4's ru_maxrss would count the spawning Python's)."""
+    r, w = os.pipe()
+    actions = [(os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDONLY, 0), (os.POSIX_SPAWN_DUP2, w, 1), (os.POSIX_SPAWN_CLOSE, r)]
+    t0 = time.monotonic()
+    pid = os.posix_spawn(argv[0], argv, env, file_actions=actions)
+    os.close(w)
+    n, h, peak, looked = 0, hashlib.sha256(), 0, 0.0
+    while True:
+        if time.monotonic() - looked >= 0.05:
+            peak, looked = max(peak, peak_memory([pid])), time.monotonic()
+        if not select.select([r], [], [], 0.05)[0]:
+            continue
+        data = os.read(r, 1 << 20)
+        if not data:
+            break
+        n += len(data)
+        h.update(data)
+    peak = max(peak, peak_memory([pid]))
+    _, status, usage = os.wait4(pid, 0)
+    elapsed = time.monotonic() - t0
+    os.close(r)
+    return n, h.hexdigest(), elapsed, usage.ru_utime + usage.ru_stime, peak, os.waitstatus_to_exitcode(status)
+
+
+def exec_throughput(args):
+    """As `ssh host CMD` runs: jitsh with SSH_ORIGINAL_COMMAND and its output on a pipe, beside
+    the same command run by `sh -c` with nothing recording it (the floor) and by `script` (which
+    records through a pseudo-terminal of its own). The recorder's CPU is the run's minus the
+    unrecorded run's of the same round (the command's own); jitsh's recording must hold every
+    byte the command wrote."""
+    bed = Bed(args.root)
+    size = args.mib << 20
+    text = os.path.join(bed.work, "text-%d.txt" % args.mib)
+    if not os.path.exists(text):
+        make_text_file(text, size)
+    with open(text, "rb") as f:
+        text_digest = hashlib.sha256(f.read()).hexdigest()
+    workloads = {"cat of a file": "cat %s" % text, "log-like lines": "%s %d" % (bed.tool("loggen"), size)}
+    script = shutil.which("script")
+    samples = {}
+    for run in range(args.runs):
+        for workload, command in workloads.items():
+            floor = spawn_piped(["/bin/sh", "-c", command], bed.jitsh_env())
+            expected = text_digest if workload == "cat of a file" else floor[1]
+            cases = [("jitsh", bed.jitsh_argv("bench"), {"SSH_ORIGINAL_COMMAND": command})]
+            out = os.path.join(bed.work, "exec-script-%d" % run)
+            if script:
+                cases.append(("script", [script, "-q", "-O", out + ".out", "-T", out + ".tm", "-c", command], {}))
+            results = [("sh -c (nothing recorded)", floor, 0)]
+            for name, argv, extra in cases:
+                got = spawn_piped(argv, bed.jitsh_env(extra))
+                if got[5] != 0:
+                    raise RuntimeError("exec throughput: %s exited %d" % (name, got[5]))
+                stored = 0
+                if name == "jitsh":
+                    session = bed.latest_session()
+                    with sqlite3.connect(bed.store) as db:
+                        recorded, digest, problems, reason = decode_output(db, session)
+                    if (got[0], got[1]) != (size, expected) or (recorded, digest) != (size, expected) or problems:
+                        raise RuntimeError("exec throughput: jitsh showed %d bytes and recorded %d (%s)" % (got[0], recorded, problems))
+                    stored = bed.stored_bytes(session)[0]
+                else:
+                    stored = sum(os.path.getsize(f) for f in (out + ".out", out + ".tm") if os.path.exists(f))
+                    for f in (out + ".out", out + ".tm"):
+                        if os.path.exists(f):
+                            os.unlink(f)
+                results.append((name, got, stored))
+            for name, got, stored in results:
+                own = got[3] - (floor[3] if got is not floor else 0)
+                s = {"seconds": got[2], "mb_s": size / MB / got[2], "cpu_s_per_mb": max(0.0, own) / (size / MB),
+                     "peak_memory": got[4], "stored_per_mb": stored / (size / MB)}
+                samples.setdefault((workload, name), []).append(s)
+                log("exec throughput %-15s %-25s run %d: %7.1f MB/s, %.4f CPU s/MB, %5.1f MB peak, %8.0f B stored/MB"
+                    % (workload, name, run + 1, s["mb_s"], s["cpu_s_per_mb"], got[4] / MB, s["stored_per_mb"]))
+    for (workload, name), runs in samples.items():
+        emit({"section": "throughput-exec", "workload": workload, "tool": name, "bytes": size, "runs": len(runs),
+              "mb_s": statistics.median(s["mb_s"] for s in runs),
+              "cpu_s_per_mb": statistics.median(s["cpu_s_per_mb"] for s in runs),
+              "peak_memory": statistics.median(s["peak_memory"] for s in runs),
+              "stored_per_mb": statistics.median(s["stored_per_mb"] for s in runs), "samples": runs})
+
+
 # MARK: 4. keystroke latency
 
 
@@ -774,6 +863,10 @@ def main():
     s.add_argument("--root", required=True)
     s.add_argument("--mib", type=int, default=256)
     s.add_argument("--runs", type=int, default=3)
+    s = sub.add_parser("exec-throughput")
+    s.add_argument("--root", required=True)
+    s.add_argument("--mib", type=int, default=256)
+    s.add_argument("--runs", type=int, default=3)
     s = sub.add_parser("latency")
     s.add_argument("--root", required=True)
     s.add_argument("--keys", type=int, default=1000)
@@ -790,7 +883,7 @@ def main():
     s.add_argument("--seconds", type=int, default=30)
     s.add_argument("--rate", type=int, default=1 << 20)
     args = ap.parse_args()
-    {"setup": setup, "throughput": throughput, "latency": latency, "start": start, "guard": guard, "load": load}[args.command](args)
+    {"setup": setup, "throughput": throughput, "exec-throughput": exec_throughput, "latency": latency, "start": start, "guard": guard, "load": load}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@
 # jitsh runs as sshd's forced command would, with a private configuration, store and grants.
 #
 # Sizes (defaults are the published run; BENCH_QUICK=1 makes everything tiny, for development):
-#   BENCH_MIB=256 BENCH_RUNS=3          3. recording throughput: MiB of output, runs per tool
+#   BENCH_MIB=256 BENCH_RUNS=3          3. recording throughput (interactive, exec mode): MiB of output, runs per tool
 #   BENCH_KEYS=1000                     4. keystrokes per case
 #   BENCH_STARTS=100                    5. session starts per tool
 #   BENCH_EXECS=2000 BENCH_GUARD_RUNS=5 6. execs per run, runs per tool
@@ -16,7 +16,7 @@
 #   BENCH_SNAPSHOT="1000:200"           9. files watched:lines of the snapshot cost per line
 #   BENCH_SERVE="10000:1000000:50"     10. sessions:events:MiB of the web app's store and big recording
 #   BENCH_FLEET="200:15:1048576:3"     11. sessions:seconds:bytes a second each:hosts of the fleet load
-#   BENCH_FLEET_PAIR="100:16:5"        11. starts:MiB:runs of the fleet host beside a lone host
+#   BENCH_FLEET_PAIR="100:64:5"        11. starts:MiB:runs of the fleet host beside a lone host
 #   BENCH_ONLY="3 4"                    only these parts (1 is parse, 2 decide)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -39,7 +39,7 @@ search=${BENCH_SEARCH:-10000:1000000}
 snapshot=${BENCH_SNAPSHOT:-1000:200}
 serve=${BENCH_SERVE:-10000:1000000:50}
 fleet=${BENCH_FLEET:-200:15:1048576:3}
-fleet_pair=${BENCH_FLEET_PAIR:-100:16:5}
+fleet_pair=${BENCH_FLEET_PAIR:-100:64:5}
 parse_iterations=${BENCH_PARSE_ITERATIONS:-300}
 only=${BENCH_ONLY:-1 2 3 4 5 6 7 8 9 10 11}
 part() { [[ " $only " == *" $1 "* ]]; }
@@ -102,6 +102,8 @@ fi
 if part 3; then
     echo "bench: 3. recording throughput, $mib MiB, $runs runs (jitsh vs bare relay, script, tlog-rec, asciinema)" >&2
     sessions throughput --mib "$mib" --runs "$runs" > "$out/throughput.json"
+    echo "bench: 3b. recording throughput in exec mode, $mib MiB, $runs runs (jitsh vs the unrecorded command, script)" >&2
+    sessions exec-throughput --mib "$mib" --runs "$runs" > "$out/throughput-exec.json"
 fi
 if part 4; then
     echo "bench: 4. keystroke latency, $keys keys (jitsh vs bare relay)" >&2
