@@ -177,8 +177,13 @@ struct PostgresFilter {
 
     func query(_ sql: String) -> PostgresQuery { PostgresQuery(unsafeSQL: sql, binds: binds) }
 
-    /// SQLite's GLOB, as the other back ends mean it.
-    mutating func glob(_ column: String, _ pattern: String) -> String { "\(column) ~ \(bind(StoreGlob.regex(pattern)))" }
+    /// SQLite's GLOB, as the other back ends mean it. A pattern without a wildcard is equality,
+    /// which the column's index serves (a regular expression never is: `user alice` would read
+    /// every event).
+    mutating func glob(_ column: String, _ pattern: String) -> String {
+        if !pattern.unicodeScalars.contains(where: { $0 == "*" || $0 == "?" || $0 == "[" }) { return "\(column) = \(bind(pattern))" }
+        return "\(column) ~ \(bind(StoreGlob.regex(pattern)))"
+    }
 
     /// A line event of alias `a` ran `program`: by name (rm) or by path (/bin/rm).
     mutating func program(_ a: String, _ program: String) -> String {
