@@ -133,6 +133,8 @@ public struct EndNote: Sendable, Equatable {
     /// Writes the note (replacing none: a session ends once), into the room `reservation` took
     /// when there is one. Throws what stopped it.
     public func write(store: String, reservation: Reservation? = nil) throws {
+        // A store with no file (in memory) has no directory beside it: never the working one.
+        guard store.hasPrefix("/") else { throw StoreError(.refused, "the store \(store) has no directory for end notes") }
         guard let path = EndNote.file(end.sessionID, store: store) else { throw StoreError(.refused, "not a session id: \(end.sessionID)") }
         let dir = EndNote.directory(forStore: store)
         let bytes = Array(try JSONSerialization.data(withJSONObject: json, options: [.sortedKeys])) + [0x0A]

@@ -432,8 +432,10 @@ struct FleetSyncTests {
               + "\(String(format: "%.2f", Date().timeIntervalSince(revokedAt))) s after `grant revoke` returned "
               + "(the command took \(String(format: "%.2f", revokeTook)) s; the spool had it \(String(format: "%.3f", took ?? -1)) s after)")
         #expect(ended != nil, "the live job outlived its revoked grant past the kill sequence")
-        // Its end ships too: the central store has the session whole.
-        #expect(try await waitFor(5) { try host.count("SELECT count(*) FROM session_ends") == 1 } != nil)
+        // Its end ships too: the central store has the session whole. No bound of DESIGN.md's is on
+        // this (an end announces nothing: the service's next look, within 1 s, ships it), and
+        // under make test's load a step took more than 5 s once.
+        #expect(try await waitFor(15) { try host.count("SELECT count(*) FROM session_ends") == 1 } != nil)
 
         let metrics = try await Self.offPool { try PrivatePostgres.execute("/usr/bin/curl", ["-s", "--max-time", "5", "http://127.0.0.1:\(port)/metrics"], timeout: 10) }
         #expect(metrics.output.contains("jitsh_sync_queued_bytes") && metrics.output.contains("jitsh_sync_view_age_seconds"), "\(metrics)")

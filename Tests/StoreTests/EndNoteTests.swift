@@ -64,4 +64,10 @@ import Glibc
         #expect(EndNote.sweep(store: store) == ["iiii-9"])
         #expect(names() == [".gggg-7.making"])
     }
+
+    @Test func aStoreWithNoFileGetsNoNoteInTheWorkingDirectory() throws {
+        let end = SessionEnd(sessionID: "abcd-1", endedAt: 1, exitReason: "exit", exitStatus: 0, chunks: 0, chainHead: [1], signature: nil, keyID: "k")
+        #expect(throws: StoreError.self) { try EndNote(end: end, cause: "x").write(store: "memory") }
+        #expect(!FileManager.default.fileExists(atPath: FileManager.default.currentDirectoryPath + "/ends/abcd-1.end"))
+    }
 }
