@@ -337,57 +337,36 @@ def goal(text, measured=None, ok=None):
     goals.append((text, measured if measured is not None else NOT_RUN, ok))
 
 
-throughput = [r for r in section.get("throughput", []) if not r.get("missing")]
-workloads = list(dict.fromkeys(r["workload"] for r in throughput)) or ["cat of a file", "log-like lines"]
-for workload in workloads:
-    w = {r["tool"]: r for r in throughput if r["workload"] == workload}
-    ours, relay, script = w.get("jitsh"), w.get("bare relay"), w.get("script")
-    where = "interactive, %s" % workload
-    if ours and relay:
-        share = ours["mb_s"] / relay["mb_s"]
-        goal("recording ≥ 95 %% of the bare relay (%s)" % where, "%.0f %%" % (100 * share), share >= 0.95)
-    else:
-        goal("recording ≥ 95 %% of the bare relay (%s)" % where)
-    if ours and script:
-        goal("recording at least script's throughput (%s)" % where, "%.2f× script's" % (ours["mb_s"] / script["mb_s"]),
-             ours["mb_s"] >= script["mb_s"])
-        cpu = ours["cpu_s_per_mb"] / script["cpu_s_per_mb"]
-        goal("recording CPU per MB ≤ 1.5× script's (%s)" % where, "%.2f× (%.4f vs %.4f s/MB)"
-             % (cpu, ours["cpu_s_per_mb"], script["cpu_s_per_mb"]), cpu <= 1.5)
-        stored = ours["stored_per_mb"] / script["stored_per_mb"]
-        goal("recording stored bytes ≤ 0.3 of script's (%s)" % where, "%.2f of script's" % stored, stored <= 0.3)
-    else:
-        for text in ("at least script's throughput", "CPU per MB ≤ 1.5× script's", "stored bytes ≤ 0.3 of script's"):
-            goal("recording %s (%s)" % (text, where))
-    if ours:
-        goal("recording peak memory ≤ 12 MB (%s)" % where, size(ours["peak_memory"]), ours["peak_memory"] <= 12e6)
-    else:
-        goal("recording peak memory ≤ 12 MB (%s)" % where)
-executed = section.get("throughput-exec", [])
-for workload in list(dict.fromkeys(r["workload"] for r in executed)) or ["cat of a file", "log-like lines"]:
-    w = {r["tool"]: r for r in executed if r["workload"] == workload}
-    ours, floor, script = w.get("jitsh"), w.get("sh -c (nothing recorded)"), w.get("script")
-    where = "exec mode, %s" % workload
-    if ours and floor:
-        share = ours["mb_s"] / floor["mb_s"]
-        goal("recording ≥ 95 %% of the unrecorded command (%s)" % where, "%.0f %%" % (100 * share), share >= 0.95)
-    else:
-        goal("recording ≥ 95 %% of the unrecorded command (%s)" % where)
-    if ours and script:
-        goal("recording at least script's throughput (%s)" % where, "%.2f× script's" % (ours["mb_s"] / script["mb_s"]),
-             ours["mb_s"] >= script["mb_s"])
-        cpu = ours["cpu_s_per_mb"] / max(script["cpu_s_per_mb"], 1e-9)
-        goal("recording CPU per MB ≤ 1.5× script's (%s)" % where, "%.2f× (%.4f vs %.4f s/MB)"
-             % (cpu, ours["cpu_s_per_mb"], script["cpu_s_per_mb"]), cpu <= 1.5)
-        stored = ours["stored_per_mb"] / script["stored_per_mb"]
-        goal("recording stored bytes ≤ 0.3 of script's (%s)" % where, "%.2f of script's" % stored, stored <= 0.3)
-    else:
-        for text in ("at least script's throughput", "CPU per MB ≤ 1.5× script's", "stored bytes ≤ 0.3 of script's"):
-            goal("recording %s (%s)" % (text, where))
-    if ours:
-        goal("recording peak memory ≤ 12 MB (%s)" % where, size(ours["peak_memory"]), ours["peak_memory"] <= 12e6)
-    else:
-        goal("recording peak memory ≤ 12 MB (%s)" % where)
+def recording_goals(rows, mode, floor_tool, floor_name):
+    """The five recording goals of each workload of one mode (interactive, exec mode)."""
+    for workload in list(dict.fromkeys(r["workload"] for r in rows)) or ["cat of a file", "log-like lines"]:
+        w = {r["tool"]: r for r in rows if r["workload"] == workload}
+        ours, floor, script = w.get("jitsh"), w.get(floor_tool), w.get("script")
+        where = "%s, %s" % (mode, workload)
+        if ours and floor:
+            share = ours["mb_s"] / floor["mb_s"]
+            goal("recording ≥ 95 %% of %s (%s)" % (floor_name, where), "%.0f %%" % (100 * share), share >= 0.95)
+        else:
+            goal("recording ≥ 95 %% of %s (%s)" % (floor_name, where))
+        if ours and script:
+            goal("recording at least script's throughput (%s)" % where, "%.2f× script's" % (ours["mb_s"] / script["mb_s"]),
+                 ours["mb_s"] >= script["mb_s"])
+            cpu = ours["cpu_s_per_mb"] / max(script["cpu_s_per_mb"], 1e-9)
+            goal("recording CPU per MB ≤ 1.5× script's (%s)" % where, "%.2f× (%.4f vs %.4f s/MB)"
+                 % (cpu, ours["cpu_s_per_mb"], script["cpu_s_per_mb"]), cpu <= 1.5)
+            stored = ours["stored_per_mb"] / script["stored_per_mb"]
+            goal("recording stored bytes ≤ 0.3 of script's (%s)" % where, "%.2f of script's" % stored, stored <= 0.3)
+        else:
+            for text in ("at least script's throughput", "CPU per MB ≤ 1.5× script's", "stored bytes ≤ 0.3 of script's"):
+                goal("recording %s (%s)" % (text, where))
+        if ours:
+            goal("recording peak memory ≤ 12 MB (%s)" % where, size(ours["peak_memory"]), ours["peak_memory"] <= 12e6)
+        else:
+            goal("recording peak memory ≤ 12 MB (%s)" % where)
+
+
+recording_goals([r for r in section.get("throughput", []) if not r.get("missing")], "interactive", "bare relay", "the bare relay")
+recording_goals(section.get("throughput-exec", []), "exec mode", "sh -c (nothing recorded)", "the unrecorded command")
 
 starts = {r["tool"]: r for r in section.get("start", [])}
 base, ours = starts.get("sh -c"), starts.get("jitsh, guarded role")
