@@ -168,23 +168,42 @@ def write_config(path, store, password_file, spool, policies, key, name):
     os.chmod(path, 0o644)
 
 
+def admin_config(jitsh, pg, directory, policies):
+    """An admin's configuration for the central store (its password file root:jitsh 0640), after
+    `jitsh init` made or checked the schema through it; its path."""
+    os.makedirs(directory)
+    password = os.path.join(directory, "db.password")
+    with open(password, "w") as f:
+        f.write(pg.password + "\n")
+    os.chown(password, 0, grp.getgrnam("jitsh").gr_gid)
+    os.chmod(password, 0o640)
+    config = os.path.join(directory, "jitsh.yaml")
+    write_config(config, "postgresql://%s@127.0.0.1:%d/%s" % (ADMIN, pg.port, DATABASE), password,
+                 os.path.join(directory, "spool.db"), policies, os.path.join(directory, "signing.key"), "bench-admin")
+    run([jitsh, "init", "--config", config])
+    return config
+
+
+def stop_services(services):
+    """SIGTERM to each `jitsh sync` (it ships what it can, then exits), SIGKILL after 30 s."""
+    for p, out in services:
+        p.send_signal(signal.SIGTERM)
+    for p, out in services:
+        try:
+            p.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+        out.close()
+
+
 def setup(args, pg):
     """The admin's configuration (it makes the schema and the grant) and the hosts', each with its
     own database role; every spool has the grant view after one sync."""
     root = args.root
     jitsh = args.jitsh
     policies = write_policies(root, args.tools)
-    admin_dir = os.path.join(root, "admin")
-    os.makedirs(admin_dir)
-    admin_password = os.path.join(admin_dir, "db.password")
-    with open(admin_password, "w") as f:
-        f.write(pg.password + "\n")
-    os.chown(admin_password, 0, grp.getgrnam("jitsh").gr_gid)
-    os.chmod(admin_password, 0o640)
-    admin = os.path.join(admin_dir, "jitsh.yaml")
-    write_config(admin, "postgresql://%s@127.0.0.1:%d/%s" % (ADMIN, pg.port, DATABASE), admin_password,
-                 os.path.join(admin_dir, "spool.db"), policies, os.path.join(admin_dir, "signing.key"), "bench-admin")
-    run([jitsh, "init", "--config", admin])
+    admin = admin_config(jitsh, pg, os.path.join(root, "admin"), policies)
     hosts = []
     for k in range(args.hosts):
         name = "bench-fleet-%d" % (k + 1)
@@ -336,13 +355,7 @@ def pair(args, pg, fleet_host, lone):
             log("fleet pair: %-14s on the %-5s host %.1f MB/s (median of %d)" % (workload, name, statistics.median(mb_s), len(mb_s)))
         drained = drain(jitsh, fleet_host, args.drain_timeout)
     finally:
-        service.send_signal(signal.SIGTERM)
-        try:
-            service.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            service.kill()
-            service.wait()
-        out.close()
+        stop_services([(service, out)])
     # The pair's fleet sessions are central and ended: what ran beside them was real shipping.
     central = int(pg.psql("SELECT count(*) FROM sessions s JOIN session_ends e ON e.session_id = s.id WHERE s.host = '%s'"
                           % fleet_host["name"]))
@@ -408,15 +421,7 @@ def load(args, pg, hosts):
             time.sleep(0.5)
     finally:
         stop.set()
-        for p, out in services:
-            p.send_signal(signal.SIGTERM)
-        for p, out in services:
-            try:
-                p.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
-            out.close()
+        stop_services(services)
     sampler.join(timeout=40)
     return check(args, pg, hosts, work, commit_log, lines, statuses, wall, busy, drained, samples)
 

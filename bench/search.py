@@ -20,7 +20,6 @@ recording_text, as a fleet host's `jitsh sync` does for its own chunks as they a
 """
 import argparse
 import concurrent.futures
-import grp
 import hashlib
 import json
 import os
@@ -36,7 +35,7 @@ import time
 import zlib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fleet import ADMIN, DATABASE, Postgres, csv_line, write_config  # noqa: E402
+from fleet import Postgres, admin_config, csv_line  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HOST = "bench-host"
@@ -176,18 +175,7 @@ def generate(args, root, config, store):
 def load_postgres(args, root, store, pg):
     """The SQLite store's rows in the PostgreSQL `pg`, schema by `jitsh init`; returns the admin's
     configuration."""
-    admin_dir = os.path.join(root, "pg-admin")
-    os.makedirs(admin_dir)
-    password = os.path.join(admin_dir, "db.password")
-    with open(password, "w") as f:
-        f.write(pg.password + "\n")
-    os.chown(password, 0, grp.getgrnam("jitsh").gr_gid)
-    os.chmod(password, 0o640)
-    config = os.path.join(admin_dir, "jitsh.yaml")
-    write_config(config, "postgresql://%s@127.0.0.1:%d/%s" % (ADMIN, pg.port, DATABASE), password,
-                 os.path.join(admin_dir, "spool.db"), os.path.join(root, "policies"), os.path.join(admin_dir, "signing.key"),
-                 "bench-admin")
-    subprocess.run([args.jitsh, "init", "--config", config], check=True, stdout=subprocess.DEVNULL)
+    config = admin_config(args.jitsh, pg, os.path.join(root, "pg-admin"), os.path.join(root, "policies"))
     db = sqlite3.connect(store)
     for table, columns in TABLES:
         pg.copy(table, columns, (csv_line(row) for row in db.execute("SELECT %s FROM %s" % (columns, table))))
