@@ -43,6 +43,14 @@ public struct ParsedLine: Sendable {
     }
 
     private static func stableSorted<T>(_ items: [T], by key: (T) -> Int) -> [T] {
-        items.enumerated().sorted { (key($0.element), $0.offset) < (key($1.element), $1.offset) }.map(\.element)
+        // The walk finds most lines' commands in order already; a stable sort of a sorted list
+        // is that list, so skip the sort and its copies.
+        var sorted = true
+        for k in items.indices.dropFirst() where key(items[k - 1]) > key(items[k]) {
+            sorted = false
+            break
+        }
+        if sorted { return items }
+        return items.enumerated().sorted { (key($0.element), $0.offset) < (key($1.element), $1.offset) }.map(\.element)
     }
 }
