@@ -264,7 +264,8 @@ struct SessionsGroup: ParsableCommand {
                 Console.error("--older-than \(olderThan.visible): give a duration like 180d")
                 throw ExitCode(ExitStatus.error)
             }
-            let cutoff = (Clock.now - Int64(seconds)) * 1_000_000
+            // In µs from now, as sessions count time: from the whole second, `1s` could take two.
+            let cutoff = Clock.microseconds - Int64(seconds) * 1_000_000
             // A fleet host prunes its spool, and only what reached the central store whole.
             let fleet = ctx.installation.configuration.isFleet
             let store = try ctx.local()
