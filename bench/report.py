@@ -101,6 +101,24 @@ if "parse" in section:
             rows.append((label, r["tool"], t(r["p50_ns"]), t(r["p99_ns"]), ratio))
     table(("benchmark", "tool", "p50", "p99", "peer p50 / jitsh p50"), rows)
 
+def recording_table(rs, floor_tool, floor_column, own_cpu):
+    """One row per workload and tool, beside the floor (`floor_tool`) and jitsh. `own_cpu`: the
+    floor's CPU is a recorder's too (the bare relay), not the command's own (exec mode's floor)."""
+    rows = []
+    for workload in dict.fromkeys(r["workload"] for r in rs):
+        w = {r["tool"]: r for r in rs if r["workload"] == workload}
+        floor, ours = w.get(floor_tool), w.get("jitsh")
+        for name, r in w.items():
+            vs = ""
+            if ours and r is not ours and r is not floor:
+                vs = "speed %.2f×, CPU %.2f×, stored %.2f×" % (ours["mb_s"] / r["mb_s"], ours["cpu_s_per_mb"] / max(r["cpu_s_per_mb"], 1e-9),
+                                                                ours["stored_per_mb"] / r["stored_per_mb"])
+            rows.append((workload, name, "%.1f" % r["mb_s"], "%.0f %%" % (100 * r["mb_s"] / floor["mb_s"]) if floor else "",
+                         "%.4f" % r["cpu_s_per_mb"] if own_cpu or r is not floor else "—", size(r["peak_memory"]),
+                         size(r["stored_per_mb"]) if r["stored_per_mb"] else "—", vs))
+    table(("output", "tool", "MB/s", floor_column, "CPU s / MB", "peak memory", "stored / MB of output", "jitsh ÷ this tool"), rows)
+
+
 # 3. Recording throughput.
 if "throughput" in section:
     rs = [r for r in section["throughput"] if not r.get("missing")]
@@ -110,20 +128,7 @@ if "throughput" in section:
           "median of %d runs; MB = 10⁶ bytes; CPU and memory of the recorder's own processes (not the shell or cat)%s"
           % (mib, rs[0]["runs"] if rs else 0, "; not installable: " + ", ".join(missing) if missing else ""))
     print()
-    rows = []
-    for workload in dict.fromkeys(r["workload"] for r in rs):
-        w = {r["tool"]: r for r in rs if r["workload"] == workload}
-        relay, ours = w.get("bare relay"), w.get("jitsh")
-        for name, r in w.items():
-            share = "%.0f %%" % (100 * r["mb_s"] / relay["mb_s"]) if relay else ""
-            vs = ""
-            if ours and r is not ours and name != "bare relay":
-                vs = "speed %.2f×, CPU %.2f×, stored %.2f×" % (ours["mb_s"] / r["mb_s"], ours["cpu_s_per_mb"] / r["cpu_s_per_mb"],
-                                                                ours["stored_per_mb"] / r["stored_per_mb"])
-            rows.append((workload, name, "%.1f" % r["mb_s"], share, "%.4f" % r["cpu_s_per_mb"], size(r["peak_memory"]),
-                         size(r["stored_per_mb"]) if r["stored_per_mb"] else "—", vs))
-    table(("output", "tool", "MB/s", "of bare relay", "CPU s / MB", "peak memory", "stored / MB of output",
-           "jitsh ÷ this tool"), rows)
+    recording_table(rs, "bare relay", "of bare relay", own_cpu=True)
 
 # 3, exec mode.
 if "throughput-exec" in section:
@@ -133,19 +138,7 @@ if "throughput-exec" in section:
           "recorder's own (the run's minus the floor's of the same round), memory its own process's peak"
           % (rs[0]["bytes"] >> 20, rs[0]["runs"]))
     print()
-    rows = []
-    for workload in dict.fromkeys(r["workload"] for r in rs):
-        w = {r["tool"]: r for r in rs if r["workload"] == workload}
-        floor, ours = w.get("sh -c (nothing recorded)"), w.get("jitsh")
-        for name, r in w.items():
-            vs = ""
-            if ours and r is not ours and r is not floor:
-                vs = "speed %.2f×, CPU %.2f×, stored %.2f×" % (ours["mb_s"] / r["mb_s"], ours["cpu_s_per_mb"] / max(r["cpu_s_per_mb"], 1e-9),
-                                                                ours["stored_per_mb"] / r["stored_per_mb"])
-            rows.append((workload, name, "%.1f" % r["mb_s"], "%.0f %%" % (100 * r["mb_s"] / floor["mb_s"]) if floor else "",
-                         "%.4f" % r["cpu_s_per_mb"] if r is not floor else "—", size(r["peak_memory"]),
-                         size(r["stored_per_mb"]) if r["stored_per_mb"] else "—", vs))
-    table(("output", "tool", "MB/s", "of the floor", "CPU s / MB", "peak memory", "stored / MB of output", "jitsh ÷ this tool"), rows)
+    recording_table(rs, "sh -c (nothing recorded)", "of the floor", own_cpu=False)
 
 # 4. Keystroke latency.
 if "latency" in section:
