@@ -107,6 +107,25 @@ struct FleetSyncTests {
             }
         }
 
+        /// `count` exec-mode sessions of `line`, each ended well; their ids in order.
+        func sessions(_ line: String, count: Int) async throws -> [String] {
+            var ids: [String] = []
+            for _ in 0..<count {
+                let ran = try await session(line)
+                #expect(ran.status == 0, "\(ran.output.suffix(300))")
+                ids.append(try #require(try spool().latestSessionID()))
+            }
+            return ids
+        }
+
+        /// Changes the spool behind jitsh's back with the sqlite3 shell, as a damaged disk or a
+        /// hand would (`sql` drops the append-only trigger it must get past).
+        func damageSpool(_ sql: String) async throws {
+            let spoolPath = spoolPath
+            let damage = try await FleetSyncTests.offPool { try PrivatePostgres.execute("/usr/bin/sqlite3", [spoolPath, sql], timeout: 10) }
+            #expect(damage.status == 0, "\(damage)")
+        }
+
         func spool() throws -> SQLiteStore { try SQLiteStore(path: spoolPath) }
         func central() throws -> PostgresStore { try PostgresStore(pg.settings(database: database)) }
         func count(_ sql: String) throws -> Int { Int(try pg.psql(sql, database: database)) ?? -1 }
@@ -238,18 +257,12 @@ struct FleetSyncTests {
         let host = try FleetHost(try PrivatePostgres.server())
         _ = try await host.setUp()
         #expect(try await host.jitsh(["sync", "--once"]).status == 0)
-        var ids: [String] = []
-        for _ in 0..<3 {
-            #expect(try await host.session("seq 1 60000").status == 0)
-            ids.append(try #require(try host.spool().latestSessionID()))
-        }
+        let ids = try await host.sessions("seq 1 60000", count: 3)
         // A chunk's bytes damaged in the spool: its hash no longer matches.
-        let spoolPath = host.spoolPath, damaged = ids[1]
-        let damage = try await Self.offPool { try PrivatePostgres.execute("/usr/bin/sqlite3", [spoolPath, """
+        try await host.damageSpool("""
             DROP TRIGGER chunks_append_only_update;
-            UPDATE chunks SET data = zeroblob(length(data)) WHERE session_id = '\(damaged)' AND seq = 1;
-            """], timeout: 10) }
-        #expect(damage.status == 0, "\(damage)")
+            UPDATE chunks SET data = zeroblob(length(data)) WHERE session_id = '\(ids[1])' AND seq = 1;
+            """)
         let shipped = try await host.jitsh(["sync", "--once"])
         #expect(shipped.status == 0 && shipped.output.contains("quarantined: \(ids[1])"), "\(shipped)")
         try Self.expectShipped(host, sessions: [ids[0], ids[2]])
@@ -269,22 +282,17 @@ struct FleetSyncTests {
         let host = try FleetHost(try PrivatePostgres.server())
         _ = try await host.setUp()
         #expect(try await host.jitsh(["sync", "--once"]).status == 0)
-        var ids: [String] = []
-        for _ in 0..<2 {
-            #expect(try await host.session("seq 1 10").status == 0)
-            ids.append(try #require(try host.spool().latestSessionID()))
-        }
+        let ids = try await host.sessions("seq 1 10", count: 2)
         let before = Array("listen 80\n".utf8), after = Array("listen 8080\n".utf8)
         let (b, a) = (SnapshotImage.digest(before), SnapshotImage.digest(after))
         let change = FileChange(path: "/etc/app.conf", before: FileImage(kind: .file, mode: 0o644, uid: 0, gid: 0, size: before.count, digest: b),
                                 after: FileImage(kind: .file, mode: 0o644, uid: 0, gid: 0, size: after.count, digest: a))
         for id in ids { _ = try host.spool().appendImages(session: id, line: 1, at: 1, changes: [change], contents: [b: before, a: after]) }
-        let spoolPath = host.spoolPath, damaged = ids[1]
-        let damage = try await Self.offPool { try PrivatePostgres.execute("/usr/bin/sqlite3", [spoolPath, """
+        let damaged = ids[1]
+        try await host.damageSpool("""
             DROP TRIGGER snapshot_contents_append_only_update;
             UPDATE snapshot_contents SET data = zeroblob(length(data)) WHERE session_id = '\(damaged)' AND digest = '\(a)';
-            """], timeout: 10) }
-        #expect(damage.status == 0, "\(damage)")
+            """)
         let shipped = try await host.jitsh(["sync", "--once"])
         #expect(shipped.status == 0 && shipped.output.contains("quarantined: \(damaged)"), "\(shipped)")
         #expect(try host.central().images(session: ids[0]) == host.spool().images(session: ids[0]))
