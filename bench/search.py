@@ -115,10 +115,11 @@ def generate(args, root, config, store):
     for g in range(500):
         identity = rng.choice(identities)
         role = rng.choice(list(roles))
-        at = (now - rng.randrange(span)) // 10**6
+        at = now - rng.randrange(span)
+        # Microseconds, as every time the store keeps (schema v12).
         db.execute("INSERT INTO grants (identity, role, contract, host_pattern, reason, requested_at, starts_at, duration, "
-                   "approvals_needed, max_duration, pending_ttl) VALUES (?, ?, 'bench', 'prod-*', 'INC-1 bench', ?, ?, 7200, 1, 7200, 3600)",
-                   (identity, role, at, at))
+                   "approvals_needed, max_duration, pending_ttl) VALUES (?, ?, 'bench', 'prod-*', 'INC-1 bench', ?, ?, ?, 1, ?, ?)",
+                   (identity, role, at, at, 7200 * 10**6, 7200 * 10**6, 3600 * 10**6))
         grants.append((db.execute("SELECT last_insert_rowid()").fetchone()[0], identity, role))
     per_session = max(3, args.events // args.sessions)
     events = []

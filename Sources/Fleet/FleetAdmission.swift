@@ -11,7 +11,7 @@ public enum FleetAdmission {
     public static let spoolRoom: Int64 = 1 << 20
 
     /// nil when the session may start; otherwise the one line that says why not (the caller
-    /// prints it and records it as the session's refusal). `now` in seconds.
+    /// prints it and records it as the session's refusal). `now` in microseconds.
     public static func refusal(_ config: HostConfiguration, spool: SQLiteStore, role: CompiledRole, grant: Grant, now: Int64) -> String? {
         guard config.isFleet else { return nil }
         do {
@@ -25,9 +25,9 @@ public enum FleetAdmission {
                 return "the spool \(config.spoolPath) holds \(ByteSize.describe(Int(queued))) not yet shipped, past its spool_quota of "
                     + "\(ByteSize.describe(Int(config.spoolQuota))), so nothing more can be recorded here (an admin sees why with: jitsh sync --status)"
             }
-            let refreshed = try spool.viewRefreshed().map { $0 / 1_000_000 }
+            let refreshed = try spool.viewRefreshed()
             if FleetDurability.recordingMode(role) == .strict {
-                let lag = Int64(try spool.spoolStatus().lag(now: now * 1_000_000))
+                let lag = try spool.spoolStatus().waited(now: now)
                 if let why = FleetDurability.strict(viewRefreshed: refreshed, now: now, lag: lag) { return why }
             }
             if case .deny(let why) = FleetDurability.offline(viewRefreshed: refreshed, now: now, rule: FleetDurability.offlineRule(role),

@@ -25,10 +25,10 @@ public final class FleetSessionStore: SessionStore, @unchecked Sendable {
 
     /// The reason the session may not go on, or nil.
     func stopReason(grantEnd: Int64) throws -> String? {
-        let now = Int64(Date().timeIntervalSince1970)
-        let refreshed = try spool.viewRefreshed().map { $0 / 1_000_000 }
+        let now = Int64(Date().timeIntervalSince1970 * 1_000_000)
+        let refreshed = try spool.viewRefreshed()
         if mode == .strict {
-            let lag = Int64(try spool.spoolStatus().lag(now: now * 1_000_000))
+            let lag = try spool.spoolStatus().waited(now: now)
             if let why = FleetDurability.strict(viewRefreshed: refreshed, now: now, lag: lag) { return why }
         }
         if case .deny(let why) = FleetDurability.offline(viewRefreshed: refreshed, now: now, rule: rule, grantEnd: grantEnd) { return why }

@@ -88,13 +88,13 @@ public final class FleetSync: @unchecked Sendable {
         guard let key = signingKey, now - prunedAt >= 3_600_000_000 else { return 0 }
         prunedAt = now
         let ids = try spool.prunable(before: now - config.spoolRetention * 1_000_000, shippedOnly: true)
-        for id in ids { _ = try spool.prune(id, actor: "jitsh-sync", key: key, now: now / 1_000_000) }
+        for id in ids { _ = try spool.prune(id, actor: "jitsh-sync", key: key, now: now) }
         return ids.count
     }
 
     /// Mirrors the grants a session here may need, and the locks on this host's open sessions.
     public func refreshView(_ central: PostgresStore) throws {
-        let view = try central.grantView(now: Self.now / 1_000_000, sessions: spool.openSessionIDs())
+        let view = try central.grantView(now: Self.now, sessions: spool.openSessionIDs())
         // Every lock, lifted ones too: the spool keeps what the central store has, append-only.
         try spool.mirror(grants: view.grants, locks: view.locks, accessLocks: try central.locks(holdingAt: nil), at: Self.now)
     }

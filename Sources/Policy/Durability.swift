@@ -24,16 +24,16 @@ public enum RecordingMode: String, Sendable, Equatable {
 }
 
 public enum FleetDurability {
-    /// A view refreshed this recently (seconds) is the central store's own: the sync polls
-    /// every 2 s and is told of changes at once.
-    public static let freshView: Int64 = 15
-    /// How far (seconds) shipping may fall behind, and how old the view may be, under `strict`.
-    public static let strictLag: Int64 = 5
+    /// A view refreshed this recently is the central store's own: the sync polls every 2 s and
+    /// is told of changes at once.
+    public static let freshView: Int64 = 15 * Duration.second
+    /// How far shipping may fall behind, and how old the view may be, under `strict`.
+    public static let strictLag: Int64 = 5 * Duration.second
 
     public enum Verdict: Sendable, Equatable {
         /// The view is current: decide on the grant as on a lone host.
         case online
-        /// The view is stale but the role allows it, until this time (seconds).
+        /// The view is stale but the role allows it, until this time.
         case cached(until: Int64)
         /// Refused, with the one line that says why.
         case deny(String)
@@ -50,7 +50,7 @@ public enum FleetDurability {
     public static func recordingMode(_ role: CompiledRole) -> RecordingMode { role.role.recording ?? .buffered }
 
     /// Whether a grant ending at `grantEnd` may be used now, when the view was last refreshed at
-    /// `viewRefreshed` (nil: never). All times in seconds.
+    /// `viewRefreshed` (nil: never). All times in microseconds.
     public static func offline(viewRefreshed: Int64?, now: Int64, rule: OfflineRule, grantEnd: Int64) -> Verdict {
         guard let refreshed = viewRefreshed else {
             return .deny("this host has not reached the central store yet (is jitsh sync running?), so its grants cannot be trusted")
@@ -59,24 +59,25 @@ public enum FleetDurability {
         if age <= freshView { return .online }
         switch rule {
         case .deny:
-            return .deny("the central store has not been reached for \(Duration.describe(Int(age))) and this role says offline: deny")
-        case .cached(let allowed):
+            return .deny("the central store has not been reached for \(Duration.describe(microseconds: age)) and this role says offline: deny")
+        case .cached(let seconds):
+            let allowed = seconds * Duration.second
             let until = min(refreshed + allowed, grantEnd)
             if now >= grantEnd { return .deny("the grant has ended") }
             if now >= until {
-                return .deny("the central store has not been reached for \(Duration.describe(Int(age))), past this role's cached view of \(Duration.describe(Int(allowed)))")
+                return .deny("the central store has not been reached for \(Duration.describe(microseconds: age)), past this role's cached view of \(Duration.describe(Int(seconds)))")
             }
             return .cached(until: until)
         }
     }
 
     /// Under `recording: strict`, the reason a session may not start or go on; nil when it may.
-    /// `lag` is how long (seconds) the oldest unshipped row has waited.
+    /// `lag` is how long the oldest unshipped row has waited.
     public static func strict(viewRefreshed: Int64?, now: Int64, lag: Int64) -> String? {
         guard let refreshed = viewRefreshed, now - refreshed <= strictLag else {
             return "this role records strictly and the central store is not reachable now"
         }
-        if lag > strictLag { return "this role records strictly and shipping to the central store is \(Duration.describe(Int(lag))) behind" }
+        if lag > strictLag { return "this role records strictly and shipping to the central store is \(Duration.describe(microseconds: lag)) behind" }
         return nil
     }
 }

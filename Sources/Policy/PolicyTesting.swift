@@ -65,7 +65,7 @@ public enum PolicyTesting {
                         c.host.tags[k] = r.string(v, k)
                     }
                 case "at":
-                    if let s = r.string(value, "at"), let t = Timestamp.parse(s) { c.epochSeconds = t } else {
+                    if let s = r.string(value, "at"), let t = Timestamp.seconds(s) { c.epochSeconds = t } else {
                         r.error(value, "at must be a time like 2026-11-30T10:00:00Z")
                     }
                 case "cwd": c.cwd = r.string(value, "cwd") ?? c.cwd
@@ -106,7 +106,10 @@ public enum PolicyTesting {
 
 /// ISO 8601 instants without a calendar library: `2026-11-30T10:00:00Z`, `…+01:00`, or a date.
 public enum Timestamp {
-    public static func parse(_ text: String) -> Int64? {
+    /// An ISO 8601 time (`2026-11-30`, `2026-11-30T10:00`, `…:00Z`, `…+02:00`) in microseconds since the epoch.
+    public static func microseconds(_ text: String) -> Int64? { seconds(text).map { $0 * Duration.second } }
+
+    public static func seconds(_ text: String) -> Int64? {
         let s = Array(text.utf8)
         func number(_ from: Int, _ count: Int) -> Int? {
             guard from + count <= s.count else { return nil }
@@ -157,8 +160,12 @@ public enum Timestamp {
         return era * 146097 + doe - 719468
     }
 
-    /// `2026-11-30T10:00:00Z`.
-    public static func format(_ epochSeconds: Int64) -> String {
+    /// `2026-11-30T10:00:00Z`, to the second.
+    public static func format(microseconds: Int64) -> String {
+        format(seconds: microseconds >= 0 ? microseconds / Duration.second : (microseconds - Duration.second + 1) / Duration.second)
+    }
+
+    public static func format(seconds epochSeconds: Int64) -> String {
         let days = Int(epochSeconds >= 0 ? epochSeconds / 86400 : (epochSeconds - 86399) / 86400)
         let secs = Int(epochSeconds - Int64(days) * 86400)
         let z = days + 719468

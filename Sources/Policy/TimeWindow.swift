@@ -156,8 +156,18 @@ public struct TimeCondition: Sendable {
     }
 }
 
-/// Durations as people write them: `90s`, `30m`, `2h`, `1h30m`, `7d`.
+/// Durations as people write them: `90s`, `30m`, `2h`, `1h30m`, `7d`. Policies speak in seconds;
+/// every time jitsh keeps or compares (grants, locks, sessions, audit, outbox) is in microseconds,
+/// instants since the epoch and lengths alike, so a policy's length becomes one at the edge.
 public enum Duration {
+    /// Microseconds in a second.
+    public static let second: Int64 = 1_000_000
+
+    public static func microseconds(seconds: Int) -> Int64 { Int64(seconds) * second }
+
+    /// A length in microseconds as people read it, to the second (`1h30m`, `0s`).
+    public static func describe(microseconds: Int64) -> String { describe(Int(microseconds / second)) }
+
     public static func seconds(_ text: String) -> Int? {
         var total = 0
         var number = 0

@@ -12,7 +12,7 @@ extension PostgresStore {
         try connections.transaction { link in
             for e in events { try insert(e, link) }
             // Outbox times are seconds, audit times microseconds: the alert is due at once.
-            if let alert { try enqueue(alert, grant: nil, at: (events.first?.at ?? 0) / 1_000_000, link) }
+            if let alert { try enqueue(alert, grant: nil, at: events.first?.at ?? 0, link) }
         }
     }
 

@@ -1,5 +1,6 @@
 import Foundation
 import NIOCore
+import Policy
 import PostgresNIO
 import Store
 
@@ -69,7 +70,7 @@ extension PostgresStore: ShipmentSink {
         try connections.transaction { link in
             // One snapshot for both reads: a grant and its events are seen as of one moment.
             try link.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            let since = now - 86400
+            let since = now - 86_400 * Duration.second
             var grants = try link.query("""
                 SELECT \(unescaped: Self.grantColumns) FROM grants
                 WHERE starts_at + greatest(duration, max_duration) >= \(since) OR requested_at + pending_ttl >= \(since)

@@ -118,22 +118,22 @@ public final class PostgresStore: Store, AuditLog, RecordingSink, RecordingSearc
     func events(_ link: Link, grants ids: [Int64]) throws -> [Int64: [GrantEvent]] {
         guard !ids.isEmpty else { return [:] }
         let rows = try link.query("""
-            SELECT grant_id, kind, actor, at, comment, seconds, groups FROM grant_events WHERE grant_id = ANY(\(ids)) ORDER BY id
+            SELECT grant_id, kind, actor, at, comment, extra, groups FROM grant_events WHERE grant_id = ANY(\(ids)) ORDER BY id
             """)
         var out: [Int64: [GrantEvent]] = [:]
         for r in rows {
             let kind = GrantEvent.Kind(rawValue: try r[1].decode(String.self)) ?? .requested
             out[try r[0].decode(Int64.self), default: []].append(
                 GrantEvent(kind, actor: try r[2].decode(String.self), at: try r[3].decode(Int64.self), comment: try r[4].decode(String.self),
-                           seconds: try r[5].decode(Int64.self), groups: GrantEvent.groups(try r[6].decode(String.self))))
+                           extra: try r[5].decode(Int64.self), groups: GrantEvent.groups(try r[6].decode(String.self))))
         }
         return out
     }
 
     func insert(_ e: GrantEvent, grant id: Int64, _ link: Link) throws {
         try link.query("""
-            INSERT INTO grant_events (grant_id, kind, actor, at, comment, seconds, groups)
-            VALUES (\(id), \(e.kind.rawValue), \(e.actor), \(e.at), \(e.comment), \(e.seconds), \(e.storedGroups))
+            INSERT INTO grant_events (grant_id, kind, actor, at, comment, extra, groups)
+            VALUES (\(id), \(e.kind.rawValue), \(e.actor), \(e.at), \(e.comment), \(e.extra), \(e.storedGroups))
             """)
     }
 

@@ -227,7 +227,21 @@ enum Schema {
             END $$
             """,
         ]),
+        // One time unit: grants, their events, locks and the outbox counted seconds, sessions,
+        // chunks and audit microseconds; now everything does. The owner lifts each append-only
+        // table's trigger for this one UPDATE inside the migration's transaction (DDL is
+        // transactional here: no other session ever sees the table changeable).
+        Version(number: 7, name: "one time unit: microseconds", statements: microseconds),
     ]
+
+    /// Version 7's statements: the seconds columns of the tables this schema has, moved to
+    /// microseconds, and the extension length renamed for what it holds.
+    static var microseconds: [String] {
+        TimeUnit.secondColumns.filter { !["tombstones", "review_tokens"].contains($0.table) }.flatMap { table, columns, appendOnly in
+            appendOnly ? ["ALTER TABLE \(table) DISABLE TRIGGER \(table)_append_only", TimeUnit.update(table, columns),
+                          "ALTER TABLE \(table) ENABLE TRIGGER \(table)_append_only"] : [TimeUnit.update(table, columns)]
+        } + ["ALTER TABLE grant_events RENAME COLUMN seconds TO extra"]
+    }
 
     static let snapshotTables = ["snapshot_images", "snapshot_contents"]
 

@@ -31,7 +31,7 @@ struct SignInLimiter: Sendable {
     var window: Int64
     private var failures: [String: [Int64]] = [:]
 
-    init(perWindow: Int = 10, window: Int64 = 60) {
+    init(perWindow: Int = 10, window: Int64 = 60 * Duration.second) {
         self.perWindow = perWindow
         self.window = window
     }

@@ -70,7 +70,7 @@ extension WebApp {
         }
         let reason = (form["reason"] ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
         guard !reason.isEmpty else { return Page.error(status: .badRequest, "give a reason to end a session", viewer: viewer) }
-        try store.lockSession(SessionLock(sessionID: id, actor: viewer.identity, reason: String(reason.prefix(500)), at: Clock.microseconds))
+        try store.lockSession(SessionLock(sessionID: id, actor: viewer.identity, reason: String(reason.prefix(500)), at: Clock.now))
         audit(.webTerminate, viewer.identity, client: context.client, line: id, decision: .allow, reason: reason, session: id,
               grant: record.grantID)
         return Page.redirect("/sessions/\(id)")
@@ -83,7 +83,7 @@ enum GrantPages {
             let approvals = g.approvers(since: g.pendingExtension?.index).joined(separator: ", ")
             return """
                 <tr><td>\(g.id)</td><td>\(g.identity)</td><td>\(g.role)</td><td>\(g.hostPattern)</td><td>\(g.contract)</td>\
-                <td>\(Duration.describe(Int(g.pendingExtension?.seconds ?? g.duration)))\(g.pendingExtension != nil ? " (extension)" : "")</td>\
+                <td>\(Duration.describe(microseconds: g.pendingExtension?.extra ?? g.duration))\(g.pendingExtension != nil ? " (extension)" : "")</td>\
                 <td>\(g.reason)</td><td>\(status(g, now: now))\(approvals.isEmpty ? "" : HTML("; approved by \(approvals)"))</td>\
                 <td>\(actions)</td></tr>
                 """
@@ -106,8 +106,8 @@ enum GrantPages {
 
     static func status(_ g: Grant, now: Int64) -> String {
         switch g.state(at: now) {
-        case .active: return "active, \(Duration.describe(Int(g.endsAt - now))) left"
-        case .scheduled: return "approved, starts \(Page.time(g.startsAt * 1_000_000))"
+        case .active: return "active, \(Duration.describe(microseconds: g.endsAt - now)) left"
+        case .scheduled: return "approved, starts \(Page.time(g.startsAt))"
         case .pending: return "pending: \(g.approvers(since: nil).count) approvals, needs \(g.outstanding(since: nil))"
         case let s: return s.description
         }

@@ -52,7 +52,7 @@ enum Page {
     }
 
     static func time(_ microseconds: Int64) -> String {
-        Timestamp.format(microseconds / 1_000_000).replacingOccurrences(of: "T", with: " ")
+        Timestamp.format(microseconds: microseconds).replacingOccurrences(of: "T", with: " ")
     }
 
     static func duration(_ microseconds: Int64) -> String {

@@ -24,7 +24,7 @@ public struct ServeSetup: Sendable {
     /// Nil when the host key cannot be read: pages then say the signature was not checked.
     public var publicKey: Curve25519.Signing.PublicKey?
     public var loadPolicy: @Sendable () throws -> Policy
-    /// How long a browser stays signed in.
+    /// How long a browser stays signed in, in seconds as a cookie's Max-Age and --session-lifetime count.
     public var sessionLifetime: Int64 = 4 * 3600
     /// Grant notifications go here, as the CLI's do.
     public var webhook: String?

@@ -73,7 +73,7 @@ enum SessionPages {
         let grantHTML: HTML
         if let g = grant {
             let history: [HTML] = g.events.map { e in
-                "<li>\(Page.time(e.at * 1_000_000)) \(e.kind.rawValue) by \(e.actor)\(e.comment.isEmpty ? "" : HTML(": \(e.comment)"))</li>"
+                "<li>\(Page.time(e.at)) \(e.kind.rawValue) by \(e.actor)\(e.comment.isEmpty ? "" : HTML(": \(e.comment)"))</li>"
             }
             grantHTML = """
                 <section class="grant"><h2>Grant \(g.id)</h2><p>\(g.role) via contract \(g.contract)\(g.breakGlass ? HTML(" <strong>(BREAK-GLASS)</strong>") : ""), \

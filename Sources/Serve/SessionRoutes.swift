@@ -31,7 +31,7 @@ extension WebApp {
         var problems: [String] = []
         for (key, keyPath) in [("since", \SessionFilter.since), ("until", \SessionFilter.until)] {
             guard let t = text(key) else { continue }
-            if let seconds = AuditQuery.time(t, now: Clock.now) { f[keyPath: keyPath] = seconds * 1_000_000 } else {
+            if let at = AuditQuery.time(t, now: Clock.now) { f[keyPath: keyPath] = at } else {
                 problems.append("\(key) \(t): give a time like 7d, \"2 hours ago\" or 2026-11-27T10:00Z")
             }
         }

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import Policy
 import Session
 import Store
 
@@ -24,7 +25,7 @@ extension WebApp {
             audit(.webSignIn, "-", client: client, decision: .deny, reason: "no or malformed token")
             return Page.signInNeeded("This sign-in link is not valid.")
         }
-        switch try store.redeemSignInToken(token, now: now, sessionLifetime: sessionLifetime) {
+        switch try store.redeemSignInToken(token, now: now, sessionLifetime: sessionLifetime * Duration.second) {
         case .failure(let why):
             limiter.failed(client, now: now)
             audit(.webSignIn, "-", client: client, decision: .deny, reason: "token \(why.rawValue)")

@@ -1,3 +1,5 @@
+import Policy
+
 /// `jitsh doctor`'s verdicts. Every rule here is a pure function over facts gathered elsewhere
 /// (DoctorProbe), so each can be tested with values: a mode, an owner, a line of `sshd -T`.
 public struct DoctorCheck: Sendable, Equatable, Encodable {
@@ -197,16 +199,16 @@ public enum DoctorRules {
     }
 
     /// The clock must not run behind this build or behind the newest event in the store:
-    /// grants expire by it.
+    /// grants expire by it. `now` and `newestEvent` in microseconds, `buildTime` in seconds (`__DATE__`).
     public static func clock(now: Int64, buildTime: Int64, newestEvent: Int64?) -> DoctorCheck {
         let name = "clock"
         let fix = "set the time (timedatectl set-ntp true, or chrony/systemd-timesyncd)"
         // __DATE__ is in the build machine's zone: allow a day.
-        if buildTime > 0, now < buildTime - 86_400 {
+        if buildTime > 0, now < (buildTime - 86_400) * Duration.second {
             return .fail(name, "the system time is before this jitsh was built", fix: fix)
         }
-        if let newestEvent, now < newestEvent - 5 {
-            return .fail(name, "the system time is \(newestEvent - now) s behind the newest event in the store", fix: fix)
+        if let newestEvent, now < newestEvent - 5 * Duration.second {
+            return .fail(name, "the system time is \((newestEvent - now) / Duration.second) s behind the newest event in the store", fix: fix)
         }
         return .ok(name, "the system time is after the build and the newest store event")
     }

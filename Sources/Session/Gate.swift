@@ -49,7 +49,7 @@ public struct Gate {
     /// What a locked person is told; the reason is an admin's words, shown inert.
     public static func lockedMessage(_ lock: Lock) -> String {
         "\(Visible.text(lock.target.description)) is locked by \(Visible.text(lock.actor))"
-            + (lock.until.map { " until \(Timestamp.format($0))" } ?? "") + ": \(Visible.text(lock.reason)); nothing can run (ask an admin: jitsh lock list)"
+            + (lock.until.map { " until \(Timestamp.format(microseconds: $0))" } ?? "") + ": \(Visible.text(lock.reason)); nothing can run (ask an admin: jitsh lock list)"
     }
     static let transferPrograms: Set<String> = ["scp", "rsync", "internal-sftp"]
 

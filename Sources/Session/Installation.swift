@@ -154,6 +154,6 @@ public struct SystemZones: TimeZoneResolver {
 }
 
 public enum Clock {
-    public static var now: Int64 { Int64(Date().timeIntervalSince1970) }
-    public static var microseconds: Int64 { Int64(Date().timeIntervalSince1970 * 1_000_000) }
+    /// Microseconds since the epoch, the one unit of every time jitsh keeps.
+    public static var now: Int64 { Int64(Date().timeIntervalSince1970 * 1_000_000) }
 }

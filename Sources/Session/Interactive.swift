@@ -199,7 +199,7 @@ extension Session {
     }
 
     func timeLeft() -> String {
-        let left = max(0, watchdog.grant.endsAt - now)
+        let left = max(0, watchdog.grant.endsAt - now) / Duration.second
         return left >= 3600 ? "\(left / 3600)h\(left % 3600 / 60)m" : "\(left / 60)m"
     }
 

@@ -52,7 +52,7 @@ public struct OnCallApproval {
         let data: [String: Any] = ["grant": g.id, "command": argv, "exit": result.status.map { Int($0) } ?? NSNull(),
                                    "output": printed, "approved": approved != nil]
         let json = (try? JSONSerialization.data(withJSONObject: data, options: [.sortedKeys])).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
-        let event = AuditEvent(at: now() * 1_000_000, sessionID: nil, identity: g.identity, host: service.host.name, kind: .approvalCheck,
+        let event = AuditEvent(at: now(), sessionID: nil, identity: g.identity, host: service.host.name, kind: .approvalCheck,
                                line: argv.joined(separator: " "), decision: approved == nil ? .none : .approve, reason: verdict, data: json)
         do { try audit?.appendAudit([event]) } catch {
             // The run is part of the record: an approval nobody can audit is withdrawn.

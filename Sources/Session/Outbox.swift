@@ -1,4 +1,5 @@
 import Foundation
+import Policy
 import Posix
 import Store
 
@@ -36,7 +37,7 @@ public struct Outbox: Sendable {
                 report.delivered += 1
             case .failure(let message):
                 // Back off: 30 s, 1 min, 2 min … up to an hour.
-                let delay = Int64(min(3600, 30 << min(item.attempts, 7)))
+                let delay = Int64(min(3600, 30 << min(item.attempts, 7))) * Duration.second
                 try? store.markFailed(item.id, error: message, retryAt: now + delay)
                 report.failed += 1
                 report.lastError = message

@@ -260,10 +260,10 @@ final class ChunkWriter: @unchecked Sendable {
             condition.unlock()
             let chunk = Chunk(sessionID: sessionID, seq: seq, startedAt: item.startedAt, frames: item.frames, rawBytes: item.raw.count,
                               data: compressor.compress(item.raw), previousHash: head)
-            let t0 = commitLog == nil ? 0 : Clock.microseconds
+            let t0 = commitLog == nil ? 0 : Clock.now
             var failed: Error?
             do { try store.appendChunk(chunk) } catch { failed = error }
-            let committedAt = Clock.microseconds
+            let committedAt = Clock.now
             let took = committedAt - t0
             condition.lock()
             busy = false

@@ -135,7 +135,7 @@ public final class Session {
     }
 
     /// Wall-clock seconds, as grants count.
-    var now: Int64 { clock.wallSeconds }
+    var now: Int64 { clock.wall }
 
     /// Appends an audit event; false when the store refused it (the caller then runs nothing).
     @discardableResult
@@ -327,7 +327,7 @@ public final class Session {
 
     /// What a decision needs to know of the session now: host, time, working directory, home.
     var decisionContext: DecisionContext {
-        DecisionContext(host: setup.host, epochSeconds: now, zones: SystemZones(), cwd: state.cwd, home: setup.home,
+        DecisionContext(host: setup.host, epochSeconds: now / Duration.second, zones: SystemZones(), cwd: state.cwd, home: setup.home,
                         protectedPaths: setup.protectedPaths, files: LiveFiles())
     }
 

@@ -16,7 +16,7 @@ struct Watchdog {
     var host: String = ""
     var lastCheck: Int64 = 0
     var warned: Set<Int64> = []
-    let interval: Int64 = 2
+    let interval: Int64 = 2 * Duration.second
 
     enum Outcome: Equatable {
         case fine
@@ -24,12 +24,15 @@ struct Watchdog {
         case end(EndReason, String)
     }
 
-    /// When (wall-clock seconds) the store is looked at next: every `interval`, and exactly when the grant ends.
+    /// When (wall clock, microseconds) the store is looked at next: every `interval`, and exactly when the grant ends.
     func nextCheck(now: Int64) -> Int64 {
         var next = lastCheck + interval
         if grant.endsAt > now { next = min(next, grant.endsAt) }
         return max(now, next)
     }
+
+    /// What is left, up to the whole second: a look 59.3 s before the end says "1m", not "59s".
+    static func wholeSeconds(_ left: Int64) -> Int64 { (left + Duration.second - 1) / Duration.second * Duration.second }
 
     mutating func check(_ store: any GrantStore, now: Int64, force: Bool = false) -> Outcome {
         guard force || now >= lastCheck + interval || now >= grant.endsAt else { return .fine }
@@ -51,10 +54,10 @@ struct Watchdog {
         switch grant.state(at: now) {
         case .active:
             let left = grant.endsAt - now
-            for threshold: Int64 in [60, 300] where left <= threshold && !warned.contains(threshold) {
+            for threshold in [60 * Duration.second, 300 * Duration.second] where left <= threshold && !warned.contains(threshold) {
                 warned.insert(threshold)
-                warned.insert(300)
-                return .warn("jitsh: your grant \(grant.id) ends in \(Duration.describe(Int(left))); to extend it: grant extend \(grant.id) --by 30m")
+                warned.insert(300 * Duration.second)
+                return .warn("jitsh: your grant \(grant.id) ends in \(Duration.describe(microseconds: Self.wholeSeconds(left))); to extend it: grant extend \(grant.id) --by 30m")
             }
             return .fine
         case .revoked:

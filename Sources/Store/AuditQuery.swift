@@ -31,7 +31,7 @@ public struct AuditQuery: Sendable {
 
     public static let fields = Field.allCases.map(\.rawValue) + ["grant", "since", "until"]
 
-    /// Parses `words` (as the shell split them, or one string split here) at time `now` (seconds).
+    /// Parses `words` (as the shell split them, or one string split here) at time `now` (microseconds).
     public init(_ words: [String], now: Int64) throws(SyntaxError) {
         var parser = Parser(tokens: try AuditQuery.tokens(words), now: now)
         let parsed = try parser.expression()
@@ -93,24 +93,25 @@ public struct AuditQuery: Sendable {
         return joined
     }
 
-    /// "2 hours ago", "90m", "7d" (ago), or an ISO 8601 time; seconds since the epoch.
+    /// "2 hours ago", "90m", "7d" (ago), or an ISO 8601 time; microseconds since the epoch, as `now`.
     public static func time(_ text: String, now: Int64) -> Int64? {
         let t = text.trimmingCharacters(in: .whitespaces).lowercased()
-        if let absolute = Timestamp.parse(text) { return absolute }
+        if let absolute = Timestamp.microseconds(text) { return absolute }
         if t == "now" { return now }
-        if t == "today" { return now - now % 86_400 }
-        if t == "yesterday" { return now - now % 86_400 - 86_400 }
+        let day = 86_400 * Duration.second
+        if t == "today" { return now - now % day }
+        if t == "yesterday" { return now - now % day - day }
         var phrase = t.hasSuffix(" ago") ? String(t.dropLast(4)) : t
-        let units: [(String, Int)] = [("seconds", 1), ("second", 1), ("minutes", 60), ("minute", 60), ("hours", 3600), ("hour", 3600),
-                                      ("days", 86_400), ("day", 86_400), ("weeks", 604_800), ("week", 604_800)]
+        let units: [(String, Int64)] = [("seconds", 1), ("second", 1), ("minutes", 60), ("minute", 60), ("hours", 3600), ("hour", 3600),
+                                        ("days", 86_400), ("day", 86_400), ("weeks", 604_800), ("week", 604_800)]
         for (name, seconds) in units where phrase.hasSuffix(" " + name) {
             guard let n = Int64(phrase.dropLast(name.count + 1).trimmingCharacters(in: .whitespaces)) else { return nil }
-            return now - n * Int64(seconds)
+            return now - n * seconds * Duration.second
         }
-        if phrase.hasSuffix("w"), let n = Int64(phrase.dropLast()) { return now - n * 604_800 }
+        if phrase.hasSuffix("w"), let n = Int64(phrase.dropLast()) { return now - n * 604_800 * Duration.second }
         phrase = phrase.replacingOccurrences(of: " ", with: "")
         guard let seconds = Duration.seconds(phrase) else { return nil }
-        return now - Int64(seconds)
+        return now - Duration.microseconds(seconds: seconds)
     }
 
     struct Parser {
@@ -178,7 +179,7 @@ public struct AuditQuery: Sendable {
             guard let t = AuditQuery.time(value, now: now) else {
                 throw SyntaxError(description: "`\(value)` is not a time (2 hours ago, 30m, 7d, 2026-11-27T10:00Z)")
             }
-            return name == "since" ? .since(t * 1_000_000) : .until(t * 1_000_000)
+            return name == "since" ? .since(t) : .until(t)
         }
     }
 }

@@ -365,6 +365,7 @@ final class Database: Sendable {
         SQLiteStore.registerLocks(&m)
         SQLiteStore.registerApprovalRules(&m)
         SQLiteStore.registerImageShipping(&m)
+        SQLiteStore.registerMicroseconds(&m)
         return m
     }
 }

@@ -1,7 +1,7 @@
 import Policy
 
 /// A grant as requested. Never changed afterwards: what happens to it is a list of events, and
-/// its state is derived from them.
+/// its state is derived from them. Times and lengths in microseconds, as everything the store keeps.
 public struct Grant: Sendable, Equatable {
     public var id: Int64
     public var identity: String
@@ -60,18 +60,18 @@ public struct GrantEvent: Sendable, Equatable {
     public var actor: String
     public var at: Int64
     public var comment: String
-    /// For extensions: how much longer.
-    public var seconds: Int64
+    /// For extensions: how much longer (µs).
+    public var extra: Int64
     /// For approvals: the groups of the approval rule the approver held, so the rule is judged by
     /// what was true when they approved.
     public var groups: [String]
 
-    public init(_ kind: Kind, actor: String, at: Int64, comment: String = "", seconds: Int64 = 0, groups: [String] = []) {
+    public init(_ kind: Kind, actor: String, at: Int64, comment: String = "", extra: Int64 = 0, groups: [String] = []) {
         self.kind = kind
         self.actor = actor
         self.at = at
         self.comment = comment
-        self.seconds = seconds
+        self.extra = extra
         self.groups = groups
     }
 }
@@ -162,14 +162,14 @@ extension Grant {
     }
 
     /// The extension waiting for approval, and where its request sits in the events.
-    public var pendingExtension: (index: Int, seconds: Int64)? {
+    public var pendingExtension: (index: Int, extra: Int64)? {
         guard let k = events.lastIndex(where: { $0.kind == .extensionRequested }) else { return nil }
         if events[(k + 1)...].contains(where: { [.extended, .extensionDenied, .revoked].contains($0.kind) }) { return nil }
-        return (k, events[k].seconds)
+        return (k, events[k].extra)
     }
 
     public var endsAt: Int64 {
-        startsAt + duration + events.filter { $0.kind == .extended }.reduce(0) { $0 + $1.seconds }
+        startsAt + duration + events.filter { $0.kind == .extended }.reduce(0) { $0 + $1.extra }
     }
 
     public var totalDuration: Int64 { endsAt - startsAt }

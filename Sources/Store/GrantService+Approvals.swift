@@ -42,8 +42,8 @@ extension GrantService {
                     return ([event], [notification("approval", done, who.identity, "\(who.identity) approved extending \(g.identity)'s grant \(id); "
                                                    + "it still needs \(done.outstanding(since: ext.index)): jitsh grant approve \(id)")])
                 }
-                return ([event, GrantEvent(.extended, actor: who.identity, at: now, comment: "approved", seconds: ext.seconds)],
-                        [notification("extended", g, who.identity, "\(g.identity)'s \(g.role) grant \(id) was extended by \(Duration.describe(Int(ext.seconds)))")])
+                return ([event, GrantEvent(.extended, actor: who.identity, at: now, comment: "approved", extra: ext.extra)],
+                        [notification("extended", g, who.identity, "\(g.identity)'s \(g.role) grant \(id) was extended by \(Duration.describe(Int(ext.extra)))")])
             }
             guard g.state(at: now) == .pending else {
                 throw GrantRefusal("grant \(id) is \(g.state(at: now)), not pending")
@@ -95,7 +95,7 @@ extension GrantService {
             }
             guard !note.trimmingCharacters(in: .whitespaces).isEmpty else { throw GrantRefusal("a review needs --note \"what was done and whether it was needed\"") }
             if let done = g.events.first(where: { $0.kind == .reviewed }) {
-                throw GrantRefusal("break-glass grant \(id) was reviewed by \(done.actor) at \(Timestamp.format(done.at))")
+                throw GrantRefusal("break-glass grant \(id) was reviewed by \(done.actor) at \(Timestamp.format(microseconds: done.at))")
             }
             return ([GrantEvent(.reviewed, actor: who.identity, at: now, comment: note)],
                     [notification("reviewed", g, who.identity, "break-glass grant \(id) of \(g.identity) was reviewed by \(who.identity): \(note)")])

@@ -36,7 +36,9 @@ public struct GrantService: Sendable {
     public struct Request: Sendable {
         public var role: String
         public var hostPattern: String?
+        /// Seconds, as people ask (`--for 2h`); the contract's default when nil.
         public var duration: Int?
+        /// When it starts, in microseconds since the epoch; now when nil.
         public var start: Int64?
         public var reason: String
 
@@ -78,7 +80,7 @@ public struct GrantService: Sendable {
                 g.identity = who.identity
                 var events = [GrantEvent(.requested, actor: who.identity, at: now, comment: r.reason)]
                 var notes = [notification("requested", g, who.identity,
-                                          "\(who.identity) requested \(g.role) on \(g.hostPattern) for \(Duration.describe(Int(g.duration))): \(g.reason)"
+                                          "\(who.identity) requested \(g.role) on \(g.hostPattern) for \(Duration.describe(microseconds: g.duration)): \(g.reason)"
                                           + (c.approval.rule.map { "; needs approval by \($0.description); approve with: jitsh grant approve {grant}" } ?? ""))]
                 if c.approval.rule == nil {
                     events.append(GrantEvent(.approved, actor: "contract:\(c.name)", at: now, comment: "approved by contract \(c.name)"))
@@ -127,16 +129,17 @@ public struct GrantService: Sendable {
             return .failure(GrantRefusal("contract \(c.name) needs a reason matching \(p), like \"INC-1234 …\""))
         }
         let start = r.start ?? now
-        if start < now - 60 { return .failure(GrantRefusal("a grant cannot start in the past")) }
-        if start > now + 30 * 86400 { return .failure(GrantRefusal("a grant can start at most 30 days ahead")) }
+        if start < now - 60 * Duration.second { return .failure(GrantRefusal("a grant cannot start in the past")) }
+        if start > now + 30 * 86400 * Duration.second { return .failure(GrantRefusal("a grant can start at most 30 days ahead")) }
         for w in c.denyWindows {
-            for instant in [now, start] where w.contains(epochSeconds: instant, zones: zones) != false {
+            for instant in [now, start] where w.contains(epochSeconds: instant / Duration.second, zones: zones) != false {
                 return .failure(GrantRefusal("contract \(c.name) takes no requests during \(w.text)"))
             }
         }
         return .success(Grant(identity: "", role: c.role, contract: c.name, hostPattern: set.description, reason: reason, requestedAt: now,
-                              startsAt: start, duration: Int64(duration), approvalsNeeded: c.approval.rule?.fewestApprovals ?? 0,
-                              maxDuration: Int64(c.maxDuration), pendingTTL: Int64(c.pendingTTL), approval: c.approval.rule))
+                              startsAt: start, duration: Duration.microseconds(seconds: duration),
+                              approvalsNeeded: c.approval.rule?.fewestApprovals ?? 0, maxDuration: Duration.microseconds(seconds: c.maxDuration),
+                              pendingTTL: Duration.microseconds(seconds: c.pendingTTL), approval: c.approval.rule))
     }
 
     public func revoke(_ id: Int64, by who: Requester, reason: String = "", now: Int64) throws -> Grant {
@@ -152,20 +155,22 @@ public struct GrantService: Sendable {
         }
     }
 
+    /// `seconds` more, as people ask (`--by 1h`).
     public func extend(_ id: Int64, by who: Requester, seconds: Int, now: Int64) throws -> Grant {
-        try store.changeGrant(id) { g in
+        let extra = Duration.microseconds(seconds: seconds)
+        return try store.changeGrant(id) { g in
             guard who.identity == g.identity || who.isAdmin else { throw GrantRefusal("only the holder may extend grant \(id)") }
             let state = g.state(at: now)
             guard state == .active || state == .scheduled else { throw GrantRefusal("grant \(id) is \(state); request a new one") }
             guard g.pendingExtension == nil else { throw GrantRefusal("grant \(id) already has an extension waiting for approval") }
-            guard g.totalDuration + Int64(seconds) <= g.maxDuration else {
-                throw GrantRefusal("grant \(id) may last at most \(Duration.describe(Int(g.maxDuration))) in all; it already has \(Duration.describe(Int(g.totalDuration)))")
+            guard g.totalDuration + extra <= g.maxDuration else {
+                throw GrantRefusal("grant \(id) may last at most \(Duration.describe(microseconds: g.maxDuration)) in all; it already has \(Duration.describe(microseconds: g.totalDuration))")
             }
             if g.approvalsNeeded == 0 || g.breakGlass {
-                return ([GrantEvent(.extended, actor: who.identity, at: now, comment: "approved by contract \(g.contract)", seconds: Int64(seconds))],
+                return ([GrantEvent(.extended, actor: who.identity, at: now, comment: "approved by contract \(g.contract)", extra: extra)],
                         [notification("extended", g, who.identity, "\(g.identity)'s \(g.role) grant \(id) was extended by \(Duration.describe(seconds))")])
             }
-            return ([GrantEvent(.extensionRequested, actor: who.identity, at: now, seconds: Int64(seconds))],
+            return ([GrantEvent(.extensionRequested, actor: who.identity, at: now, extra: extra)],
                     [notification("requested", g, who.identity, "\(g.identity) asks to extend grant \(id) by \(Duration.describe(seconds))")])
         }
     }
@@ -179,8 +184,8 @@ public struct GrantService: Sendable {
         guard !reason.trimmingCharacters(in: .whitespaces).isEmpty else { throw GrantRefusal("a break-glass grant needs --reason") }
         guard let set = HostSet(hostPattern ?? host.name) else { throw Self.notAHostSet(hostPattern ?? "") }
         let g = Grant(identity: identity, role: role, contract: "break-glass", hostPattern: set.description, reason: reason,
-                      requestedAt: now, startsAt: now, duration: Int64(seconds), approvalsNeeded: 0, maxDuration: Int64(seconds),
-                      pendingTTL: 0, breakGlass: true,
+                      requestedAt: now, startsAt: now, duration: Duration.microseconds(seconds: seconds), approvalsNeeded: 0,
+                      maxDuration: Duration.microseconds(seconds: seconds), pendingTTL: 0, breakGlass: true,
                       events: [GrantEvent(.created, actor: who.identity, at: now, comment: reason)])
         return try store.insertGrant(g, notifications: [notification("break-glass", g, who.identity,
             ":rotating_light: BREAK-GLASS: \(who.identity) granted \(identity) \(role) on \(g.hostPattern) for \(Duration.describe(seconds)): \(reason); "
@@ -214,7 +219,7 @@ public struct GrantService: Sendable {
 
     func notification(_ event: String, _ g: Grant, _ actor: String, _ text: String) -> Notification {
         var fields = ["identity": g.identity, "role": g.role, "host": g.hostPattern, "contract": g.contract, "actor": actor,
-                      "reason": g.reason, "duration": Duration.describe(Int(g.duration)), "event": event]
+                      "reason": g.reason, "duration": Duration.describe(microseconds: g.duration), "event": event]
         // What an approver needs to act from the message alone: who else must approve, and how.
         if let rule = rule(of: g), ["requested", "approval"].contains(event) {
             fields["approval"] = rule.description

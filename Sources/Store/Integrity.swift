@@ -22,6 +22,8 @@ public struct Verification: Sendable, Equatable {
 /// signed, so verification still accounts for them.
 public struct Tombstone: Sendable, Equatable {
     public var sessionID: String
+    /// Microseconds since the epoch, always a whole second: the signature names the second, as
+    /// tombstones signed while the store counted grants and prunes in seconds do.
     public var prunedAt: Int64
     public var actor: String
     public var chunks: Int64
@@ -33,7 +35,7 @@ public struct Tombstone: Sendable, Equatable {
 
     public var signedMessage: Data {
         var d = Data("jitsh tombstone v1".utf8) + Data([0])
-        for field in [sessionID, String(prunedAt), actor, String(chunks), String(firstAt), String(lastAt)] {
+        for field in [sessionID, String(prunedAt / Duration.second), actor, String(chunks), String(firstAt), String(lastAt)] {
             d += Data(field.utf8) + Data([0])
         }
         return d + Data(chainHead)
@@ -50,11 +52,12 @@ extension SQLiteStore {
             if !SigningKey.verify(Data(tomb.signature), of: tomb.signedMessage, with: key) {
                 problems.append("bad signature on the tombstone of the pruned recording")
             }
+            if tomb.prunedAt % Duration.second != 0 { problems.append("the tombstone's time is not the whole second its signature names") }
             if let end, end.chainHead != tomb.chainHead || end.chunks != tomb.chunks {
                 problems.append("the tombstone's chain head does not match the session's signed end")
             }
             return Verification(sessionID: id, problems: problems,
-                                summary: "pruned \(Timestamp.format(tomb.prunedAt)) by \(tomb.actor): \(tomb.chunks) chunks accounted for")
+                                summary: "pruned \(Timestamp.format(microseconds: tomb.prunedAt)) by \(tomb.actor): \(tomb.chunks) chunks accounted for")
         }
         let chunks = try self.chunks(session: id)
         var head = Chunk.genesis(id)
@@ -142,16 +145,17 @@ extension SQLiteStore {
 
     /// Removes a recording's chunks, leaving a signed tombstone, in one transaction.
     public func prune(_ id: String, actor: String, key: SigningKey, now: Int64) throws -> Tombstone {
-        try database.write { db in
+        let prunedAt = now - now % Duration.second
+        return try database.write { db in
             let rows = try Row.fetchAll(db, sql: "SELECT seq, started_at, hash FROM chunks WHERE session_id = ? ORDER BY seq", arguments: [id])
-            var tomb = Tombstone(sessionID: id, prunedAt: now, actor: actor, chunks: Int64(rows.count),
+            var tomb = Tombstone(sessionID: id, prunedAt: prunedAt, actor: actor, chunks: Int64(rows.count),
                                  firstAt: rows.first?["started_at"] ?? 0, lastAt: rows.last?["started_at"] ?? 0,
                                  chainHead: rows.last.map { Array($0["hash"] as Data) } ?? Chunk.genesis(id), signature: [], keyID: key.id)
             tomb.signature = Array(try key.sign(tomb.signedMessage))
             try db.execute(sql: """
                 INSERT INTO tombstones (session_id, pruned_at, actor, chunks, first_at, last_at, chain_head, signature, key_id)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [id, now, actor, tomb.chunks, tomb.firstAt, tomb.lastAt, Data(tomb.chainHead), Data(tomb.signature), tomb.keyID])
+                """, arguments: [id, prunedAt, actor, tomb.chunks, tomb.firstAt, tomb.lastAt, Data(tomb.chainHead), Data(tomb.signature), tomb.keyID])
             try Self.unindex(session: id, db)
             try db.execute(sql: "DELETE FROM chunks WHERE session_id = ?", arguments: [id])
             // The images hold what watched files contained: they go with the recording.

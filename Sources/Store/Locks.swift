@@ -4,7 +4,7 @@ import GRDB
 /// A lock on a person, a role or a host (`jitsh lock`): while it holds it refuses new sessions
 /// and grant requests it matches, and ends the matching live sessions on every host (NIST
 /// AC-17(9), Teleport's locks). Append-only: a lock is lifted by a removal beside it, or ends by
-/// itself at `until`. Times in seconds, as grants.
+/// itself at `until`. Times in microseconds, as everything the store keeps.
 public struct Lock: Sendable, Equatable {
     public enum Target: Sendable, Equatable, CustomStringConvertible {
         case user(String), role(String), host(String)
@@ -70,7 +70,7 @@ public struct Lock: Sendable, Equatable {
     }
 
     /// The first lock in `locks` that holds now and covers them.
-    public static func covering(_ locks: [Lock], identity: String, role: String?, host: String, now: Int64) -> Lock? {
+    public static func covering(_ locks: [Lock], identity: String, role: String?, host: String, now now: Int64) -> Lock? {
         locks.first { $0.holds(at: now) && $0.covers(identity: identity, role: role, host: host) }
     }
 }

@@ -120,7 +120,7 @@ public final class MemoryStore: Store, AuditLog, RecordingSink, RecordingSearch,
         locked {
             for e in events { insert(e) }
             // As the databases do: the alert is due at once (outbox times are seconds).
-            if let alert { enqueue(alert, grant: nil, at: (events.first?.at ?? 0) / 1_000_000) }
+            if let alert { enqueue(alert, grant: nil, at: events.first?.at ?? 0) }
         }
     }
 

@@ -125,7 +125,7 @@ extension SQLiteStore: ReviewStore {
             for e in events { try Self.insert(e, db) }
             if let n = alert {
                 try db.execute(sql: "INSERT INTO outbox (created_at, event, payload, next_attempt_at) VALUES (?, ?, ?, ?)",
-                               arguments: [events.first?.at ?? 0, n.event, n.payload, (events.first?.at ?? 0) / 1_000_000])
+                               arguments: [events.first?.at ?? 0, n.event, n.payload, events.first?.at ?? 0])
             }
         }
     }

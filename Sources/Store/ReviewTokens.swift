@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import GRDB
+import Policy
 
 /// Who a browser session belongs to, as `jitsh review login` established it: the identity,
 /// whether it was root, and the Unix groups of the account (the policy's groups are read again
@@ -25,7 +26,7 @@ public enum SignInRefusal: String, Sendable, Error, Equatable {
 /// Tokens in clear exist only in the URL printed to the person and in their browser's cookie;
 /// the store keeps SHA-256 hashes. A sign-in token is taken once, atomically.
 public enum ReviewToken {
-    public static let signInLifetime: Int64 = 120
+    public static let signInLifetime: Int64 = 120 * Duration.second
 
     /// 32 random bytes, base64url without padding.
     public static func random() -> String {
@@ -43,11 +44,11 @@ public enum ReviewToken {
 }
 
 extension SQLiteStore {
-    /// A one-time sign-in token for `who`, valid `lifetime` seconds from `now`.
+    /// A one-time sign-in token for `who`, valid `lifetime` from `now` (microseconds, as every time).
     public func issueSignInToken(for who: ReviewIdentity, now: Int64, lifetime: Int64 = ReviewToken.signInLifetime) throws -> String {
         let token = ReviewToken.random()
         try database.write { db in
-            try db.execute(sql: "DELETE FROM review_tokens WHERE expires_at < ?", arguments: [now - 86400])
+            try db.execute(sql: "DELETE FROM review_tokens WHERE expires_at < ?", arguments: [now - 86_400 * Duration.second])
             try db.execute(sql: """
                 INSERT INTO review_tokens (hash, kind, identity, is_root, unix_groups, issued_at, expires_at)
                 VALUES (?, 'sign-in', ?, ?, ?, ?, ?)
@@ -58,7 +59,7 @@ extension SQLiteStore {
     }
 
     /// Takes a sign-in token (once: a second use finds it used) and opens a browser session of
-    /// `sessionLifetime` seconds; returns the session's cookie value and who it is.
+    /// `sessionLifetime`; returns the session's cookie value and who it is.
     public func redeemSignInToken(_ token: String, now: Int64, sessionLifetime: Int64) throws -> Result<(cookie: String, who: ReviewIdentity), SignInRefusal> {
         let cookie = ReviewToken.random()
         return try database.write { db in

@@ -86,8 +86,11 @@ public struct SpoolStatus: Sendable, Equatable {
 
     public init() {}
 
-    /// Seconds the oldest unshipped row has waited.
-    public func lag(now: Int64) -> Double {
-        oldestUnshipped.map { max(0, Double(now - $0) / 1_000_000) } ?? 0
+    /// How long the oldest unshipped row has waited (µs, as `now`).
+    public func waited(now: Int64) -> Int64 {
+        oldestUnshipped.map { max(0, now - $0) } ?? 0
     }
+
+    /// The same in seconds, for people and metrics (Prometheus counts seconds).
+    public func lag(now: Int64) -> Double { Double(waited(now: now)) / 1_000_000 }
 }

@@ -146,14 +146,14 @@ public final class SQLiteStore: Store, AuditLog, RecordingSink, RecordingSearch,
         for row in rows {
             let kind = GrantEvent.Kind(rawValue: row["kind"]) ?? .requested
             out[row["grant_id"], default: []].append(GrantEvent(kind, actor: row["actor"], at: row["at"], comment: row["comment"],
-                                                               seconds: row["seconds"], groups: GrantEvent.groups(row["groups"] ?? "")))
+                                                               extra: row["extra"], groups: GrantEvent.groups(row["groups"] ?? "")))
         }
         return out
     }
 
     static func insert(_ e: GrantEvent, grant id: Int64, _ db: GRDB.Database) throws {
-        try db.execute(sql: "INSERT INTO grant_events (grant_id, kind, actor, at, comment, seconds, groups) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                       arguments: [id, e.kind.rawValue, e.actor, e.at, e.comment, e.seconds, e.storedGroups])
+        try db.execute(sql: "INSERT INTO grant_events (grant_id, kind, actor, at, comment, extra, groups) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                       arguments: [id, e.kind.rawValue, e.actor, e.at, e.comment, e.extra, e.storedGroups])
     }
 
     // MARK: Outbox

@@ -1,8 +1,8 @@
 /// The store by role, as sudo's journal and relay back ends or tlog's writers split theirs: each
 /// caller names only the part it uses, so a back end (SQLite on a lone host, PostgreSQL for a
 /// fleet, memory in tests) implements the roles and the same conformance tests prove each.
-/// Times are Int64 as everywhere in the store: grants in seconds since the epoch (their events,
-/// the outbox), sessions, chunks and audit events in microseconds.
+/// Times are Int64 microseconds everywhere in the store, instants since the epoch and lengths
+/// alike: grants, their events, locks, the outbox, sessions, chunks and audit events.
 
 /// Grants and the locks that end sessions: every host reads them, approvers change them.
 public protocol GrantStore: Sendable {
@@ -22,7 +22,7 @@ public protocol GrantStore: Sendable {
     func addLock(_ lock: Lock) throws -> Lock
     /// Lifts lock `id` (a second removal keeps the first); nil when there is no such lock.
     func removeLock(_ id: Int64, _ removal: Lock.Removal) throws -> Lock?
-    /// The locks that hold at `now` (seconds), or every lock with its removal (nil); oldest first.
+    /// The locks that hold at `now`, or every lock with its removal (nil); oldest first.
     func locks(holdingAt now: Int64?) throws -> [Lock]
 }
 

@@ -117,7 +117,7 @@ enum AuditLine {
 
     static func json(_ e: AuditEvent) -> String {
         let data = (try? JSONSerialization.jsonObject(with: Data(e.data.utf8))) ?? [:]
-        var object: [String: Any] = ["id": e.id, "time": Timestamp.format(e.at / 1_000_000), "at_us": e.at, "identity": e.identity,
+        var object: [String: Any] = ["id": e.id, "time": Timestamp.format(microseconds: e.at), "at_us": e.at, "identity": e.identity,
                                      "host": e.host, "kind": e.kind, "line": e.line, "decision": e.decision, "rule": e.rule,
                                      "reason": e.reason, "data": data]
         object["session"] = e.sessionID ?? NSNull()

@@ -41,7 +41,7 @@ struct Check: ParsableCommand {
     var line: String
 
     func validate() throws {
-        if let at, Timestamp.parse(at) == nil {
+        if let at, Timestamp.seconds(at) == nil {
             throw ValidationError("--at \(at): write a time like 2026-11-30T10:00:00Z")
         }
         for t in tags where !t.contains("=") {
@@ -68,7 +68,7 @@ struct Check: ParsableCommand {
         }
         let directory = cwd ?? FileManager.default.currentDirectoryPath
         let home = ProcessInfo.processInfo.environment["HOME"] ?? "/root"
-        let context = DecisionContext(host: hostInfo, epochSeconds: at.flatMap(Timestamp.parse) ?? Int64(Date().timeIntervalSince1970),
+        let context = DecisionContext(host: hostInfo, epochSeconds: at.flatMap(Timestamp.seconds) ?? Int64(Date().timeIntervalSince1970),
                                       zones: SystemZones(), cwd: directory, home: home,
                                       protectedPaths: ["/var/lib/jitsh", "/etc/jitsh", "/usr/local/bin/jitsh"])
         // A fresh session's environment: what a line run by jitsh would start with.

@@ -38,11 +38,11 @@ struct GrantContext {
 }
 
 enum GrantText {
-    static func time(_ t: Int64) -> String { Timestamp.format(t).replacingOccurrences(of: "T", with: " ") }
+    static func time(_ t: Int64) -> String { Timestamp.format(microseconds: t).replacingOccurrences(of: "T", with: " ") }
 
     static func status(_ g: Grant, now: Int64) -> String {
         switch g.state(at: now) {
-        case .active: return "active, \(Duration.describe(Int(g.endsAt - now))) left (until \(time(g.endsAt)))"
+        case .active: return "active, \(Duration.describe(microseconds: g.endsAt - now)) left (until \(time(g.endsAt)))"
         case .scheduled: return "approved, starts \(time(g.startsAt))"
         case .pending:
             let have = g.approvers(since: nil).count
@@ -60,7 +60,7 @@ enum GrantText {
 
     static func cells(_ g: Grant, now: Int64) -> [String] {
         ["\(g.id)", "\(g.state(at: now))", g.identity.visible, g.role.visible, g.hostPattern.visible,
-         Duration.describe(Int(g.totalDuration)), g.reason.visible]
+         Duration.describe(microseconds: g.totalDuration), g.reason.visible]
     }
 }
 
@@ -112,7 +112,7 @@ extension GrantGroup {
                 throw ValidationError("--hosts \(hosts): write tags like env=production or env=production,tier=web (names go in --host)")
             }
             if let host, host.contains("=") { throw ValidationError("--host \(host): tags go in --hosts \(host)") }
-            if let start, Timestamp.parse(start) == nil { throw ValidationError("--start \(start): write a time like 2026-11-30T10:00:00Z") }
+            if let start, Timestamp.microseconds(start) == nil { throw ValidationError("--start \(start): write a time like 2026-11-30T10:00:00Z") }
         }
 
         func run() throws {
@@ -120,7 +120,7 @@ extension GrantGroup {
             let now = Clock.now
             var g = try ctx.perform {
                 try ctx.service.request(.init(role: role, hostPattern: host ?? hosts, duration: duration.flatMap(Duration.seconds),
-                                              start: start.flatMap(Timestamp.parse), reason: reason), by: ctx.requester, now: now)
+                                              start: start.flatMap(Timestamp.microseconds), reason: reason), by: ctx.requester, now: now)
             }
             var onCall: String?
             if g.state(at: now) == .pending, let check = ctx.policy.contracts.first(where: { $0.name == g.contract })?.approval.onCall {
@@ -131,7 +131,7 @@ extension GrantGroup {
                 ctx.outbox.deliver(now: Clock.now)
             }
             if output.json { Console.json(JSONOutput.string(GrantJSON(g, now: now))); return }
-            Console.line("grant \(g.id): \(g.role.visible) on \(g.hostPattern.visible) for \(Duration.describe(Int(g.duration))) — \(GrantText.status(g, now: now))")
+            Console.line("grant \(g.id): \(g.role.visible) on \(g.hostPattern.visible) for \(Duration.describe(microseconds: g.duration)) — \(GrantText.status(g, now: now))")
             if let onCall { Console.line("on-call check: \(onCall.visible); people decide") }
             if let covers = try GrantText.coverage(g, ctx) { Console.line(covers) }
             if g.state(at: now) == .pending {

@@ -47,7 +47,7 @@ extension GrantGroup {
                 Console.line(TextOutput.table([["ID", "WHO", "ROLE", "HOSTS", "DURATION", "NEEDS", "REASON"]] + grants.map { g in
                     let ext = g.pendingExtension
                     return ["\(g.id)", g.identity.visible, g.role.visible, g.hostPattern.visible,
-                            ext.map { "+\(Duration.describe(Int($0.seconds)))" } ?? Duration.describe(Int(g.totalDuration)),
+                            ext.map { "+\(Duration.describe(microseconds: $0.extra))" } ?? Duration.describe(microseconds: g.totalDuration),
                             g.outstanding(since: ext?.index).visible, g.reason.visible]
                 }))
                 Console.line("approve with: jitsh grant approve ID (or deny with: jitsh grant deny ID --comment …)")
@@ -79,7 +79,7 @@ extension GrantGroup {
             Console.line("  requested \(GrantText.time(g.requestedAt)), starts \(GrantText.time(g.startsAt)), ends \(GrantText.time(g.endsAt))")
             if let covers = try GrantText.coverage(g, ctx) { Console.line("  " + covers) }
             for e in g.events {
-                let extra = e.seconds > 0 ? " +\(Duration.describe(Int(e.seconds)))" : ""
+                let extra = e.extra > 0 ? " +\(Duration.describe(microseconds: e.extra))" : ""
                 let groups = e.groups.isEmpty ? "" : " (\(e.groups.joined(separator: ", ").visible))"
                 Console.line("  \(GrantText.time(e.at))  \(e.kind.rawValue)\(extra) by \(e.actor.visible)\(groups)\(e.comment.isEmpty ? "" : ": \(e.comment.visible)")")
             }
@@ -117,13 +117,14 @@ struct GrantJSON: Encodable {
     init(_ g: Grant, now: Int64) {
         id = g.id; identity = g.identity; role = g.role; contract = g.contract; host = g.hostPattern; reason = g.reason
         state = "\(g.state(at: now))"
-        requested_at = Timestamp.format(g.requestedAt); starts_at = Timestamp.format(g.startsAt); ends_at = Timestamp.format(g.endsAt)
+        requested_at = Timestamp.format(microseconds: g.requestedAt); starts_at = Timestamp.format(microseconds: g.startsAt)
+        ends_at = Timestamp.format(microseconds: g.endsAt)
         break_glass = g.breakGlass
         approval = g.approval?.description
         let outstanding = g.outstanding(since: g.pendingExtension?.index)
         needs = g.state(at: now) == .pending || g.pendingExtension != nil ? outstanding : nil
         reviewed = g.breakGlass ? !g.awaitsReview : nil
-        events = g.events.map { ["kind": $0.kind.rawValue, "actor": $0.actor, "at": Timestamp.format($0.at), "comment": $0.comment,
-                                 "seconds": String($0.seconds), "groups": $0.groups.joined(separator: ",")] }
+        events = g.events.map { ["kind": $0.kind.rawValue, "actor": $0.actor, "at": Timestamp.format(microseconds: $0.at), "comment": $0.comment,
+                                 "seconds": String($0.extra / Duration.second), "groups": $0.groups.joined(separator: ",")] }
     }
 }

@@ -85,7 +85,7 @@ struct Init: ParsableCommand {
     /// This host's public key and tags in the central store, so every host can verify its
     /// recordings. Refused by the database when the role is not mapped to this host's name.
     func register(_ c: HostConfiguration, key: SigningKey, in store: PostgresStore) throws {
-        let new = try store.register(host: c.host.name, tags: c.host.tags, key: key.publicKey, at: Clock.now * 1_000_000)
+        let new = try store.register(host: c.host.name, tags: c.host.tags, key: key.publicKey, at: Clock.now)
         Console.line(new.key ? "registered host \(c.host.name) and its key \(key.id) in the central store"
                      : "host \(c.host.name) and its key \(key.id) are registered in the central store")
     }

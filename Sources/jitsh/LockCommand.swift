@@ -45,7 +45,7 @@ struct LockGroup: ParsableCommand {
         /// Every lock and removal is an audit event of the admin who made it.
         func audit(_ kind: AuditKind, _ what: String, reason: String, data: [String: Any]) throws {
             let json = String(decoding: try JSONSerialization.data(withJSONObject: data, options: [.sortedKeys]), as: UTF8.self)
-            try (store as? any AuditLog)?.appendAudit([AuditEvent(at: Clock.now * 1_000_000, sessionID: nil, identity: actor,
+            try (store as? any AuditLog)?.appendAudit([AuditEvent(at: Clock.now, sessionID: nil, identity: actor,
                                                                   host: boot.configuration.host.name, kind: kind, line: what,
                                                                   reason: reason, data: json)])
         }
@@ -79,16 +79,16 @@ struct LockGroup: ParsableCommand {
             try Bootstrap.failing {
                 if let session {
                     let id = try sessionID(session, ctx)
-                    try ctx.store.lockSession(SessionLock(sessionID: id, actor: ctx.actor, reason: reason, at: now * 1_000_000))
+                    try ctx.store.lockSession(SessionLock(sessionID: id, actor: ctx.actor, reason: reason, at: now))
                     try ctx.audit(.lock, "session \(id)", reason: reason, data: ["kind": "session", "value": id])
                     Console.line("locked session \(id): it ends within 5 s")
                     return
                 }
                 let target: Lock.Target = user.map { .user($0) } ?? role.map { .role($0) } ?? .host(host!)
-                let until = duration.flatMap(Duration.seconds).map { now + Int64($0) }
+                let until = duration.flatMap(Duration.seconds).map { now + Duration.microseconds(seconds: $0) }
                 let lock = try ctx.store.addLock(Lock(target: target, actor: ctx.actor, reason: reason, at: now, until: until))
                 try ctx.audit(.lock, lock, reason: reason)
-                Console.line("locked \(target.description.visible) (lock \(lock.id))\(until.map { " until \(Timestamp.format($0))" } ?? ""): "
+                Console.line("locked \(target.description.visible) (lock \(lock.id))\(until.map { " until \(Timestamp.format(microseconds: $0))" } ?? ""): "
                              + "new sessions and requests are refused, live ones end within 5 s")
             }
         }
@@ -114,13 +114,13 @@ struct LockGroup: ParsableCommand {
             let now = Clock.now
             let locks = try Bootstrap.failing { try ctx.store.locks(holdingAt: all ? nil : now) }
             for l in locks {
-                let state = l.removal.map { "removed by \($0.actor) \(Timestamp.format($0.at)): \($0.reason)" }
-                    ?? (l.holds(at: now) ? "holds" + (l.until.map { " until \(Timestamp.format($0))" } ?? "") : "expired")
+                let state = l.removal.map { "removed by \($0.actor) \(Timestamp.format(microseconds: $0.at)): \($0.reason)" }
+                    ?? (l.holds(at: now) ? "holds" + (l.until.map { " until \(Timestamp.format(microseconds: $0))" } ?? "") : "expired")
                 if output.json {
                     Console.json(JSONOutput.string(["id": String(l.id), "kind": l.target.kind, "value": l.target.value, "actor": l.actor,
-                                                    "reason": l.reason, "at": Timestamp.format(l.at), "state": state]))
+                                                    "reason": l.reason, "at": Timestamp.format(microseconds: l.at), "state": state]))
                 } else {
-                    Console.line("\(l.id)  \(l.target.description.visible)  by \(l.actor.visible) \(Timestamp.format(l.at))  \(state.visible)  \(l.reason.visible)")
+                    Console.line("\(l.id)  \(l.target.description.visible)  by \(l.actor.visible) \(Timestamp.format(microseconds: l.at))  \(state.visible)  \(l.reason.visible)")
                 }
             }
             if !output.json { Console.line("\(locks.count) lock\(locks.count == 1 ? "" : "s")") }

@@ -26,10 +26,10 @@ struct ReviewGroup: ParsableCommand {
         @Option(help: ArgumentHelp("The page to open after signing in (/sessions/3f2a).", valueName: "path"))
         var next: String?
         @Option(name: .customLong("valid-for"), help: .hidden)
-        var validFor: Int = Int(ReviewToken.signInLifetime)
+        var validFor: Int = Int(ReviewToken.signInLifetime / Duration.second)
 
         func validate() throws {
-            guard (1...Int(ReviewToken.signInLifetime)).contains(validFor) else { throw ValidationError("--valid-for: 1 to 120 seconds") }
+            guard (1...Int(ReviewToken.signInLifetime / Duration.second)).contains(validFor) else { throw ValidationError("--valid-for: 1 to 120 seconds") }
             if let next, !next.hasPrefix("/") || next.hasPrefix("//") { throw ValidationError("--next: a path on the web app, like /sessions") }
         }
 
@@ -47,7 +47,7 @@ struct ReviewGroup: ParsableCommand {
                                      unixGroups: requester.identity == login ? Account.groups(of: requester.identity) : [])
             let now = Clock.now
             let token: String
-            do { token = try store.issueSignInToken(for: who, now: now, lifetime: Int64(validFor)) } catch {
+            do { token = try store.issueSignInToken(for: who, now: now, lifetime: Duration.microseconds(seconds: validFor)) } catch {
                 Console.error("\(error)")
                 throw ExitCode(ExitStatus.error)
             }

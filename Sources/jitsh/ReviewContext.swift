@@ -81,11 +81,11 @@ struct ReviewContext {
             Console.error("--\(option) \(text.visible): give a time like 7d, \"2 hours ago\" or 2026-11-27T10:00Z")
             throw ExitCode(ExitStatus.error)
         }
-        return t * 1_000_000
+        return t
     }
 
     static func time(_ microseconds: Int64) -> String {
-        Timestamp.format(microseconds / 1_000_000).replacingOccurrences(of: "T", with: " ")
+        Timestamp.format(microseconds: microseconds).replacingOccurrences(of: "T", with: " ")
     }
 
     static func duration(_ microseconds: Int64) -> String {

@@ -85,7 +85,7 @@ struct SessionsGroup: ParsableCommand {
                 if let gid = r.grantID, let g = try ctx.store.grant(gid) {
                     Console.line("grant \(g.id): \(g.role.visible) via contract \(g.contract.visible)\(g.breakGlass ? " (BREAK-GLASS)" : ""), reason: \(g.reason.visible)")
                     for e in g.events {
-                        Console.line("  \(ReviewContext.time(e.at * 1_000_000))  \(e.kind.rawValue) by \(e.actor.visible)\(e.comment.isEmpty ? "" : ": \(e.comment.visible)")")
+                        Console.line("  \(ReviewContext.time(e.at))  \(e.kind.rawValue) by \(e.actor.visible)\(e.comment.isEmpty ? "" : ": \(e.comment.visible)")")
                     }
                 }
                 Console.line("timeline:")
@@ -265,7 +265,7 @@ struct SessionsGroup: ParsableCommand {
                 throw ExitCode(ExitStatus.error)
             }
             // In µs from now, as sessions count time: from the whole second, `1s` could take two.
-            let cutoff = Clock.microseconds - Int64(seconds) * 1_000_000
+            let cutoff = Clock.now - Int64(seconds) * 1_000_000
             // A fleet host prunes its spool, and only what reached the central store whole.
             let fleet = ctx.installation.configuration.isFleet
             let store = try ctx.local()
@@ -305,8 +305,8 @@ struct SessionJSON: Encodable {
         let r = s.session
         id = r.id; identity = r.identity; login = r.login; role = r.role; host = r.host; client = r.client; mode = r.mode
         command = r.command; grant = r.grantID
-        started_at = Timestamp.format(r.startedAt / 1_000_000)
-        ended_at = s.end.map { Timestamp.format($0.endedAt / 1_000_000) }
+        started_at = Timestamp.format(microseconds: r.startedAt)
+        ended_at = s.end.map { Timestamp.format(microseconds: $0.endedAt) }
         exit_reason = s.end?.exitReason
         lines = s.lines; denied = s.denied; confirmed = s.confirmed; blocked = s.blocked; pruned = s.pruned
     }

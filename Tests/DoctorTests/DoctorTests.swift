@@ -184,9 +184,12 @@ struct DoctorRulesTests {
     }
 
     @Test func aClockBehindTheStoreFails() {
-        #expect(DoctorRules.clock(now: 1_000_000, buildTime: 900_000, newestEvent: 1_000_100).status == .fail)
-        #expect(DoctorRules.clock(now: 1_000_000, buildTime: 2_000_000, newestEvent: nil).status == .fail)
-        #expect(DoctorRules.clock(now: 1_000_000, buildTime: 900_000, newestEvent: 999_999).status == .ok)
+        // The clock and the store count microseconds, the build's date seconds.
+        let s: Int64 = 1_000_000
+        #expect(DoctorRules.clock(now: 1_000_000 * s, buildTime: 900_000, newestEvent: 1_000_100 * s).status == .fail)
+        #expect(DoctorRules.clock(now: 1_000_000 * s, buildTime: 2_000_000, newestEvent: nil).status == .fail)
+        #expect(DoctorRules.clock(now: 1_000_000 * s, buildTime: 900_000, newestEvent: 999_999 * s).status == .ok)
+        #expect(DoctorRules.clock(now: 1_000_000 * s, buildTime: 900_000, newestEvent: 1_000_004 * s).status == .ok)
     }
 
     @Test func integrityOtherThanOkFails() {

@@ -259,7 +259,7 @@ final class Harness: @unchecked Sendable {
     @discardableResult
     func grant(role: String?, seconds: Int = 1800, identity: String = Harness.user) throws -> Int64? {
         let store = try SQLiteStore(path: storePath)
-        for g in try store.grants(identity: identity) where [.active, .pending, .scheduled].contains(g.state(at: Int64(Date().timeIntervalSince1970))) {
+        for g in try store.grants(identity: identity) where [.active, .pending, .scheduled].contains(g.state(at: Int64(Date().timeIntervalSince1970 * 1_000_000))) {
             try Harness.run(binary, ["grant", "revoke", "--config", config, String(g.id), "--reason", "test reset"])
         }
         guard let role else { return nil }

@@ -86,7 +86,7 @@ extension SessionTests {
         try h.grant(role: "operator")
         let denied = try h.connect().exec("killall nginx")
         #expect(denied.exitStatus == 126)
-        let alerts = try h.store().dueNotifications(now: Int64(Date().timeIntervalSince1970) + 5, limit: 1000).filter { $0.event == "alert" }
+        let alerts = try h.store().dueNotifications(now: Int64(Date().timeIntervalSince1970 * 1_000_000) + 5_000_000, limit: 1000).filter { $0.event == "alert" }
         #expect(alerts.contains { $0.payload.contains("killall nginx") }, "\(alerts)")
     }
 

@@ -89,7 +89,7 @@ struct DecisionTests {
 
     @Test func theNightRuleHoldsAtNight() {
         var context = Fixtures.context
-        context.epochSeconds = Timestamp.parse("2026-01-05T23:00:00Z")!
+        context.epochSeconds = Timestamp.seconds("2026-01-05T23:00:00Z")!
         #expect(Fixtures.decide(Self.policy, "r", "night", context: context).verdict == .allow)
     }
 
@@ -101,7 +101,7 @@ struct DecisionTests {
 
     @Test func aRoleOutsideItsWindowDeniesEverything() {
         var context = Fixtures.context
-        context.epochSeconds = Timestamp.parse("2026-01-10T12:00:00Z")!
+        context.epochSeconds = Timestamp.seconds("2026-01-10T12:00:00Z")!
         let d = Fixtures.decide(Self.policy, "weekday", "ls", context: context)
         #expect(d.verdict == .deny)
         #expect(d.reason.hasPrefix("role `weekday` is not usable now"))

@@ -2,7 +2,8 @@ import Testing
 @testable import Policy
 
 /// Fleet mode's `offline:` and `recording: strict` decisions, one case a line: the view's age,
-/// the role's rule, the grant's end in; online, cached until, or denied out.
+/// the role's rule, the grant's end in; online, cached until, or denied out. The table counts
+/// seconds for people; the decision takes microseconds, as every time jitsh keeps.
 struct DurabilityTests {
     struct Case: Sendable, CustomTestStringConvertible {
         var refreshed: Int64?
@@ -32,19 +33,21 @@ struct DurabilityTests {
     @Test(arguments: cases)
     func offline(_ c: Case) {
         let got: String
-        switch FleetDurability.offline(viewRefreshed: c.refreshed, now: c.now, rule: c.rule, grantEnd: c.grantEnd) {
+        switch FleetDurability.offline(viewRefreshed: c.refreshed.map { $0 * second }, now: c.now * second, rule: c.rule,
+                                       grantEnd: c.grantEnd * second) {
         case .online: got = "online"
-        case .cached(let until): got = "cached \(until)"
+        case .cached(let until): got = "cached \(until / second)"
         case .deny: got = "deny"
         }
         #expect(got == c.expected)
     }
 
     @Test func strictNeedsAReachableStoreAndShippingThatKeepsUp() {
-        #expect(FleetDurability.strict(viewRefreshed: 998, now: 1000, lag: 2) == nil)
-        #expect(FleetDurability.strict(viewRefreshed: nil, now: 1000, lag: 0) != nil)
-        #expect(FleetDurability.strict(viewRefreshed: 990, now: 1000, lag: 0) == "this role records strictly and the central store is not reachable now")
-        #expect(FleetDurability.strict(viewRefreshed: 999, now: 1000, lag: 9) == "this role records strictly and shipping to the central store is 9s behind")
+        let s = second
+        #expect(FleetDurability.strict(viewRefreshed: 998 * s, now: 1000 * s, lag: 2 * s) == nil)
+        #expect(FleetDurability.strict(viewRefreshed: nil, now: 1000 * s, lag: 0) != nil)
+        #expect(FleetDurability.strict(viewRefreshed: 990 * s, now: 1000 * s, lag: 0) == "this role records strictly and the central store is not reachable now")
+        #expect(FleetDurability.strict(viewRefreshed: 999 * s, now: 1000 * s, lag: 9 * s) == "this role records strictly and shipping to the central store is 9s behind")
     }
 
     @Test func rolesSayOfflineAndRecordingAndTheDefaultsFollowWhatTheyMayChange() throws {
@@ -64,3 +67,5 @@ struct DurabilityTests {
         }
     }
 }
+
+private let second = Duration.second

@@ -25,7 +25,7 @@ final class Bed: @unchecked Sendable {
     var pendingGrant: Int64 = 0
     private var server: Process?
 
-    static var now: Int64 { Int64(Date().timeIntervalSince1970) }
+    static var now: Int64 { Int64(Date().timeIntervalSince1970 * 1_000_000) }
     static let typedCommand = "echo player-check-42"
     /// Watched by the serve-snap role; inside the test bed, so it goes with it.
     static let watched = "/run/jitsh-serve-test-\(getpid())/watched"

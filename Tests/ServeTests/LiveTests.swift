@@ -40,7 +40,7 @@ struct LiveTests {
         let end = try bed.store().sessionEnd(id)
         #expect(end?.exitReason == "locked", "\(String(describing: end))")
         let record = try #require(try bed.store().session(id))
-        #expect(try bed.store().grant(record.grantID!)?.state(at: Int64(Date().timeIntervalSince1970)) == .active)
+        #expect(try bed.store().grant(record.grantID!)?.state(at: Int64(Date().timeIntervalSince1970 * 1_000_000)) == .active)
         #expect(try bed.store().sessionLock(id)?.reason == "INC-9 stop")
         let events = try bed.store().auditEvents(matching: try AuditQuery(["kind web-terminate"], now: Bed.now))
         #expect(events.contains { $0.identity == "sam" && $0.decision == "allow" && $0.reason == "INC-9 stop" })

@@ -57,6 +57,9 @@ struct ServeTests {
             #expect(try HTTP.request(port: bed.port, "GET", path).status == 401, "\(path) without a cookie")
             #expect(try HTTP.request(port: bed.port, "GET", path, cookie: ReviewToken.random()).status == 401, "\(path) with a forged cookie")
         }
+        // A link lives two minutes at most, and says so.
+        #expect(try bed.run(["review", "login", "--config", bed.config, "--as", "rita"]).contains("within 120 seconds"))
+        #expect(try Bed.execute(bed.binary, ["review", "login", "--config", bed.config, "--as", "rita", "--valid-for", "121"]).0 != 0)
         // Someone who may neither review nor approve gets no link at all.
         let (status, output) = try Bed.execute(bed.binary, ["review", "login", "--config", bed.config, "--as", "nobody-special"])
         #expect(status == 1)

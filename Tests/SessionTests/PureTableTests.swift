@@ -131,11 +131,13 @@ import TestSupport
 
     // MARK: The watchdog's decision: the grant as the store has it now → fine, warn, end
 
-    static let start: Int64 = 1_800_000_000
+    /// Microseconds, as the store counts.
+    static let start: Int64 = 1_800_000_000 * second
 
     static func grant(minutes: Int64, events: [GrantEvent] = []) -> Grant {
         Grant(id: 7, identity: "alice", role: "operator", contract: "c", hostPattern: "*", reason: "r", requestedAt: start,
-              startsAt: start, duration: minutes * 60, approvalsNeeded: 0, maxDuration: 7200, pendingTTL: 60, breakGlass: true,
+              startsAt: start, duration: minutes * 60 * second, approvalsNeeded: 0, maxDuration: 7200 * second, pendingTTL: 60 * second,
+              breakGlass: true,
               events: events)
     }
 
@@ -154,11 +156,11 @@ import TestSupport
 
     @Test(arguments: watchdog) func watchdogDecision(_ row: (at: Int64, revoked: Bool, expected: String)) throws {
         let store = MemoryStore()
-        let events = row.revoked ? [GrantEvent(.revoked, actor: "carol", at: PureTableTests.start + 5)] : []
+        let events = row.revoked ? [GrantEvent(.revoked, actor: "carol", at: PureTableTests.start + 5 * second)] : []
         let g = try store.insertGrant(PureTableTests.grant(minutes: 10, events: events), notifications: [])
         var w = Watchdog(grant: g)
         let got: String
-        switch w.check(store, now: PureTableTests.start + row.at) {
+        switch w.check(store, now: PureTableTests.start + row.at * second) {
         case .fine: got = "fine"
         case .warn(let message): got = "warn: " + (message.range(of: "ends in [0-9a-z]+", options: .regularExpression).map { String(message[$0]) } ?? message)
         case .end(let reason, _): got = "end \(reason.rawValue)"
@@ -174,16 +176,24 @@ import TestSupport
         let store = MemoryStore()
         let g = try store.insertGrant(PureTableTests.grant(minutes: 10), notifications: [])
         var w = Watchdog(grant: g, sessionID: "s1", host: "prod-1")
-        #expect(w.check(store, now: PureTableTests.start + 10) == .fine)
-        let lock = try store.addLock(Lock(target: target, actor: "root", reason: "INC-3\u{7}", at: PureTableTests.start + 11))
-        let outcome = w.check(store, now: PureTableTests.start + 12)
+        #expect(w.check(store, now: PureTableTests.start + 10 * second) == .fine)
+        let lock = try store.addLock(Lock(target: target, actor: "root", reason: "INC-3\u{7}", at: PureTableTests.start + 11 * second))
+        let outcome = w.check(store, now: PureTableTests.start + 12 * second)
         if ends {
             #expect(outcome == .end(.locked, "jitsh: \(target) was locked by root: INC-3\\x07; the session ends"), "\(target)")
         } else {
             #expect(outcome == .fine, "\(target)")
         }
-        _ = try store.removeLock(lock.id, Lock.Removal(actor: "root", reason: "ok", at: PureTableTests.start + 13))
-        #expect(w.check(store, now: PureTableTests.start + 14) == .fine)
+        _ = try store.removeLock(lock.id, Lock.Removal(actor: "root", reason: "ok", at: PureTableTests.start + 13 * second))
+        #expect(w.check(store, now: PureTableTests.start + 14 * second) == .fine)
+    }
+
+    /// The watchdog looks at any microsecond; what it says is left counts up to the whole second.
+    @Test func aWarningSaysWhatIsLeftUpToTheWholeSecond() throws {
+        let store = MemoryStore()
+        let g = try store.insertGrant(PureTableTests.grant(minutes: 10), notifications: [])
+        var w = Watchdog(grant: g)
+        #expect(w.check(store, now: PureTableTests.start + 540_700_000) == .warn("jitsh: your grant \(g.id) ends in 1m; to extend it: grant extend \(g.id) --by 30m"))
     }
 
     @Test func eachWarningIsGivenOnceAndTheFiveMinuteOneNotAfterTheOneMinuteOne() throws {
@@ -191,11 +201,11 @@ import TestSupport
         let g = try store.insertGrant(PureTableTests.grant(minutes: 10), notifications: [])
         var w = Watchdog(grant: g)
         var told: [Int64] = []
-        for at in stride(from: Int64(0), through: 600, by: 5) where w.check(store, now: PureTableTests.start + at) != .fine { told.append(at) }
+        for at in stride(from: Int64(0), through: 600, by: 5) where w.check(store, now: PureTableTests.start + at * second) != .fine { told.append(at) }
         #expect(told == [300, 540, 600])
         var late = Watchdog(grant: g)
-        #expect(late.check(store, now: PureTableTests.start + 590) != .fine)
-        #expect(late.check(store, now: PureTableTests.start + 595) == .fine)
+        #expect(late.check(store, now: PureTableTests.start + 590 * second) != .fine)
+        #expect(late.check(store, now: PureTableTests.start + 595 * second) == .fine)
     }
 
     @Test func aStoreThatCannotBeReadEndsTheSession() throws {
@@ -256,3 +266,5 @@ import TestSupport
         #expect(got == row.expected, "\(row.change)")
     }
 }
+
+private let second: Int64 = 1_000_000

@@ -28,10 +28,11 @@ import Glibc
 
         /// `grace`: real milliseconds each wait gives the descriptors before the clock jumps.
         init(grantSeconds: Int64 = 3600, grace: Int32 = 5) throws {
-            let now = clock.wallSeconds
+            let now = clock.wall
             let grant = try store.insertGrant(
                 Grant(identity: "alice", role: "loop", contract: "test", hostPattern: "*", reason: "loop tests", requestedAt: now,
-                      startsAt: now, duration: grantSeconds, approvalsNeeded: 0, maxDuration: grantSeconds, pendingTTL: 60, breakGlass: true),
+                      startsAt: now, duration: grantSeconds * 1_000_000, approvalsNeeded: 0, maxDuration: grantSeconds * 1_000_000,
+                      pendingTTL: 60_000_000, breakGlass: true),
                 notifications: [])
             guard let typed = makePipe(), let shown = makePipe() else { throw POSIXError(.EMFILE) }
             self.typed = typed
@@ -123,7 +124,7 @@ import Glibc
         // Revoked 12.5 s in: the watchdog looks every 2 s, so the session hears of it at 14 s.
         scope.timer {
             _ = try? bed.store.changeGrant(bed.session.setup.grant.id) { _ in
-                (events: [GrantEvent(.revoked, actor: "carol", at: bed.clock.wallSeconds, comment: "incident over")], notifications: [])
+                (events: [GrantEvent(.revoked, actor: "carol", at: bed.clock.wall, comment: "incident over")], notifications: [])
             }
         }.deadline = bed.clock.monotonic + 12_500_000
         bed.session.loop.run(scope) { !heard.isEmpty }

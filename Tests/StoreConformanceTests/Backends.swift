@@ -129,3 +129,6 @@ enum Fixture {
               pendingTTL: 3600, events: [GrantEvent(.requested, actor: identity, at: 1_767_614_400, comment: "INC-1 disk full")])
     }
 }
+
+/// Microseconds in a second: the store counts every time in microseconds.
+let sec: Int64 = 1_000_000

@@ -55,7 +55,7 @@ struct FleetLockTests {
                 "the session's end (locked) did not reach the central store: \(Self.text(serviceLog))")
 
         // The next session and request are refused, with the lock's words; both are audited.
-        #expect(try await Self.waitFor(5) { try spool.locks(holdingAt: Int64(Date().timeIntervalSince1970)).count == 1 } != nil)
+        #expect(try await Self.waitFor(5) { try spool.locks(holdingAt: Int64(Date().timeIntervalSince1970 * 1_000_000)).count == 1 } != nil)
         let next = try await host.session("seq 1 3")
         #expect(next.status == 1 && next.output.contains("user alice is locked by root: laptop stolen; nothing can run"), "\(next)")
         let request = try await host.jitsh(["grant", "request", "--as", "alice", "--role", "operator", "--reason", "INC-21 again"])
@@ -66,7 +66,7 @@ struct FleetLockTests {
         // Lifted: the spool learns it from the service, and alice works again.
         let lift = try await host.jitsh(["lock", "remove", "1", "--reason", "laptop found"])
         #expect(lift.status == 0, "\(lift)")
-        #expect(try await Self.waitFor(5) { try spool.locks(holdingAt: Int64(Date().timeIntervalSince1970)).isEmpty } != nil)
+        #expect(try await Self.waitFor(5) { try spool.locks(holdingAt: Int64(Date().timeIntervalSince1970 * 1_000_000)).isEmpty } != nil)
         let after = try await host.session("seq 1 3")
         #expect(after.status == 0 && after.output == "1\n2\n3\n", "\(after)")
         #expect(try await Self.waitFor(5) {

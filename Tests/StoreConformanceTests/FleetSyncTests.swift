@@ -425,7 +425,7 @@ struct FleetSyncTests {
         let revokedAt = Date()
         let revokeTook = revokedAt.timeIntervalSince(asked)
         #expect(revoke.status == 0, "\(revoke)")
-        let took = try await waitFor(5) { try spool.grant(grantID)?.state(at: Int64(Date().timeIntervalSince1970)) == .revoked }
+        let took = try await waitFor(5) { try spool.grant(grantID)?.state(at: Int64(Date().timeIntervalSince1970 * 1_000_000)) == .revoked }
         #expect(took != nil, "the revocation did not reach the spool within 5 s")
 
         // DESIGN.md: a change made anywhere reaches every affected live session within 5 s: the

@@ -22,9 +22,9 @@ struct GrantLifecycleTests {
         let g = try service.request(.init(role: "readonly", reason: "INC-1 look"), by: TestPolicy.person("alice"), now: now)
         #expect(g.state(at: now) == .active)
         #expect(g.events.map(\.kind) == [.requested, .approved])
-        #expect(g.endsAt == now + 1800)
+        #expect(g.endsAt == now + 1800 * second)
         #expect(try service.live(for: "alice", now: now).map(\.id) == [g.id])
-        #expect(try service.live(for: "alice", now: now + 1800).isEmpty)
+        #expect(try service.live(for: "alice", now: now + 1800 * second).isEmpty)
     }
 
     @Test func oneApproverMakesItActive() throws {
@@ -32,9 +32,9 @@ struct GrantLifecycleTests {
         #expect(g.state(at: now) == .pending)
         #expect(refusal { try service.approve(g.id, by: TestPolicy.person("alice"), now: now) } == "you requested grant \(g.id); someone else must approve it")
         #expect(refusal { try service.approve(g.id, by: TestPolicy.person("bob"), now: now) }?.hasPrefix("bob may not approve grants of one") == true)
-        let approved = try service.approve(g.id, by: TestPolicy.person("lead1"), comment: "ok", now: now + 5)
-        #expect(approved.state(at: now + 5) == .active)
-        #expect(refusal { try service.approve(g.id, by: TestPolicy.person("lead2"), now: now + 6) } == "grant \(g.id) is active, not pending")
+        let approved = try service.approve(g.id, by: TestPolicy.person("lead1"), comment: "ok", now: now + 5 * second)
+        #expect(approved.state(at: now + 5 * second) == .active)
+        #expect(refusal { try service.approve(g.id, by: TestPolicy.person("lead2"), now: now + 6 * second) } == "grant \(g.id) is active, not pending")
     }
 
     @Test func twoDistinctApproversAreNeededWhenTheContractSaysSo() throws {
@@ -57,10 +57,10 @@ struct GrantLifecycleTests {
         let g = try service.request(.init(role: "operator", reason: "x"), by: TestPolicy.person("alice"), now: now)
         _ = try service.approve(g.id, by: TestPolicy.person("lead1"), now: now)
         #expect(refusal { try service.revoke(g.id, by: TestPolicy.person("bob"), now: now) } == "only the holder, an approver or an admin may revoke grant \(g.id)")
-        let revoked = try service.revoke(g.id, by: TestPolicy.person("lead2"), reason: "done", now: now + 60)
-        #expect(revoked.state(at: now + 60) == .revoked)
-        #expect(try service.live(for: "alice", now: now + 60).isEmpty)
-        #expect(refusal { try service.revoke(g.id, by: TestPolicy.person("alice"), now: now + 61) } == "grant \(g.id) is already revoked")
+        let revoked = try service.revoke(g.id, by: TestPolicy.person("lead2"), reason: "done", now: now + 60 * second)
+        #expect(revoked.state(at: now + 60 * second) == .revoked)
+        #expect(try service.live(for: "alice", now: now + 60 * second).isEmpty)
+        #expect(refusal { try service.revoke(g.id, by: TestPolicy.person("alice"), now: now + 61 * second) } == "grant \(g.id) is already revoked")
         let other = try service.request(.init(role: "readonly", reason: "INC-2"), by: TestPolicy.person("alice"), now: now)
         #expect(try service.revoke(other.id, by: TestPolicy.person("alice"), now: now).state(at: now) == .revoked)
         let third = try service.request(.init(role: "readonly", reason: "INC-3"), by: TestPolicy.person("bob"), now: now)
@@ -69,33 +69,33 @@ struct GrantLifecycleTests {
 
     @Test func extensionsStayWithinTheMaximumAndAreApprovedLikeRequests() throws {
         let auto = try service.request(.init(role: "readonly", reason: "INC-1"), by: TestPolicy.person("alice"), now: now)
-        let longer = try service.extend(auto.id, by: TestPolicy.person("alice"), seconds: 1800, now: now + 60)
-        #expect(longer.endsAt == now + 3600)
-        #expect(refusal { try service.extend(auto.id, by: TestPolicy.person("alice"), seconds: 7200, now: now + 60) }?.hasPrefix("grant \(auto.id) may last at most 2h") == true)
-        #expect(refusal { try service.extend(auto.id, by: TestPolicy.person("bob"), seconds: 60, now: now + 60) } == "only the holder may extend grant \(auto.id)")
+        let longer = try service.extend(auto.id, by: TestPolicy.person("alice"), seconds: 1800, now: now + 60 * second)
+        #expect(longer.endsAt == now + 3600 * second)
+        #expect(refusal { try service.extend(auto.id, by: TestPolicy.person("alice"), seconds: 7200, now: now + 60 * second) }?.hasPrefix("grant \(auto.id) may last at most 2h") == true)
+        #expect(refusal { try service.extend(auto.id, by: TestPolicy.person("bob"), seconds: 60, now: now + 60 * second) } == "only the holder may extend grant \(auto.id)")
 
         let g = try service.request(.init(role: "operator", reason: "x"), by: TestPolicy.person("alice"), now: now)
         _ = try service.approve(g.id, by: TestPolicy.person("lead1"), now: now)
-        let asked = try service.extend(g.id, by: TestPolicy.person("alice"), seconds: 3600, now: now + 10)
-        #expect(asked.pendingExtension?.seconds == 3600)
-        #expect(asked.endsAt == now + 3600)
-        #expect(asked.state(at: now + 10) == .active)
-        let denied = try service.deny(g.id, by: TestPolicy.person("lead2"), now: now + 20)
-        #expect(denied.state(at: now + 20) == .active)
+        let asked = try service.extend(g.id, by: TestPolicy.person("alice"), seconds: 3600, now: now + 10 * second)
+        #expect(asked.pendingExtension?.extra == 3600 * second)
+        #expect(asked.endsAt == now + 3600 * second)
+        #expect(asked.state(at: now + 10 * second) == .active)
+        let denied = try service.deny(g.id, by: TestPolicy.person("lead2"), now: now + 20 * second)
+        #expect(denied.state(at: now + 20 * second) == .active)
         #expect(denied.pendingExtension == nil)
-        _ = try service.extend(g.id, by: TestPolicy.person("alice"), seconds: 1800, now: now + 30)
-        let extended = try service.approve(g.id, by: TestPolicy.person("lead2"), now: now + 40)
-        #expect(extended.endsAt == now + 5400)
+        _ = try service.extend(g.id, by: TestPolicy.person("alice"), seconds: 1800, now: now + 30 * second)
+        let extended = try service.approve(g.id, by: TestPolicy.person("lead2"), now: now + 40 * second)
+        #expect(extended.endsAt == now + 5400 * second)
         #expect(extended.events.last?.kind == .extended)
     }
 
     @Test func unapprovedRequestsLapseAndExpiredGrantsAreRecorded() throws {
         let g = try service.request(.init(role: "operator", reason: "x"), by: TestPolicy.person("alice"), now: now)
-        #expect(g.state(at: now + 3599) == .pending)
-        #expect(g.state(at: now + 3600) == .lapsed)
+        #expect(g.state(at: now + 3599 * second) == .pending)
+        #expect(g.state(at: now + 3600 * second) == .lapsed)
         let a = try service.request(.init(role: "readonly", reason: "INC-1"), by: TestPolicy.person("bob"), now: now)
-        #expect(try service.sweep(now: now + 4000) == 2)
-        #expect(try service.sweep(now: now + 4001) == 0)
+        #expect(try service.sweep(now: now + 4000 * second) == 2)
+        #expect(try service.sweep(now: now + 4001 * second) == 0)
         #expect(try t.store.grant(a.id)?.events.last?.kind == .expired)
         #expect(try t.store.grant(g.id)?.events.last?.comment == "not approved in time")
     }
@@ -107,7 +107,7 @@ struct GrantLifecycleTests {
         (Requester(identity: "alice", groups: ["oncall"]), GrantService.Request(role: "readonly", reason: "looking around"), "contract auto needs a reason matching ^(INC|CHG)-[0-9]+"),
         (Requester(identity: "alice", groups: ["oncall"]), GrantService.Request(role: "readonly", duration: 3 * 3600, reason: "INC-1"), "contract auto allows at most 2h; asked for 3h"),
         (Requester(identity: "alice", groups: ["oncall"]), GrantService.Request(role: "readonly", hostPattern: "dev-1", reason: "INC-1"), "contract auto does not cover dev-1 (it covers prod-*)"),
-        (Requester(identity: "alice", groups: ["oncall"]), GrantService.Request(role: "readonly", start: 1_767_614_400 - 3600, reason: "INC-1"), "a grant cannot start in the past"),
+        (Requester(identity: "alice", groups: ["oncall"]), GrantService.Request(role: "readonly", start: (1_767_614_400 - 3600) * second, reason: "INC-1"), "a grant cannot start in the past"),
     ])
     func requestsAreRefusedWithWhatIsMissing(who: Requester, request: GrantService.Request, message: String) {
         #expect(refusal { try service.request(request, by: who, now: now) }?.hasPrefix(message) == true,
@@ -115,7 +115,7 @@ struct GrantLifecycleTests {
     }
 
     @Test func contractsTakeNoRequestsInTheirDenyWindows() {
-        let saturday = now + 5 * 86400
+        let saturday = now + 5 * 86400 * second
         #expect(refusal { try service.request(.init(role: "operator", reason: "x"), by: TestPolicy.person("alice"), now: saturday) }
                 == "contract one takes no requests during Sat,Sun 00:00-24:00 UTC")
     }

@@ -96,7 +96,7 @@ struct OutboxTests {
         let down = Outbox(store: t.store, webhook: "http://127.0.0.1:9/hook").deliver(now: TestPolicy.monday, budget: 2)
         #expect(down.delivered == 0 && down.failed == 2)
         #expect(try t.store.dueNotifications(now: TestPolicy.monday, limit: 10).isEmpty)
-        #expect(try t.store.dueNotifications(now: TestPolicy.monday + 30, limit: 10).count == 2)
+        #expect(try t.store.dueNotifications(now: TestPolicy.monday + 30 * second, limit: 10).count == 2)
     }
 }
 

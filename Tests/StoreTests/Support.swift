@@ -46,8 +46,8 @@ enum TestPolicy {
 
     static let policy: Policy = try! PolicyLoader.load(files.map { PolicyFile(path: $0.key, text: $0.value) })
     static let host = HostInfo(name: "prod-1")
-    /// 2026-01-05T12:00:00Z, a Monday.
-    static let monday: Int64 = 1_767_614_400
+    /// 2026-01-05T12:00:00Z, a Monday, in microseconds as the store counts.
+    static let monday: Int64 = 1_767_614_400 * second
 
     static func person(_ name: String) -> Requester {
         Requester(identity: name, groups: Set(policy.global.people[name] ?? []), isRoot: name == "root")
@@ -108,3 +108,6 @@ enum Binary {
         return Result(status: p.terminationStatus, output: String(decoding: o, as: UTF8.self), error: String(decoding: e, as: UTF8.self))
     }
 }
+
+/// Microseconds in a second: tests write times as the store keeps them, `now + 60 * second`.
+let second: Int64 = 1_000_000

@@ -66,7 +66,7 @@ extension Session {
         let tokens = ConfirmToken(signingKey: setup.signingKey)
         guard let token else {
             let made = tokens.make(identity: setup.identity, host: setup.host.name, line: line, fingerprints: current.fingerprints,
-                                   expires: now + ConfirmToken.lifetime)
+                                   expires: now / Duration.second + ConfirmToken.lifetime)
             stderr("\(decision.headline(line: line))\n" + current.reports.flatMap(\.lines).joined(separator: "\n") + "\n"
                    + "jitsh: nothing ran. To run exactly this line once, within 5 minutes:\n"
                    + "  ssh \(setup.host.shortName) confirm \(made) \(Quote.always(line))\n")
@@ -78,7 +78,7 @@ extension Session {
             self.confirmEvent(.confirmCancelled, line, decision: .deny, reason: "token refused: \(why)")
             return .exited(126)
         }
-        switch tokens.check(token, identity: setup.identity, host: setup.host.name, line: line, fingerprints: current.fingerprints, now: now) {
+        switch tokens.check(token, identity: setup.identity, host: setup.host.name, line: line, fingerprints: current.fingerprints, now: now / Duration.second) {
         case .malformed: return refuse("it is not a token jitsh printed")
         case .expired: return refuse("it has expired; run the line again for a new one")
         case .mismatch: return refuse("it was made for another line, or the dry run's result has changed since")

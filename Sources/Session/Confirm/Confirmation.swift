@@ -101,13 +101,13 @@ extension Session {
     /// The role's confirm_limit: how many confirmations it allows in its window, and when the next frees up.
     func throttled() -> String? {
         guard let limit = setup.role.role.confirmLimit else { return nil }
-        let since = Clock.microseconds - Int64(limit.perSeconds) * 1_000_000
+        let since = Clock.now - Int64(limit.perSeconds) * 1_000_000
         guard let used = try? setup.store.countAudit(kind: .confirmed, identity: setup.identity, since: since) else {
             return "the confirm limit cannot be checked (the store does not answer)"
         }
         guard used >= limit.count else { return nil }
         let oldest = (try? setup.store.oldestAudit(kind: .confirmed, identity: setup.identity, since: since)) ?? nil
-        let wait = oldest.map { max(1, Int(($0 + Int64(limit.perSeconds) * 1_000_000 - Clock.microseconds) / 1_000_000)) } ?? limit.perSeconds
+        let wait = oldest.map { max(1, Int(($0 + Int64(limit.perSeconds) * 1_000_000 - Clock.now) / 1_000_000)) } ?? limit.perSeconds
         return "role \(setup.role.name) allows \(limit.count) confirmed changes per \(Duration.describe(limit.perSeconds)); "
             + "the next is possible in \(Duration.describe(wait))"
     }

@@ -179,7 +179,7 @@ struct ExecRules: Sendable {
     var role: String
     var context: DecisionContext
     var confirmed: [ConfirmedCommand]
-    /// Wall-clock seconds now, as grants count.
+    /// Wall-clock seconds now, as time windows count.
     var now: @Sendable () -> Int64
 }
 
@@ -318,10 +318,10 @@ extension Session: ExecGuardDelegate {
     var execRules: ExecRules {
         let wall: @Sendable () -> Int64
         if let system = clock as? SystemClock {
-            wall = { system.wallSeconds }
+            wall = { system.wall / Duration.second }
         } else {
             // A test's manual clock moves only on the session's thread: its time at the start.
-            let fixed = now
+            let fixed = now / Duration.second
             wall = { fixed }
         }
         return ExecRules(decider: decider, role: setup.role.name, context: decisionContext, confirmed: confirmed, now: wall)

@@ -8,12 +8,8 @@ import Glibc
 protocol SessionClock: AnyObject {
     /// For timers: never jumps back when the wall clock is set.
     var monotonic: Int64 { get }
-    /// For grants, recordings and audit events: seconds and microseconds since 1970.
+    /// For grants, recordings and audit events: microseconds since 1970.
     var wall: Int64 { get }
-}
-
-extension SessionClock {
-    var wallSeconds: Int64 { wall / 1_000_000 }
 }
 
 final class SystemClock: SessionClock, Sendable {

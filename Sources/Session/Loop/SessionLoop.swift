@@ -27,8 +27,7 @@ extension Session {
             let now = self.loop.now
             flush.deadline = self.recorder?.dueIn.map { now + $0 }
             committed.fd = self.recorder?.committed ?? -1
-            // At the start of the wall-clock second it is due in, as grants count time.
-            let due = self.watchdog.nextCheck(now: self.now) * 1_000_000
+            let due = self.watchdog.nextCheck(now: self.now)
             grant.deadline = self.loop.watchdogHandler == nil ? nil : now + max(0, due - self.clock.wall)
             held.deadline = self.guardian?.holdsStopped == true ? now + 200_000 : nil
         }

@@ -88,7 +88,7 @@ extension Session {
         }
         let stored: (head: [UInt8], count: Int64)
         do {
-            stored = try setup.store.appendImages(session: id, line: number, at: Clock.microseconds, changes: changes, contents: contents)
+            stored = try setup.store.appendImages(session: id, line: number, at: Clock.now, changes: changes, contents: contents)
         } catch {
             let failed = restore(changes, from: before, keeper)
             audit(.snapshotFailed, line: line, decision: .deny, reason: "\(error)")
