@@ -185,8 +185,13 @@ struct PostgresFilter {
         return "\(column) ~ \(bind(StoreGlob.regex(pattern)))"
     }
 
-    /// A line event of alias `a` ran `program`: by name (rm) or by path (/bin/rm).
+    /// A line event of alias `a` ran `program`: by name (rm) or by path (/bin/rm). A plain name
+    /// is one of the programs the database keeps of the line (as run and by name), which its
+    /// index answers; a glob or a path asks each command's argv.
     mutating func program(_ a: String, _ program: String) -> String {
+        if !program.unicodeScalars.contains(where: { "*?[/".unicodeScalars.contains($0) }) {
+            return "\(a).programs @> ARRAY[\(bind(program))]::text[]"
+        }
         let (name, path) = (bind(StoreGlob.regex(program)), bind(StoreGlob.regex("*/" + program)))
         return """
             EXISTS (SELECT 1 FROM jsonb_array_elements(CASE WHEN jsonb_typeof(\(a).data::jsonb -> 'commands') = 'array'

@@ -232,6 +232,23 @@ enum Schema {
         // table's trigger for this one UPDATE inside the migration's transaction (DDL is
         // transactional here: no other session ever sees the table changeable).
         Version(number: 7, name: "one time unit: microseconds", statements: microseconds),
+        // `command rm` asked every line event's JSON for its argv: the programs a line ran are
+        // kept beside it, as run (/bin/rm) and by name (rm), computed by the database from the
+        // row itself (no host can write them otherwise) and indexed.
+        Version(number: 8, name: "programs of each line, indexed", statements: [
+            """
+            CREATE FUNCTION jitsh_programs(data text) RETURNS text[] LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+                SELECT coalesce(array_agg(DISTINCT p), '{}') FROM (
+                    SELECT unnest(ARRAY[c -> 'argv' ->> 0, regexp_replace(c -> 'argv' ->> 0, '^.*/', '')]) p
+                    FROM jsonb_array_elements(CASE WHEN jsonb_typeof(data::jsonb -> 'commands') = 'array'
+                                                   THEN data::jsonb -> 'commands' ELSE '[]'::jsonb END) c
+                    WHERE jsonb_typeof(c -> 'argv') = 'array') programs
+                WHERE p IS NOT NULL
+            $$
+            """,
+            "ALTER TABLE audit_events ADD COLUMN programs text[] GENERATED ALWAYS AS (jitsh_programs(data)) STORED",
+            "CREATE INDEX audit_events_programs ON audit_events USING gin (programs)",
+        ]),
     ]
 
     /// Version 7's statements: the seconds columns of the tables this schema has, moved to

@@ -14,6 +14,12 @@ extension AuditQuery {
             return (sql, StatementArguments(c.values))
         }
 
+        /// An event's data as JSON functions may read it: a row that is not JSON (written by hand,
+        /// or damaged) has no fields, rather than failing the whole search.
+        static let data = "CASE WHEN json_valid(a.data) THEN a.data ELSE '{}' END"
+        /// One of its commands, where a command is an object.
+        static let command = "CASE WHEN c.type = 'object' THEN c.value ELSE '{}' END"
+
         mutating func bind(_ v: DatabaseValueConvertible) -> String {
             values.append(v)
             return "?"
@@ -35,10 +41,19 @@ extension AuditQuery {
             switch field {
             case .command:
                 // The program as typed (rm) or by path (/bin/rm); the guard's events name a path.
+                // A plain name is one the store keeps of each line (audit_programs); a glob or a
+                // path asks each command's argv.
+                if !value.unicodeScalars.contains(where: { "*?[/".unicodeScalars.contains($0) }) {
+                    let (name, p3, p4) = (bind(value), bind(value), bind("*/" + value))
+                    return """
+                        (a.id IN (SELECT event_id FROM audit_programs WHERE program = \(name)) \
+                        OR (a.kind = \(AuditKind.guard.sql) AND (a.line GLOB \(p3) OR a.line GLOB \(p4))))
+                        """
+                }
                 let (p1, p2, p3, p4) = (bind(value), bind("*/" + value), bind(value), bind("*/" + value))
                 return """
-                    (EXISTS (SELECT 1 FROM json_each(a.data, '$.commands') c \
-                    WHERE json_extract(c.value, '$.argv[0]') GLOB \(p1) OR json_extract(c.value, '$.argv[0]') GLOB \(p2)) \
+                    (EXISTS (SELECT 1 FROM json_each(\(Self.data), '$.commands') c \
+                    WHERE json_extract(\(Self.command), '$.argv[0]') GLOB \(p1) OR json_extract(\(Self.command), '$.argv[0]') GLOB \(p2)) \
                     OR (a.kind = \(AuditKind.guard.sql) AND (a.line GLOB \(p3) OR a.line GLOB \(p4))))
                     """
             case .user: return "a.identity GLOB \(bind(value))"
@@ -49,7 +64,7 @@ extension AuditQuery {
             case .rule: return "a.rule GLOB \(bind(value))"
             case .reason: return "a.reason GLOB \(bind(value))"
             case .line: return "a.line GLOB \(bind(value))"
-            case .cwd: return "json_extract(a.data, '$.cwd') GLOB \(bind(value))"
+            case .cwd: return "json_extract(\(Self.data), '$.cwd') GLOB \(bind(value))"
             case .session: return "a.session_id GLOB \(bind(value + "*"))"
             }
         }

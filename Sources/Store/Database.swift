@@ -366,6 +366,7 @@ final class Database: Sendable {
         SQLiteStore.registerApprovalRules(&m)
         SQLiteStore.registerImageShipping(&m)
         SQLiteStore.registerMicroseconds(&m)
+        SQLiteStore.registerPrograms(&m)
         return m
     }
 }

@@ -61,6 +61,12 @@ struct ReviewConformanceTests {
         ("command rm", ["rm -rf /tmp/x", "/bin/rm data.sql"]),
         ("command rm and user alice and host prod-1", ["rm -rf /tmp/x"]),
         ("command nc", ["/usr/bin/nc"]),
+        // A path or a glob names programs as run, not only by name.
+        ("command /bin/rm", ["/bin/rm data.sql"]),
+        ("command 'r?'", ["rm -rf /tmp/x", "/bin/rm data.sql"]),
+        ("command 'ps*' or command 'ca?'", ["cat /etc/shadow", "psql -c 'select 1'"]),
+        ("command r", []),
+        ("command bin", []),
         ("host prod-*", ["ls -l", "rm -rf /tmp/x", "cat /etc/shadow", "psql -c 'select 1'", "/bin/rm data.sql", "/usr/bin/nc"]),
         ("host 'prod-[2-9]' and kind line", ["psql -c 'select 1'", "/bin/rm data.sql"]),
         ("host 'prod-[^1]' and kind line", ["psql -c 'select 1'", "/bin/rm data.sql"]),
