@@ -7,8 +7,9 @@ in SQLite (a lone host's store) and in PostgreSQL (a fleet's central store).
 Writes the store directly with sqlite3 against the schema jitsh itself creates (`jitsh init`),
 with realistic rows: identities, hosts and roles, sessions spread over 30 days, lines from
 bench/lines.txt decided by `jitsh check` (so argv, decision, rule and reason are jitsh's own),
-session start and end events, and two recording chunks per session (compressed, hash-chained,
-as the recorder writes them) for `--text`. Then times the searches, whole commands.
+session start and end events (inserted in time order, as a store receives them: its ids follow
+time), and two recording chunks per session (compressed, hash-chained, as the recorder writes
+them) for `--text`. Then times the searches, whole commands.
 
 Then the same rows go into a private PostgreSQL (bench/fleet.py's: initdb as nobody on a free
 loopback port, removed at the end) whose schema `jitsh init` made with an admin's configuration:
@@ -122,6 +123,8 @@ def generate(args, root, config, store):
                    (identity, role, at, at, 7200 * 10**6, 7200 * 10**6, 3600 * 10**6))
         grants.append((db.execute("SELECT last_insert_rowid()").fetchone()[0], identity, role))
     per_session = max(3, args.events // args.sessions)
+    # Every session's events, inserted at the end in time order: a store receives them as they
+    # happen, sessions interleaved, so its ids follow time (newest last), as searches expect.
     events = []
     chunks = []
     sessions = []
@@ -155,16 +158,17 @@ def generate(args, root, config, store):
             chunks.append((sid, seq, started + seq, 1, len(raw), data, previous, h))
             previous = h
         ends.append((sid, at, "exit", 0, 2, previous))
-        if len(events) >= 200_000 or k == args.sessions - 1:
+        if len(chunks) >= 4_000 or k == args.sessions - 1:
             db.executemany("INSERT INTO sessions (id, identity, login, role, grant_id, host, client, mode, command, started_at) "
                            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", sessions)
-            db.executemany("INSERT INTO audit_events (at, session_id, identity, host, kind, line, decision, rule, reason, data) "
-                           "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", events)
             db.executemany("INSERT INTO chunks (session_id, seq, started_at, frames, raw_bytes, data, prev_hash, hash) "
                            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", chunks)
             db.executemany("INSERT INTO session_ends (session_id, ended_at, exit_reason, exit_status, chunks, chain_head) "
                            "VALUES (?, ?, ?, ?, ?, ?)", ends)
-            sessions, events, chunks, ends = [], [], [], []
+            sessions, chunks, ends = [], [], []
+    events.sort(key=lambda e: e[0])
+    db.executemany("INSERT INTO audit_events (at, session_id, identity, host, kind, line, decision, rule, reason, data) "
+                   "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", events)
     db.execute("COMMIT")
     db.execute("ANALYZE")
     db.execute("PRAGMA wal_checkpoint(TRUNCATE)")

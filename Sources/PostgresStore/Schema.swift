@@ -249,6 +249,11 @@ enum Schema {
             "ALTER TABLE audit_events ADD COLUMN programs text[] GENERATED ALWAYS AS (jitsh_programs(data)) STORED",
             "CREATE INDEX audit_events_programs ON audit_events USING gin (programs)",
         ]),
+        // A window of denials (`decision deny and since …`) is a range of this index, not the
+        // whole table read newest first.
+        Version(number: 9, name: "audit decisions by time", statements: [
+            "CREATE INDEX audit_events_decision ON audit_events (decision, at)",
+        ]),
     ]
 
     /// Version 7's statements: the seconds columns of the tables this schema has, moved to

@@ -367,6 +367,7 @@ final class Database: Sendable {
         SQLiteStore.registerImageShipping(&m)
         SQLiteStore.registerMicroseconds(&m)
         SQLiteStore.registerPrograms(&m)
+        SQLiteStore.registerDecisionIndex(&m)
         return m
     }
 }

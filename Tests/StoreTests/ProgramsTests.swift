@@ -38,4 +38,18 @@ struct ProgramsTests {
         #expect(kept == ["rm:1", "/usr/bin/rm:2", "rm:2", "sort:2", "/bin/rm:6", "rm:6"])
         #expect(throws: (any Error).self) { try DatabaseQueue(path: path).write { db in try db.execute(sql: "DELETE FROM audit_programs") } }
     }
+
+    /// What the searches reviewers run most read: an index, never the whole table.
+    @Test(arguments: [("command rm and user alice", "audit_programs"), ("decision deny and since '2 hours ago'", "audit_decision"),
+                      ("user bob and kind line", "audit_identity")])
+    func aSearchReadsAnIndex(_ query: String, _ index: String) throws {
+        let t = try TemporaryStore()
+        let q = try AuditQuery([query], now: 1_767_614_400 * second)
+        let plan = try DatabaseQueue(path: t.path).read { db in
+            try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN SELECT a.* FROM audit_events a WHERE \(q.sql) ORDER BY a.id DESC LIMIT 1000",
+                             arguments: q.statementArguments).map { $0["detail"] as String }
+        }
+        #expect(plan.contains { $0.contains(index) }, "\(plan)")
+        #expect(!plan.contains("SCAN a"), "\(plan)")
+    }
 }
